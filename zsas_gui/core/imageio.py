@@ -1,0 +1,156 @@
+"""Reading images and masks, writing PNGs, finding images in folders.
+
+Every image the product works on is an RGB ``uint8`` array of shape (H, W, 3), row-major
+(row = y, col = x). Masks are ``bool`` (H, W) in memory and 0/255 single-channel PNG on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_write_bytes
+from .errors import ImageReadError
+
+#: File extensions treated as images when scanning folders (lower case, with dot).
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
+#: Smallest accepted side: below this the CLIP patch grid and SAM's 64x64 embedding carry no detail.
+MIN_SIDE_PX = 32
+#: Largest accepted image (pixels); also our decompression-bomb limit (Pillow's default is 89 M).
+MAX_PIXELS = 20000 * 20000
+
+
+def load_image(path: str | os.PathLike) -> np.ndarray:
+    """Read an image file as RGB.
+
+    Returns (H, W, 3) uint8 RGB, EXIF orientation applied. Grey, palette, RGBA (alpha dropped),
+    CMYK, 16-bit and float images are converted; animated files give their first frame;
+    16-bit/float data are stretched linearly from their min..max to 0..255.
+    Raises :class:`ImageReadError` naming the file and the problem.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            if w * h > MAX_PIXELS:
+                raise ImageReadError(
+                    f"{path}: image is {w}x{h} px ({w * h / 1e6:.0f} Mpx), above the "
+                    f"{MAX_PIXELS / 1e6:.0f} Mpx limit; downscale it first")
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                img.seek(0)
+                img.load()
+                img = ImageOps.exif_transpose(img)
+            rgb = _to_rgb_uint8(img)
+    except ImageReadError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{path}: file not found") from exc
+    except PermissionError as exc:
+        raise ImageReadError(f"{path}: permission denied") from exc
+    except IsADirectoryError as exc:
+        raise ImageReadError(f"{path}: is a folder, not an image") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"{path}: not an image file Pillow can read (wrong extension or corrupt)") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(f"{path}: corrupt or truncated image ({exc})") from exc
+    h, w = rgb.shape[:2]
+    if min(h, w) < MIN_SIDE_PX:
+        raise ImageReadError(
+            f"{path}: image is only {w}x{h} px; zsas needs at least {MIN_SIDE_PX} px on each side")
+    return rgb
+
+
+def _to_rgb_uint8(img) -> np.ndarray:
+    """Convert a loaded PIL image of any mode to (H, W, 3) uint8 RGB."""
+    mode = img.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        lo, hi = float(arr.min()), float(arr.max())
+        scaled = np.zeros_like(arr) if hi <= lo else (arr - lo) * (255.0 / (hi - lo))
+        grey = np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        return np.ascontiguousarray(np.repeat(grey[:, :, None], 3, axis=2))
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA").convert("RGB")  # alpha dropped, colours kept
+    elif mode != "RGB":
+        img = img.convert("RGB")
+    return np.ascontiguousarray(np.asarray(img, dtype=np.uint8))
+
+
+def encode_png(array: np.ndarray) -> bytes:
+    """Encode (H, W) uint8/bool or (H, W, 3) uint8 RGB as PNG bytes."""
+    import cv2
+
+    arr = np.asarray(array)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8) * 255
+    if arr.ndim == 3:
+        arr = cv2.cvtColor(arr, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise ValueError(f"cannot encode array of shape {arr.shape} dtype {arr.dtype} as PNG")
+    return buf.tobytes()
+
+
+def save_png(path: str | os.PathLike, array: np.ndarray) -> Path:
+    """Atomically write a PNG: bool masks become 0/255 single-channel, RGB stays RGB."""
+    return atomic_write_bytes(path, encode_png(array))
+
+
+def save_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
+    """Atomically write a (H, W) mask as a 0/255 single-channel PNG (anything > 0 is defect)."""
+    mask = np.asarray(mask)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be 2-D (H, W), got shape {mask.shape}")
+    return save_png(path, mask > 0)
+
+
+def load_mask(path: str | os.PathLike) -> np.ndarray:
+    """Read a mask PNG as (H, W) bool (pixel > 0 is defect). Colour masks count any channel."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            arr = np.asarray(img)
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{path}: mask file not found") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"{path}: not an image file (expected a PNG mask)") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{path}: corrupt mask image ({exc})") from exc
+    if arr.ndim == 3:
+        arr = arr[:, :, :3].max(axis=2) if arr.shape[2] >= 3 else arr[:, :, 0]
+    return arr > 0
+
+
+def find_images(root: str | os.PathLike) -> list[Path]:
+    """All image files under ``root`` (recursive, sorted, hidden files and folders skipped).
+
+    ``root`` may also be a single image file, which is returned alone.
+    """
+    root = Path(root)
+    if root.is_file():
+        return [root]
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(Path(dirpath) / name)
+    return found
+
+
+def content_hash(image: np.ndarray) -> str:
+    """SHA-256 (hex, 32 chars) of an image array's shape, dtype and pixels: a cache key."""
+    h = hashlib.sha256()
+    h.update(f"{image.shape}{image.dtype}".encode())
+    h.update(np.ascontiguousarray(image).data)
+    return h.hexdigest()[:32]
