@@ -1,0 +1,1 @@
+"""Model registry, download, loading and device choice. Heavy imports happen inside functions."""
