@@ -1,0 +1,41 @@
+"""Arguments shared by several subcommands (models, device, method parameters)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.types import MethodParams, NEGATIVE_RULES
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--clip", default=None, metavar="NAME|PATH",
+                   help="CLIP model: a registry name (see `zsas models list`) or a local path "
+                        "(default: ViT-L-14-336-quickgelu)")
+    p.add_argument("--sam", default=None, metavar="NAME|PATH",
+                   help="SAM model: a registry name or a local checkpoint path (default: vit_h)")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+
+
+def add_method_args(p: argparse.ArgumentParser) -> None:
+    d = MethodParams()
+    g = p.add_argument_group("method parameters (ALGORITHM.md)")
+    g.add_argument("--object", default="object", help="object name used in the text prompts")
+    g.add_argument("--tau", type=float, default=d.tau, help="threshold on the normalised map (eq. 1)")
+    g.add_argument("--k-pos", type=int, default=d.k_pos, help="number of positive points")
+    g.add_argument("--k-neg", type=int, default=d.k_neg, help="number of negative points")
+    g.add_argument("--spacing", type=float, default=d.d_min_1024,
+                   help="minimum point spacing, pixels in SAM's 1024 frame")
+    g.add_argument("--ring", type=float, default=d.ring_1024, help="ring size, pixels in the 1024 frame")
+    g.add_argument("--negatives", choices=NEGATIVE_RULES, default=d.negative_rule,
+                   help="how negatives are chosen in the ring")
+    g.add_argument("--gate", type=float, default=None,
+                   help="image score below which an image is predicted normal (default: off)")
+    g.add_argument("--min-area", type=float, default=d.min_area_frac,
+                   help="smallest kept component/hole as a fraction of the image")
+    g.add_argument("--per-component", action="store_true", help="one cascade per anomaly component")
+
+
+def method_params_from_args(args: argparse.Namespace) -> MethodParams:
+    return MethodParams(tau=args.tau, k_pos=args.k_pos, k_neg=args.k_neg, d_min_1024=args.spacing,
+                        ring_1024=args.ring, negative_rule=args.negatives, gate=args.gate,
+                        min_area_frac=args.min_area, per_component=args.per_component)
