@@ -96,7 +96,6 @@ class MethodParams:
     gate: float | None = None      # image_score below this -> predicted normal (None = off)
     min_area_frac: float = 0.0005  # components and holes smaller than this fraction are removed
     per_component: bool = False    # one cascade per connected component of R, union of masks
-    blur_sigma_518: float = 4.0    # Gaussian blur of the CLIP map, pixels at 518 scale
 
     def __post_init__(self):
         if not 0.0 <= self.tau <= 1.0:
@@ -114,8 +113,6 @@ class MethodParams:
             raise ValueError(f"gate must be in [0, 1] or None, got {self.gate}")
         if not 0.0 <= self.min_area_frac < 1.0:
             raise ValueError(f"min_area_frac must be in [0, 1), got {self.min_area_frac}")
-        if self.blur_sigma_518 < 0:
-            raise ValueError(f"blur_sigma_518 must be >= 0, got {self.blur_sigma_518}")
 
     def replace(self, **changes) -> MethodParams:
         return dataclasses.replace(self, **changes)
@@ -210,6 +207,8 @@ class StageResult:
     low_res_logits: np.ndarray
     iou: float
     box: np.ndarray | None = None    # (4,) float32 xyxy image pixels, stage 3 only
+    component: int = 0    # index of the anomaly component (per-component mode), else 0
+    candidates_iou: np.ndarray | None = None   # (C,) float32 predicted IoU of every candidate
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,0 +1,272 @@
+"""Load CLIP and SAM checkpoints into :class:`ClipBundle` / :class:`SamBundle`.
+
+One code path for real checkpoints and the tiny random test models:
+- CLIP: a folder with ``open_clip_config.json`` (+ ``open_clip_model.safetensors`` or a
+  ``.bin``/``.pth`` state dict), or a single weights file whose architecture comes from the
+  registry name it was resolved from;
+- SAM: a ``.pth`` state dict (architecture read from the tensor shapes), or a folder with a
+  ``zsas_model.json`` manifest naming its weights file.
+Checkpoints are untrusted files: pickles are loaded with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from ..errors import CheckpointError
+from .bundles import ClipBundle, SamBundle
+
+log = logging.getLogger(__name__)
+
+MANIFEST = "zsas_model.json"
+CLIP_CONFIG = "open_clip_config.json"
+CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin", "model.pth")
+
+
+def _resolve(name_or_path: str | None, kind: str) -> tuple[Path, Any]:
+    """(path, registry spec or None) for a model argument."""
+    from . import registry
+
+    path = registry.resolve_checkpoint(name_or_path, kind)
+    spec = None
+    if name_or_path is None or not Path(name_or_path).exists():
+        spec = registry.get_spec(name_or_path or registry.default_name(kind))
+    return Path(path), spec
+
+
+def _read_manifest(folder: Path) -> dict[str, Any]:
+    f = folder / MANIFEST
+    if not f.exists():
+        return {}
+    try:
+        return json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{f}: unreadable model manifest ({exc})") from exc
+
+
+def load_state_dict(path: Path) -> dict[str, Any]:
+    """Read a state dict from ``.safetensors`` or a ``torch.save`` file, never running pickled code."""
+    import pickle
+    import zipfile
+
+    import torch
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+            sd = load_file(str(path), device="cpu")
+        else:
+            sd = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError as exc:
+        raise CheckpointError(f"{path}: checkpoint file not found") from exc
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to load: the file contains objects other than tensors "
+            f"(a pickle that could run code). Use an official checkpoint or a .safetensors file.") from exc
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise CheckpointError(f"{path}: cannot read checkpoint, the file is truncated or corrupt "
+                              f"({type(exc).__name__}: {str(exc)[:200]}); download it again") from exc
+    if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
+        sd = sd["state_dict"]
+    if not isinstance(sd, dict) or not sd:
+        raise CheckpointError(f"{path}: not a model checkpoint (no tensors inside)")
+    return {k.removeprefix("module."): v for k, v in sd.items()}
+
+
+def _choose_dtype(device, precision: str):
+    import torch
+
+    from .device import half_precision_ok
+
+    if precision == "fp32":
+        return torch.float32
+    if precision == "fp16":
+        if device.type != "cuda":
+            raise CheckpointError(f"half precision needs a CUDA device, not {device}")
+        return torch.float16
+    if precision != "auto":
+        raise ValueError(f"precision must be auto, fp32 or fp16, got {precision!r}")
+    return torch.float16 if half_precision_ok(device) else torch.float32
+
+
+# ----------------------------------------------------------------------------- CLIP
+
+def load_clip(name_or_path: str | None = None, device: str = "auto", precision: str = "auto",
+              image_size: int | None = None) -> ClipBundle:
+    """Load a CLIP model for the anomaly mapper.
+
+    ``image_size`` overrides the input side (the positional embedding is interpolated).
+    """
+    import open_clip
+    import torch
+
+    from .device import pick_device
+
+    path, spec = _resolve(name_or_path, "clip")
+    dev = pick_device(device)
+    info: dict[str, Any] = {"path": str(path)}
+    if path.is_dir():
+        cfg_file = path / CLIP_CONFIG
+        if not cfg_file.exists():
+            raise CheckpointError(f"{path}: folder has no {CLIP_CONFIG}; pass the weights file "
+                                  f"with a registry name, or a folder made by open_clip/zsas")
+        try:
+            cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
+            model_cfg = cfg["model_cfg"]
+        except (OSError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{cfg_file}: not an open_clip config ({exc})") from exc
+        weights = next((path / n for n in CLIP_WEIGHT_NAMES if (path / n).exists()), None)
+        if weights is None:
+            raise CheckpointError(f"{path}: no weights file (looked for {', '.join(CLIP_WEIGHT_NAMES)})")
+        manifest = _read_manifest(path)
+        arch = manifest.get("name", path.name)
+        size = image_size or manifest.get("image_size") or model_cfg["vision_cfg"]["image_size"]
+        model = _create_clip_from_cfg(arch, model_cfg, size)
+        info.update(random_test_model=bool(manifest.get("random_test_model")), arch=arch)
+    else:
+        if spec is None:
+            spec = _guess_clip_spec(path)
+        arch = spec.arch
+        size = image_size or spec.image_size
+        model = open_clip.create_model(arch, pretrained=None, force_image_size=size)
+        weights = path
+        info.update(arch=arch, registry_name=spec.name)
+    try:
+        open_clip.load_checkpoint(model, str(weights), strict=True, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure here is a bad file for the user
+        raise CheckpointError(
+            f"{weights}: does not fit CLIP architecture {arch} ({type(exc).__name__}: "
+            f"{str(exc)[:300]}). Is it a CLIP checkpoint of that model?") from exc
+    dtype = _choose_dtype(dev, precision)
+    model = model.to(device=dev, dtype=dtype).eval()
+    model_id = f"{arch}@{size}"
+    if info.get("random_test_model"):
+        model_id = f"random-test:{model_id}"
+    tokenizer = open_clip.get_tokenizer("ViT-B-16")  # the CLIP BPE tokenizer (bundled, offline)
+    return ClipBundle(model=model, tokenizer=tokenizer, model_id=model_id, image_size=int(size),
+                      device=dev, dtype=dtype, info=info)
+
+
+def _create_clip_from_cfg(name: str, model_cfg: dict[str, Any], image_size: int):
+    import copy
+
+    import open_clip
+
+    cfg = copy.deepcopy(model_cfg)
+    cfg["vision_cfg"]["image_size"] = image_size
+    quick_gelu = cfg.pop("quick_gelu", False)
+    return open_clip.CLIP(**cfg, quick_gelu=quick_gelu)
+
+
+def _guess_clip_spec(path: Path):
+    """Match a bare weights file to a registry CLIP spec by its tensor shapes."""
+    from . import registry
+
+    sd = load_state_dict(path)
+    conv = sd.get("visual.conv1.weight")
+    if conv is None:
+        raise CheckpointError(f"{path}: not an open_clip CLIP checkpoint (no visual.conv1.weight)")
+    width, patch = int(conv.shape[0]), int(conv.shape[-1])
+    for spec in registry.list_specs("clip"):
+        if (width, patch) == _CLIP_SHAPES.get(spec.arch.removesuffix("-quickgelu").split("-336")[0], ()):
+            return spec
+    raise CheckpointError(f"{path}: CLIP width {width}, patch {patch} matches no registry model; "
+                          f"pass a folder with {CLIP_CONFIG} instead")
+
+
+_CLIP_SHAPES = {"ViT-B-16": (768, 16), "ViT-L-14": (1024, 14), "ViT-B-32": (768, 32)}
+
+
+# ----------------------------------------------------------------------------- SAM
+
+def load_sam(name_or_path: str | None = None, device: str = "auto", precision: str = "auto") -> SamBundle:
+    """Load a SAM model; its architecture is read from the checkpoint's tensor shapes."""
+    from .device import pick_device
+
+    path, spec = _resolve(name_or_path, "sam")
+    dev = pick_device(device)
+    manifest: dict[str, Any] = {}
+    weights = path
+    if path.is_dir():
+        manifest = _read_manifest(path)
+        if "weights" not in manifest:
+            raise CheckpointError(f"{path}: folder has no {MANIFEST} naming a SAM weights file")
+        weights = path / manifest["weights"]
+    sd = load_state_dict(weights)
+    arch = sam_arch_from_state_dict(sd, weights, decoder_heads=manifest.get("decoder_num_heads", 8))
+    model = build_sam_from_arch(arch)
+    try:
+        model.load_state_dict(sd, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointError(f"{weights}: does not fit the SAM architecture read from it "
+                              f"({str(exc)[:300]})") from exc
+    dtype = _choose_dtype(dev, precision)
+    model = model.to(device=dev, dtype=dtype).eval()
+    name = manifest.get("name") or (spec.name if spec else weights.stem)
+    model_id = f"random-test:{name}" if manifest.get("random_test_model") else f"sam:{name}"
+    info = {"path": str(weights), "arch": arch, "random_test_model": bool(manifest.get("random_test_model"))}
+    return SamBundle(model=model, model_id=model_id, device=dev, dtype=dtype, info=info)
+
+
+def sam_arch_from_state_dict(sd: dict[str, Any], path: Path, decoder_heads: int = 8) -> dict[str, Any]:
+    """Read SAM's builder arguments from tensor shapes (works for vit_b/l/h and test models)."""
+    try:
+        patch_w = sd["image_encoder.patch_embed.proj.weight"]      # (C, 3, p, p)
+        pos = sd["image_encoder.pos_embed"]                         # (1, g, g, C)
+        prompt_dim = int(sd["prompt_encoder.point_embeddings.0.weight"].shape[1])
+        mask_in = int(sd["prompt_encoder.mask_downscaling.3.weight"].shape[0])
+        mlp_dim = int(sd["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0])
+        iou_hidden = int(sd["mask_decoder.iou_prediction_head.layers.0.weight"].shape[0])
+    except KeyError as exc:
+        raise CheckpointError(f"{path}: not a SAM checkpoint (missing tensor {exc.args[0]}); "
+                              f"is this a CLIP or other model file?") from exc
+    embed_dim, patch = int(patch_w.shape[0]), int(patch_w.shape[-1])
+    grid = int(pos.shape[1])
+    depth = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("image_encoder.blocks."))
+    head_dim = int(sd["image_encoder.blocks.0.attn.rel_pos_h"].shape[1])
+    global_idx, window = [], None
+    for i in range(depth):
+        n = int(sd[f"image_encoder.blocks.{i}.attn.rel_pos_h"].shape[0])
+        if n == 2 * grid - 1:
+            global_idx.append(i)
+        else:
+            window = (n + 1) // 2
+    decoder_depth = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("mask_decoder.transformer.layers."))
+    return dict(embed_dim=embed_dim, depth=depth, num_heads=embed_dim // head_dim, patch=patch,
+                img_size=grid * patch, global_attn_indexes=global_idx, window_size=window or 14,
+                prompt_dim=prompt_dim, mask_in_chans=mask_in, decoder_depth=decoder_depth,
+                decoder_mlp_dim=mlp_dim, decoder_num_heads=int(decoder_heads), iou_hidden=iou_hidden)
+
+
+def build_sam_from_arch(a: dict[str, Any]):
+    """Build an untrained ``segment_anything.modeling.Sam`` from :func:`sam_arch_from_state_dict`
+    arguments (the same classes and wiring as ``segment_anything.build_sam._build_sam``)."""
+    from functools import partial
+
+    import torch
+    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
+                                           TwoWayTransformer)
+
+    emb = a["img_size"] // a["patch"]
+    sam = Sam(
+        image_encoder=ImageEncoderViT(
+            depth=a["depth"], embed_dim=a["embed_dim"], img_size=a["img_size"], mlp_ratio=4,
+            norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=a["num_heads"],
+            patch_size=a["patch"], qkv_bias=True, use_rel_pos=True,
+            global_attn_indexes=tuple(a["global_attn_indexes"]), window_size=a["window_size"],
+            out_chans=a["prompt_dim"]),
+        prompt_encoder=PromptEncoder(
+            embed_dim=a["prompt_dim"], image_embedding_size=(emb, emb),
+            input_image_size=(a["img_size"], a["img_size"]), mask_in_chans=a["mask_in_chans"]),
+        mask_decoder=MaskDecoder(
+            num_multimask_outputs=3,
+            transformer=TwoWayTransformer(depth=a["decoder_depth"], embedding_dim=a["prompt_dim"],
+                                          mlp_dim=a["decoder_mlp_dim"], num_heads=a["decoder_num_heads"]),
+            transformer_dim=a["prompt_dim"], iou_head_depth=3, iou_head_hidden_dim=a["iou_hidden"]),
+        pixel_mean=[123.675, 116.28, 103.53],
+        pixel_std=[58.395, 57.12, 57.375],
+    )
+    return sam.eval()

@@ -1,0 +1,323 @@
+"""The cached pipeline: per image, the expensive encoders run once; per edit, only PPG + CPS.
+
+    pipe = Pipeline.from_names(clip="ViT-L-14-336-quickgelu", sam="vit_h", device="auto")
+    feats = pipe.features(key, image, text_prompts)      # CLIP tokens + map, SAM embedding (cached)
+    ppg = pipe.propose(feats, params)                    # points + intermediates
+    for stage in pipe.iter_refine(feats, ppg.prompts, params): ...   # 3 decoder passes
+    result = pipe.run(key, image, params)                # all of it -> SegmentationResult
+
+Caches: memory LRU (bytes budget) of SAM embeddings and CLIP image tokens keyed by
+(image key, model id); anomaly maps keyed by (image key, model id, text prompt key); optional
+disk cache keyed by image content hash + model id + preprocessing. Not thread-safe: one thread
+(the inference lane, or the CLI loop) owns a Pipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from .cache import ByteLRU, DiskCache
+from .frames import sam_input_size
+from .imageio import content_hash
+from .models.bundles import ClipBundle, SamBundle
+from .ppg import PPGResult, generate_prompts, region_components
+from .refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
+from .types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CACHE_BYTES = 2 << 30   # 2 GiB of embeddings/tokens in memory
+
+
+@dataclass(eq=False)
+class SamEmbedding:
+    """SAM's cached image state. ``features``: torch (1, C, g, g) on the model's device, over the
+    padded ``long_side`` square; ``input_size``: (h, w) after resize; ``original_size``: (H, W)."""
+
+    features: Any
+    input_size: tuple[int, int]
+    original_size: tuple[int, int]
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.features.numel() * self.features.element_size())
+
+    def numpy(self) -> np.ndarray:
+        """(C, g, g) float32 on the CPU."""
+        return self.features[0].float().cpu().numpy()
+
+
+@dataclass(eq=False)
+class ImageFeatures:
+    """Everything per image that prompt edits re-use. ``hw``: (H, W) of the image."""
+
+    image_key: str
+    hw: tuple[int, int]
+    anomaly: AnomalyResult
+    sam: SamEmbedding | None
+    text_key: str
+    timings: dict[str, float] = field(default_factory=dict)   # ms of the work done for this call
+    _sam_np: np.ndarray | None = None
+
+    def sam_features_np(self) -> np.ndarray | None:
+        """(C, g, g) float32 SAM embedding on the CPU (converted once)."""
+        if self.sam is None:
+            return None
+        if self._sam_np is None:
+            self._sam_np = self.sam.numpy()
+        return self._sam_np
+
+
+class Pipeline:
+    """CLIP anomaly map -> PPG -> CPS for one set of loaded models."""
+
+    def __init__(self, clip: ClipBundle | None, sam: SamBundle | None,
+                 text_prompts: TextPrompts | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
+                 disk_cache: DiskCache | None = None, mapper: Any = None):
+        if clip is None and mapper is None:
+            raise ValueError("a Pipeline needs a CLIP model (or an anomaly mapper)")
+        if mapper is None:
+            from .anomaly_map import VVAnomalyMapper
+            mapper = VVAnomalyMapper(clip)
+        self.mapper = mapper
+        self.clip, self.sam = clip, sam
+        self.text_prompts = text_prompts or TextPrompts()
+        self.disk_cache = disk_cache
+        self._predictor = None
+        self._tokens = ByteLRU(cache_bytes // 2, lambda t: t.nbytes)
+        self._embeddings = ByteLRU(cache_bytes // 2, lambda e: e.nbytes)
+        self._maps = ByteLRU(max(64 << 20, cache_bytes // 8), lambda a: a.anomaly_map.nbytes)
+        self.encoder_calls = {"clip": 0, "sam": 0}
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_names(cls, clip: str | None = None, sam: str | None = None, device: str = "auto",
+                   precision: str = "auto", **kwargs) -> Pipeline:
+        """Load both models (registry names or local paths) and build a pipeline."""
+        from .models.loading import load_clip, load_sam
+
+        clip_b = load_clip(clip, device=device, precision=precision)
+        sam_b = load_sam(sam, device=device, precision=precision)
+        return cls(clip_b, sam_b, **kwargs)
+
+    @property
+    def model_ids(self) -> dict[str, str | None]:
+        return {"clip": self.mapper.model_id, "sam": self.sam.model_id if self.sam else None}
+
+    # ------------------------------------------------------------------ per image (expensive)
+    def iter_features(self, image_key: str | None, image: np.ndarray,
+                      text_prompts: TextPrompts | None = None
+                      ) -> Generator[str, None, ImageFeatures]:
+        """Compute (or fetch) the image's CLIP map and SAM embedding.
+
+        image: (H, W, 3) uint8 RGB. Yields ``"clip"`` and ``"sam"`` before each encoder step (a
+        cancellation point); returns :class:`ImageFeatures`.
+        """
+        tp = text_prompts or self.text_prompts
+        key = image_key or content_hash(image)
+        hw = (int(image.shape[0]), int(image.shape[1]))
+        timings: dict[str, float] = {}
+        chash: list[str] = []   # content hash, computed once if a disk cache needs it
+
+        def disk_key(kind: str, model_id: str) -> str | None:
+            if self.disk_cache is None:
+                return None
+            if not chash:
+                chash.append(content_hash(image))
+            return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
+
+        map_key = (key, self.mapper.model_id, tp.key())
+        anomaly = self._maps.get(map_key)
+        if anomaly is None:
+            tokens = self._tokens.get((key, self.mapper.model_id))
+            if tokens is None:
+                yield "clip"
+                tokens = self._load_or_encode_tokens(image, disk_key("clip", self.mapper.model_id), timings)
+                self._tokens.put((key, self.mapper.model_id), tokens)
+            t0 = time.perf_counter()
+            anomaly = self.mapper.anomaly(tokens, tp)
+            timings["anomaly_ms"] = (time.perf_counter() - t0) * 1e3
+            self._maps.put(map_key, anomaly)
+
+        emb = None
+        if self.sam is not None:
+            emb = self._embeddings.get((key, self.sam.model_id))
+            if emb is None:
+                yield "sam"
+                emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
+                self._embeddings.put((key, self.sam.model_id), emb)
+        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings)
+
+    def features(self, image_key: str | None, image: np.ndarray,
+                 text_prompts: TextPrompts | None = None) -> ImageFeatures:
+        """:meth:`iter_features` run to completion."""
+        return _drain(self.iter_features(image_key, image, text_prompts))
+
+    def _load_or_encode_tokens(self, image, dkey, timings):
+        from .anomaly_map import ImageTokens
+
+        if dkey is not None:
+            arrays = self.disk_cache.load(dkey)
+            if arrays is not None:
+                try:
+                    return ImageTokens.from_numpy_dict(arrays)
+                except (KeyError, ValueError) as exc:
+                    log.warning("cached CLIP tokens unusable (%s); recomputing", exc)
+        t0 = time.perf_counter()
+        tokens = self.mapper.encode_image(image)
+        self.encoder_calls["clip"] += 1
+        timings["clip_ms"] = (time.perf_counter() - t0) * 1e3
+        if dkey is not None:
+            self.disk_cache.save(dkey, tokens.to_numpy_dict())
+        return tokens
+
+    def _load_or_encode_sam(self, image, dkey, timings) -> SamEmbedding:
+        import torch
+
+        hw = (int(image.shape[0]), int(image.shape[1]))
+        if dkey is not None:
+            arrays = self.disk_cache.load(dkey)
+            if arrays is not None and arrays.get("features", np.empty(0)).ndim == 4:
+                feats = torch.from_numpy(arrays["features"]).to(self.sam.device, self.sam.dtype)
+                return SamEmbedding(feats, sam_input_size(hw, self.sam.long_side), hw)
+        predictor = self.predictor
+        t0 = time.perf_counter()
+        with torch.inference_mode():
+            predictor.set_image(image)
+        self.encoder_calls["sam"] += 1
+        timings["sam_ms"] = (time.perf_counter() - t0) * 1e3
+        emb = SamEmbedding(predictor.features, tuple(predictor.input_size), tuple(predictor.original_size))
+        if dkey is not None:
+            self.disk_cache.save(dkey, {"features": emb.features.float().cpu().numpy()})
+        return emb
+
+    @property
+    def predictor(self):
+        """The one ``SamPredictor`` of this pipeline (created on first use)."""
+        if self._predictor is None:
+            if self.sam is None:
+                raise RuntimeError("no SAM model loaded: load one to refine masks")
+            from segment_anything import SamPredictor
+            self._predictor = SamPredictor(self.sam.model)
+        return self._predictor
+
+    def _decoder_for(self, feats: ImageFeatures) -> PredictorDecoder:
+        """Point the predictor at a cached embedding (no encoder call)."""
+        if feats.sam is None:
+            raise RuntimeError("these features have no SAM embedding: load a SAM model to refine")
+        p = self.predictor
+        p.features = feats.sam.features
+        p.input_size = feats.sam.input_size
+        p.original_size = feats.sam.original_size
+        p.is_image_set = True
+        return PredictorDecoder(p)
+
+    # ------------------------------------------------------------------ per edit (cheap)
+    def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
+        """PPG on cached features. In per-component mode, the prompts of all components."""
+        S = feats.anomaly.normalized
+        sam_np = feats.sam_features_np() if params.negative_rule == "sam_similarity" else None
+        long_side = self.sam.long_side if self.sam else 1024
+        if params.per_component:
+            comps = region_components(S, params.tau, min_area_pixels(feats.hw, params.min_area_frac))
+            parts = [generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side, c)
+                     for c in comps]
+            if parts and not parts[0].gated:
+                return _merge_ppg(parts, S)
+        return generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side)
+
+    def iter_refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
+                    gated: bool = False) -> Generator[StageResult, None, SegmentationResult]:
+        """The cascade on cached features, yielding each stage; returns the full result."""
+        t0 = time.perf_counter()
+        S = feats.anomaly.normalized
+        hw = feats.hw
+        stages: list[StageResult] = []
+        final = np.zeros(hw, bool)
+        if not gated and prompts.n_pos > 0:
+            decoder = self._decoder_for(feats)
+            groups = (_group_by_component(prompts, S, params, hw) if params.per_component
+                      else [prompts])
+            for ci, group in enumerate(groups):
+                run = yield from iter_cascade(decoder, group, component=ci)
+                stages.extend(run)
+                if run:
+                    final |= run[-1].mask
+        pred = clean_mask(final, min_area_pixels(hw, params.min_area_frac))
+        refine_ms = (time.perf_counter() - t0) * 1e3
+        return SegmentationResult(
+            anomaly=feats.anomaly, prompts=prompts, stages=tuple(stages), pred_mask=pred,
+            score_map=score_map(S, pred), gated=gated,
+            provenance=self._provenance(params, prompts, {**feats.timings, "refine_ms": refine_ms}))
+
+    def refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
+               gated: bool = False) -> SegmentationResult:
+        return _drain(self.iter_refine(feats, prompts, params, gated))
+
+    def run(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
+            text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
+            ) -> SegmentationResult:
+        """The whole method on one image; ``prompts`` overrides the automatic ones."""
+        params = params or MethodParams()
+        feats = self.features(image_key, image, text_prompts)
+        t0 = time.perf_counter()
+        gated = False
+        if prompts is None:
+            ppg = self.propose(feats, params)
+            prompts, gated = ppg.prompts, ppg.gated
+        feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
+        result = self.refine(feats, prompts, params, gated)
+        result.provenance["text_prompts"] = (text_prompts or self.text_prompts).to_dict()
+        return result
+
+    def _provenance(self, params, prompts, timings) -> dict[str, Any]:
+        return {"zsas_version": __version__, "models": self.model_ids,
+                "device": str(self.sam.device if self.sam else self.clip.device),
+                "params": params.to_dict(), "prompts": prompts.to_dict(),
+                "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
+
+
+def _drain(gen: Generator) -> Any:
+    """Run a generator to its end and return its return value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _merge_ppg(parts: list[PPGResult], S: np.ndarray) -> PPGResult:
+    pts = np.concatenate([p.prompts.points for p in parts])
+    lab = np.concatenate([p.prompts.labels for p in parts])
+    sco = np.concatenate([p.prompts.scores for p in parts])
+    region = np.logical_or.reduce([p.region for p in parts])
+    ring = np.logical_or.reduce([p.ring for p in parts]) & ~region
+    sims = [p.similarity for p in parts if p.similarity is not None]
+    return PPGResult(Prompts(pts, lab, sco), S, region, ring, sims[0] if len(sims) == 1 else None)
+
+
+def _group_by_component(prompts: Prompts, S: np.ndarray, params: MethodParams,
+                        hw: tuple[int, int]) -> list[Prompts]:
+    """Split prompts by the anomaly component nearest to each point (per-component mode).
+    Components without a positive point are dropped."""
+    import cv2
+
+    comps = region_components(S, params.tau, min_area_pixels(hw, params.min_area_frac))
+    if len(comps) <= 1:
+        return [prompts]
+    dists = np.stack([cv2.distanceTransform((~c).astype(np.uint8), cv2.DIST_L2, 3) for c in comps])
+    xy = np.clip(np.rint(prompts.points).astype(int), 0, [hw[1] - 1, hw[0] - 1])
+    owner = np.argmin(dists[:, xy[:, 1], xy[:, 0]], axis=0)
+    groups = []
+    for ci in range(len(comps)):
+        sel = owner == ci
+        if (prompts.labels[sel] == 1).any():
+            groups.append(Prompts(prompts.points[sel], prompts.labels[sel], prompts.scores[sel]))
+    return groups

@@ -1,0 +1,116 @@
+"""CPS: the cascaded SAM refinement (ALGORITHM.md §3) and mask cleanup.
+
+Three decoder passes against one cached image embedding:
+1. points -> M1, L1 (single mask);
+2. points + mask_input L1 -> best of three by predicted IoU -> M2, L2;
+3. points + box(M2) + mask_input L2 -> best of three -> M3.
+The cascade is a generator that yields each :class:`StageResult` so callers can show progress and
+cancel between stages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Protocol
+
+import numpy as np
+
+from .frames import mask_to_box
+from .types import Prompts, StageResult
+
+STAGE_NAMES = ("points", "points+mask", "points+mask+box")
+
+
+class MaskDecoder(Protocol):
+    """One SAM decoder call on a cached embedding (``SamPredictor.predict`` semantics).
+
+    points: (N, 2) float32 (x, y) image pixels; labels: (N,) int32 1/0; box: (4,) float32 xyxy
+    image pixels or None; mask_input: (h, w) float32 logits over SAM's padded square or None.
+    Returns masks (C, H, W) bool, ious (C,) float32, low_res_logits (C, h, w) float32.
+    """
+
+    def decode(self, points: np.ndarray, labels: np.ndarray, box: np.ndarray | None,
+               mask_input: np.ndarray | None, multimask: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+
+def iter_cascade(decoder: MaskDecoder, prompts: Prompts, component: int = 0
+                 ) -> Generator[StageResult, None, list[StageResult]]:
+    """Run the three-stage cascade, yielding each stage; returns the list of stages run.
+
+    Stops early (fewer stages) when there is no positive point, or when M1 or M2 is empty
+    (an empty mask has no box). The caller's final mask is the last stage's mask.
+    """
+    stages: list[StageResult] = []
+    if prompts.n_pos == 0:
+        return stages
+    pts, lab = prompts.points, prompts.labels
+
+    masks, ious, low = decoder.decode(pts, lab, None, None, multimask=False)
+    s1 = StageResult(1, STAGE_NAMES[0], masks[0], low[0], float(ious[0]), None, component, ious)
+    stages.append(s1)
+    yield s1
+    if not s1.mask.any():
+        return stages
+
+    masks, ious, low = decoder.decode(pts, lab, None, s1.low_res_logits, multimask=True)
+    best = int(np.argmax(ious))
+    s2 = StageResult(2, STAGE_NAMES[1], masks[best], low[best], float(ious[best]), None, component, ious)
+    stages.append(s2)
+    yield s2
+    box = mask_to_box(s2.mask)
+    if box is None:
+        return stages
+
+    box = box + np.array([0, 0, 1, 1], np.float32)  # inclusive pixel index -> pixel edge
+    masks, ious, low = decoder.decode(pts, lab, box, s2.low_res_logits, multimask=True)
+    best = int(np.argmax(ious))
+    s3 = StageResult(3, STAGE_NAMES[2], masks[best], low[best], float(ious[best]), box, component, ious)
+    stages.append(s3)
+    yield s3
+    return stages
+
+
+def clean_mask(mask: np.ndarray, min_area_px: int) -> np.ndarray:
+    """Remove foreground components and fill background components (holes) smaller than
+    ``min_area_px`` pixels (8-connectivity). mask: (H, W) bool -> (H, W) bool."""
+    import cv2
+
+    if min_area_px <= 1 or not mask.any():
+        return mask.copy()
+    out = mask.copy()
+    for value, target in ((True, False), (False, True)):   # small islands, then small holes
+        layer = (out == value).astype(np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(layer, connectivity=8)
+        small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] < min_area_px]
+        if small:
+            out[np.isin(labels, small)] = target
+    return out
+
+
+def min_area_pixels(hw: tuple[int, int], frac: float) -> int:
+    """``frac`` of the image area in pixels (rounded)."""
+    return int(round(frac * hw[0] * hw[1]))
+
+
+def score_map(S: np.ndarray, pred_mask: np.ndarray) -> np.ndarray:
+    """ALGORITHM.md §4: S * M where M is non-empty, else S. (H, W) float32."""
+    S = np.asarray(S, dtype=np.float32)
+    return (S * pred_mask).astype(np.float32) if pred_mask.any() else S.copy()
+
+
+class PredictorDecoder:
+    """:class:`MaskDecoder` over ``segment_anything.SamPredictor`` with a restored embedding
+    (the reference path: SAM's own ``predict``)."""
+
+    def __init__(self, predictor):
+        if not predictor.is_image_set:
+            raise RuntimeError("SamPredictor has no image: restore an embedding first (Pipeline does)")
+        self.predictor = predictor
+
+    def decode(self, points, labels, box, mask_input, multimask):
+        masks, ious, low = self.predictor.predict(
+            point_coords=points, point_labels=labels, box=box,
+            mask_input=None if mask_input is None else mask_input[None].astype(np.float32),
+            multimask_output=multimask)
+        return masks, ious.astype(np.float32), low.astype(np.float32)
