@@ -36,6 +36,30 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
 
 
 def method_params_from_args(args: argparse.Namespace) -> MethodParams:
-    return MethodParams(tau=args.tau, k_pos=args.k_pos, k_neg=args.k_neg, d_min_1024=args.spacing,
-                        ring_1024=args.ring, negative_rule=args.negatives, gate=args.gate,
-                        min_area_frac=args.min_area, per_component=args.per_component)
+    """MethodParams from parsed arguments; a bad value becomes a user error naming it."""
+    from ..core.errors import ZsasError
+
+    try:
+        return MethodParams(tau=args.tau, k_pos=args.k_pos, k_neg=args.k_neg,
+                            d_min_1024=args.spacing, ring_1024=args.ring,
+                            negative_rule=args.negatives, gate=args.gate,
+                            min_area_frac=args.min_area, per_component=args.per_component)
+    except ValueError as exc:
+        raise ZsasError(f"invalid method parameter: {exc}") from exc
+
+
+def text_prompts_from_args(args: argparse.Namespace):
+    from ..core.types import TextPrompts
+
+    try:
+        return TextPrompts(object_name=args.object)
+    except ValueError as exc:
+        from ..core.errors import ZsasError
+        raise ZsasError(f"--object: {exc}") from exc
+
+
+def progress(total: int, desc: str, unit: str = "img"):
+    """A tqdm progress bar on stderr (plain counting when stderr is not a terminal)."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5)

@@ -1,0 +1,59 @@
+"""``zsas segment PATH... -o OUT``: the method on every image, masks and records written."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from .common import add_method_args, add_model_args
+
+EXIT_SOME_FAILED = 3
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "segment", help="segment anomalies in images or folders (recursive)",
+        description="Run CLIP heatmap -> point prompts -> cascaded SAM on every image under PATH. "
+                    "Writes OUT/masks/REL.png (0/255), heatmaps/, overlays/, records/REL.json, "
+                    "scores/REL.npy (--save-scores) and OUT/summary.json.",
+        epilog=f"Exit status: 0 all images done, {EXIT_SOME_FAILED} some images failed (listed), "
+               f"1 nothing could run (message says why).")
+    p.add_argument("paths", nargs="+", metavar="PATH", help="image files or folders")
+    p.add_argument("-o", "--out", required=True, type=Path, help="output folder")
+    p.add_argument("--save-scores", action="store_true", help="also write float32 score_map .npy files")
+    p.add_argument("--colormap", default="jet", help="heatmap colours (jet, turbo, inferno, ...)")
+    add_model_args(p)
+    add_method_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.errors import ZsasError
+    from ..core.segment_job import SegmentJob, collect_inputs
+    from .common import method_params_from_args, progress, text_prompts_from_args
+
+    items = collect_inputs(args.paths)
+    job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
+    job.prepare_output()
+    params = method_params_from_args(args)
+    text = text_prompts_from_args(args)
+    from ..core.pipeline import Pipeline
+
+    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text)
+    t0 = time.perf_counter()
+    failed = 0
+    with progress(total=len(items), desc="segment", unit="img") as bar:
+        for src, rel in items:
+            try:
+                job.process(pipe, src, rel, params)
+            except ZsasError as exc:
+                failed += 1
+                job.record_failure(src, rel, str(exc))
+                bar.write(f"zsas: skipped {src}: {exc}")
+            bar.update(1)
+    job.write_summary(pipe, params, text, time.perf_counter() - t0)
+    done = len(items) - failed
+    print(f"{done}/{len(items)} images segmented -> {args.out}"
+          + (f"; {failed} failed (see {args.out / 'summary.json'})" if failed else ""))
+    return EXIT_SOME_FAILED if failed else 0
