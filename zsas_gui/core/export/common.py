@@ -1,0 +1,157 @@
+"""What every exporter shares: the item type, name sanitising, mask/image reading, the manifest."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ..atomic import atomic_write_bytes
+from ..errors import ImageReadError, OutputError
+from ..imageio import encode_png, load_image, load_mask
+
+#: Statuses whose images count as defect-free regardless of their mask.
+NORMAL_STATUSES = ("good",)
+#: Statuses that claim a defect: an empty mask with one of these is a validation failure.
+DEFECT_STATUSES = ("accepted", "edited")
+
+
+@dataclass(frozen=True)
+class ExportItem:
+    """One image to export. ``mask_path``: a 0/255 single-channel PNG of the image's size, or
+    None when there is no mask; ``rel``: the image's path relative to the project root (posix)."""
+
+    rel: str
+    image_path: Path
+    mask_path: Path | None
+    defect_class: str
+    status: str
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Prepared:
+    """An item after validation. ``mask``: (H, W) bool or None (normal image); ``hw``: image (H, W)."""
+
+    item: ExportItem
+    hw: tuple[int, int]
+    mask: np.ndarray | None
+    safe_class: str
+
+    @property
+    def abnormal(self) -> bool:
+        return self.mask is not None
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str, fallback: str = "defect") -> str:
+    """A file/folder name made of ``[A-Za-z0-9._-]`` only, never empty, ``.`` or ``..`` and not
+    hidden: ``"scratch / deep"`` -> ``"scratch_deep"``."""
+    s = _UNSAFE.sub("_", name.strip()).strip("_").lstrip(".")
+    return s or fallback
+
+
+def safe_rel(rel: str) -> PurePosixPath:
+    """``rel`` with every part sanitised (mirrors the project tree, never leaves the output)."""
+    parts = [safe_name(p, "_") for p in PurePosixPath(rel).parts if p not in ("", ".", "..", "/")]
+    if not parts:
+        raise OutputError(f"cannot make an output name from {rel!r}")
+    return PurePosixPath(*parts)
+
+
+def inside(root: Path, path: Path) -> Path:
+    """``path`` resolved, after checking it lies inside ``root`` (a guard against odd names)."""
+    root_r, path_r = root.resolve(), path.resolve()
+    if root_r != path_r and root_r not in path_r.parents:
+        raise OutputError(f"refusing to write {path}: outside the export folder {root}")
+    return path
+
+
+def image_hw(path: Path) -> tuple[int, int]:
+    """(H, W) of an image as :func:`load_image` would return it (EXIF orientation applied),
+    from the file header only. Raises :class:`ImageReadError` for unreadable files."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as img:
+            w, h = img.size
+            orientation = img.getexif().get(0x0112, 1)
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{path}: cannot read the image ({exc})") from exc
+    return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
+
+
+def image_png_bytes(path: Path) -> bytes:
+    """The image as PNG bytes: a PNG without EXIF rotation is copied byte for byte (keeps grey
+    or 16-bit data as is); anything else is decoded to RGB and re-encoded."""
+    if path.suffix.lower() == ".png":
+        from PIL import Image
+
+        with Image.open(path) as img:
+            orientation = img.getexif().get(0x0112, 1)
+            fmt = img.format
+        if fmt == "PNG" and orientation in (0, 1):
+            return path.read_bytes()
+    return encode_png(load_image(path))
+
+
+def read_mask_checked(path: Path) -> tuple[np.ndarray, list[str]]:
+    """Read a stored mask; returns ((H, W) bool, problems) where a problem is a value other
+    than 0/255 or more than one channel."""
+    from PIL import Image
+
+    problems = []
+    with Image.open(path) as img:
+        img.load()
+        arr = np.asarray(img)
+    if arr.ndim != 2:
+        problems.append(f"{path}: mask has {arr.shape[2]} channels, expected 1")
+    else:
+        values = np.unique(arr)
+        if not np.isin(values, (0, 255)).all():
+            problems.append(f"{path}: mask values {values[:6].tolist()} are not 0/255")
+    return load_mask(path), problems
+
+
+def numbered(n_total: int) -> int:
+    """Digits for zero-padded numbering of ``n_total`` files (at least 3: ``000``)."""
+    return max(3, len(str(max(n_total - 1, 0))))
+
+
+def manifest_entry(p: Prepared, **paths: str) -> dict[str, Any]:
+    it = p.item
+    return {"source": it.rel, "status": it.status, "defect_class": it.defect_class,
+            "abnormal": p.abnormal, "size": list(p.hw), **paths, "provenance": it.provenance}
+
+
+def now_utc() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def put_bytes(dest_root: Path, rel: str | PurePosixPath, data: bytes) -> str:
+    """Atomically write ``data`` to ``dest_root/rel`` (checked to stay inside); returns ``rel``."""
+    path = inside(dest_root, dest_root / str(rel))
+    atomic_write_bytes(path, data)
+    return str(rel)
+
+
+def put_mask(dest_root: Path, rel: str | PurePosixPath, mask: np.ndarray) -> str:
+    """Write a (H, W) bool mask as a 0/255 single-channel PNG at ``dest_root/rel``."""
+    return put_bytes(dest_root, rel, encode_png(np.asarray(mask, dtype=bool)))
+
+
+def put_image_copy(dest_root: Path, rel: str | PurePosixPath, src: Path) -> str:
+    """Copy the image file ``src`` byte for byte to ``dest_root/rel``."""
+    return put_bytes(dest_root, rel, src.read_bytes())
+
+
+def class_ids(prepared: list[Prepared]) -> dict[str, int]:
+    """Defect class name -> 0-based id, by sorted name, over the abnormal items."""
+    return {c: i for i, c in enumerate(sorted({p.item.defect_class for p in prepared if p.abnormal}))}

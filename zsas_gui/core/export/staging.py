@@ -1,0 +1,77 @@
+"""Whole-folder atomicity for exports: build in a sibling, then swap.
+
+The export is written into ``OUT.tmp-<pid>`` next to ``OUT``. Only when every file is written:
+an absent or empty ``OUT`` is replaced by one rename; an existing export (a folder holding
+``zsas_export.json``) is replaced, with ``overwrite``, by renaming it to ``OUT.old-<pid>``,
+renaming the new folder to ``OUT`` and deleting the old one. Any other non-empty ``OUT`` is
+refused. A failure while writing removes the temp folder and leaves ``OUT`` untouched; a crash
+between the two renames leaves the previous export whole under ``OUT.old-<pid>``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import OutputError
+
+MANIFEST = "zsas_export.json"
+
+
+def check_target(out: Path, overwrite: bool, protect: Path | None = None) -> None:
+    """Refuse, before any work, an output that cannot or must not be replaced.
+
+    ``protect``: a folder that must neither contain ``out`` nor lie inside it (the project:
+    an export inside it would be scanned as project images; replacing a parent would delete it).
+    """
+    out_r = out.resolve()
+    if protect is not None:
+        prot = protect.resolve()
+        if out_r == prot or prot in out_r.parents or out_r in prot.parents:
+            raise OutputError(f"{out}: the export folder must be outside the project folder {protect} "
+                              f"(and not contain it)")
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out}: exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / MANIFEST).is_file():
+            raise OutputError(f"{out}: folder is not empty and is not a zsas export; choose a new or "
+                              f"empty folder")
+        if not overwrite:
+            raise OutputError(f"{out}: holds a previous export; pass --overwrite to replace it")
+
+
+@contextmanager
+def staged(out: Path, overwrite: bool, protect: Path | None = None) -> Iterator[Path]:
+    """Yield a temp folder to write the export into; on success swap it into ``out``."""
+    check_target(out, overwrite, protect)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        tmp.mkdir()
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    try:
+        _swap(tmp, out, overwrite)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise OutputError(f"cannot move the finished export into {out}: {exc.strerror or exc}") from exc
+
+
+def _swap(tmp: Path, out: Path, overwrite: bool) -> None:
+    check_target(out, overwrite)          # again: something may have appeared meanwhile
+    if out.is_dir() and not any(out.iterdir()):
+        out.rmdir()
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.with_name(f"{out.name}.old-{os.getpid()}")
+    os.replace(out, old)
+    os.replace(tmp, out)
+    shutil.rmtree(old, ignore_errors=True)
