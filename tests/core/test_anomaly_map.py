@@ -35,7 +35,12 @@ from zsas_gui.core.clip_surgery import (
     vv_attention,
 )
 from zsas_gui.core.models.bundles import ClipBundle
-from zsas_gui.core.text_features import TextFeatureCache
+from zsas_gui.core.text_features import (
+    TextFeatureCache,
+    can_trim_context,
+    encode_class_features,
+    encode_text,
+)
 from zsas_gui.core.types import TextPrompts
 
 TEXT_CFG = {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 1}
@@ -227,14 +232,9 @@ def test_image_score_and_map_follow_the_formulas(mapper):
 
 
 def test_text_features_are_cached_and_keyed_by_prompts(bundle):
-    calls = []
-    original = bundle.model.encode_text
-
-    def counting(text, *args, **kwargs):
-        calls.append(len(text))
-        return original(text, *args, **kwargs)
-
-    bundle.model.encode_text = counting
+    calls = []   # batch sizes seen by the text tower (both encode paths embed tokens first)
+    hook = bundle.model.token_embedding.register_forward_pre_hook(
+        lambda mod, args: calls.append(len(args[0])))
     try:
         m = VVAnomalyMapper(bundle, text_batch_size=3)
         t1 = m.text_features(PROMPTS)
@@ -256,7 +256,37 @@ def test_text_features_are_cached_and_keyed_by_prompts(bundle):
         VVAnomalyMapper(bundle, text_cache=TextFeatureCache()).text_features(PROMPTS)
         assert calls[8:] == [4, 4]                     # default batch size 64: one per class
     finally:
-        del bundle.model.encode_text
+        hook.remove()
+
+
+def test_trimmed_text_encoding_equals_open_clip_encode_text(bundle):
+    sentences = ["a photo of a bottle.", "x", ("a close-up photo of the damaged bottle with a long "
+                 "scratch near the neck and a dent."), PROMPTS.sentences(True)[0]]
+    tokens = bundle.tokenizer(sentences)
+    assert can_trim_context(bundle.model)
+    with torch.inference_mode():
+        torch.testing.assert_close(encode_text(bundle.model, tokens),
+                                   bundle.model.encode_text(tokens), rtol=1e-5, atol=1e-5)
+
+
+def test_text_encoding_falls_back_to_encode_text_for_other_towers(bundle):
+    class Tower:   # e.g. CustomTextCLIP: has .text, no causal-mask attributes at the top level
+        text = object()
+
+        def __init__(self):
+            self.calls = 0
+
+        def encode_text(self, tokens):
+            self.calls += 1
+            return bundle.model.encode_text(tokens)
+
+    tower = Tower()
+    assert not can_trim_context(tower)
+    feats = encode_class_features(tower, bundle.tokenizer, PROMPTS, "cpu", batch_size=64)
+    assert tower.calls == 2
+    with torch.inference_mode():
+        torch.testing.assert_close(feats, encode_class_features(bundle.model, bundle.tokenizer,
+                                                                PROMPTS, "cpu"), rtol=1e-5, atol=1e-6)
 
 
 def test_text_features_average_normalised_sentence_embeddings(bundle, mapper):

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from .clip_surgery import check_supported, resolve_depths, resolve_vv_start, surgery_forward
 from .models.bundles import ClipBundle
@@ -127,14 +128,14 @@ def preprocess(image: np.ndarray, size: int, mean: Sequence[float], std: Sequenc
                device: Any = "cpu", dtype: Any = torch.float32) -> torch.Tensor:
     """(H, W, 3) uint8 RGB -> (1, 3, size, size) normalised tensor on ``device``/``dtype``.
 
-    Stretch (no crop, no padding) with antialiased bicubic resampling, clamp to [0, 1], then
+    Stretch (no crop, no padding) with PIL's antialiased bicubic resampling (what open_clip's
+    own transform uses; 5-10x faster than torch's antialiased bicubic), to [0, 1], then
     ``(x - mean) / std`` per channel.
     """
     check_rgb(image)
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1)[None].float() / 255.0
-    if x.shape[-2:] != (size, size):
-        x = F.interpolate(x, size=(size, size), mode="bicubic", align_corners=False, antialias=True)
-        x = x.clamp_(0.0, 1.0)
+    if image.shape[:2] != (size, size):
+        image = np.asarray(Image.fromarray(image).resize((size, size), Image.Resampling.BICUBIC))
+    x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
     m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
     return ((x - m) / s).to(device=device, dtype=dtype)
