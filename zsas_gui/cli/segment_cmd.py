@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -50,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
             except ZsasError as exc:
                 failed += 1
                 job.record_failure(src, rel, str(exc))
-                bar.write(f"zsas: skipped {src}: {exc}")
+                bar.write(f"zsas: skipped {src}: {exc}", file=sys.stderr)
             bar.update(1)
     job.write_summary(pipe, params, text, time.perf_counter() - t0)
     done = len(items) - failed
