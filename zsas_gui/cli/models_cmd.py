@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..core.errors import DownloadError, ZsasError
 from ..core.models import registry
-from ..core.models.registry import MODELS_DIR_ENV, ModelSpec, format_size
+from ..core.models.registry import MODELS_DIR_ENV, ModelSpec
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

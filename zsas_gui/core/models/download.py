@@ -20,9 +20,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ... import __version__
 from ..errors import DownloadError
@@ -129,7 +129,7 @@ class _CheckedRedirect(urllib.request.HTTPRedirectHandler):
         super().__init__()
         self.allow = allow_insecure_localhost
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 (urllib API)
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         check_url(newurl, self.allow)
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 

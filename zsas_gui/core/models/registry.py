@@ -29,7 +29,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
+from ..errors import CheckpointError, ModelNotFoundError
 
 #: Environment variable that replaces the default model cache folder.
 MODELS_DIR_ENV = "ZSAS_MODELS_DIR"
@@ -276,8 +276,10 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None, kind: str) -> Pat
     Order: ``None`` -> the default model of ``kind``; an existing path -> that path (a bare
     registry name such as ``vit_h`` is taken as the name even if the working folder happens to
     hold an entry of that name; write ``./vit_h`` for the folder); a registry name or alias ->
-    ``models_dir()/file_name`` if present. Anything else raises :class:`ModelNotFoundError` with
-    one message naming the file, every place looked and how to get it.
+    ``models_dir()/file_name`` if present (a cached file of the wrong size raises
+    :class:`CheckpointError`: a cheap stat, no hashing). Anything else raises
+    :class:`ModelNotFoundError` with one message naming the file, every place looked and how to
+    get it.
     """
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -300,6 +302,12 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None, kind: str) -> Pat
     spec = get_spec(text, kind)  # raises if it is a model of the other kind
     target = installed_path(spec)
     if target.is_file():
+        size = target.stat().st_size
+        if spec.size_bytes is not None and size != spec.size_bytes:
+            raise CheckpointError(
+                f"{target} is {size} bytes but {spec.name} should be {spec.size_bytes} "
+                f"({'incomplete copy' if size < spec.size_bytes else 'a different file'}); delete it and "
+                f"run `zsas models download {spec.name}`, or pass your file with {flag} PATH")
         return target
     raise ModelNotFoundError(_missing_message(spec, target, text))
 
@@ -307,8 +315,8 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None, kind: str) -> Pat
 def _missing_message(spec: ModelSpec, target: Path, given: str) -> str:
     label, flag = _KIND_LABEL[spec.kind], _KIND_FLAG[spec.kind]
     alias = f" (given as {given!r})" if given != spec.name else ""
-    lines = [f"{label} model {spec.name!r}{alias} is not installed: {spec.file_name} "
-             f"({spec.size_text}) was not found.",
+    lines = [(f"{label} model {spec.name!r}{alias} is not installed: {spec.file_name} "
+              f"({spec.size_text}) was not found."),
              "Looked in:",
              f"  {target}  ({_models_dir_origin()})"]
     part = target.with_name(target.name + ".part")
