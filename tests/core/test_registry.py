@@ -156,6 +156,7 @@ def test_resolve_none_gives_the_default_from_the_cache(cache):
     assert registry.resolve_checkpoint(None, "sam") == cache / "sam_vit_h_4b8939.pth"
     assert registry.resolve_checkpoint(None, "clip") == cache / "clip_vit_l_14_336_openai.safetensors"
     assert registry.resolve_checkpoint("sam_vit_h", "sam") == cache / "sam_vit_h_4b8939.pth"
+    assert registry.resolve_model("sam_vit_h", "sam") == (cache / "sam_vit_h_4b8939.pth", registry.get_spec("vit_h"))
 
 
 def test_resolve_explicit_paths_win(cache, tmp_path):
@@ -166,6 +167,7 @@ def test_resolve_explicit_paths_win(cache, tmp_path):
     assert registry.resolve_checkpoint(str(own), "sam") == own
     assert registry.resolve_checkpoint(own, "sam") == own
     assert registry.resolve_checkpoint(str(folder), "clip") == folder
+    assert registry.resolve_model(str(own), "sam") == (own, None)    # a path carries no registry entry
 
 
 def test_resolve_bare_name_ignores_same_named_entry_in_working_folder(cache, tmp_path, monkeypatch):

@@ -271,7 +271,13 @@ def is_path_like(text: str) -> bool:
 
 
 def resolve_checkpoint(name_or_path: str | os.PathLike | None, kind: str) -> Path:
-    """The checkpoint file (or folder) to load for ``--clip``/``--sam``.
+    """The checkpoint file (or folder) to load for ``--clip``/``--sam``; see :func:`resolve_model`."""
+    return resolve_model(name_or_path, kind)[0]
+
+
+def resolve_model(name_or_path: str | os.PathLike | None, kind: str) -> tuple[Path, ModelSpec | None]:
+    """``(path, spec)``: the checkpoint to load and the registry entry it was resolved through
+    (``None`` when ``name_or_path`` was taken as a local path).
 
     Order: ``None`` -> the default model of ``kind``; an existing path -> that path (a bare
     registry name such as ``vit_h`` is taken as the name even if the working folder happens to
@@ -291,7 +297,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None, kind: str) -> Pat
     spec = find_spec(text)
     path = Path(text).expanduser()
     if (spec is None or is_path_like(text)) and path.exists():
-        return path
+        return path, None
     if spec is None:
         if is_path_like(text) or isinstance(name_or_path, os.PathLike):
             raise ModelNotFoundError(f"{label} checkpoint not found: {path.absolute()} (no such file or "
@@ -308,7 +314,7 @@ def resolve_checkpoint(name_or_path: str | os.PathLike | None, kind: str) -> Pat
                 f"{target} is {size} bytes but {spec.name} should be {spec.size_bytes} "
                 f"({'incomplete copy' if size < spec.size_bytes else 'a different file'}); delete it and "
                 f"run `zsas models download {spec.name}`, or pass your file with {flag} PATH")
-        return target
+        return target, spec
     raise ModelNotFoundError(_missing_message(spec, target, text))
 
 
