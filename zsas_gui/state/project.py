@@ -166,6 +166,11 @@ class Project:
         """True when a readable record of ``rel`` is stored."""
         return rel in self._meta
 
+    def has_mask(self, rel: str) -> bool:
+        """True when the stored record of ``rel`` has a mask (possibly empty); cheap."""
+        meta = self._meta.get(rel)
+        return bool(meta and meta.mask_file)
+
     def status(self, rel: str) -> str:
         """Stored status of ``rel`` (``unreviewed`` when no readable record exists); cheap."""
         meta = self._meta.get(rel)

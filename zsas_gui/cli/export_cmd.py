@@ -1,0 +1,69 @@
+"""``zsas export FOLDER --format F -o OUT``: reviewed annotations as a dataset other tools read."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+FORMATS = ("mvtec", "folder", "coco", "labelme", "yolo", "png")   # zsas_gui.core.export.FORMATS
+STATUSES = ("unreviewed", "accepted", "edited", "rejected", "good")
+DEFAULT_INCLUDE = "accepted,edited,good"
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "export", help="export a project's annotations (MVTec, anomalib Folder, COCO, labelme, YOLO, PNG)",
+        description="Write the annotations stored in FOLDER/.zsas as a dataset. Everything is "
+                    "validated first (one mask per defect image, sizes, names, 0/255 values); "
+                    "nothing is written when a check fails. The export is built next to OUT and "
+                    "moved into place only when complete. Layouts: docs/labels.md.",
+        epilog="Exit status: 0 exported, 1 nothing written (the message lists every problem).")
+    p.add_argument("folder", type=Path, metavar="FOLDER", help="the project folder (images + .zsas/)")
+    p.add_argument("--format", "-f", required=True, choices=FORMATS, help="output layout")
+    p.add_argument("-o", "--out", required=True, type=Path, help="output folder (new or empty)")
+    p.add_argument("--include", default=DEFAULT_INCLUDE, metavar="STATUSES",
+                   help=f"comma-separated statuses to export, from {', '.join(STATUSES)} "
+                        f"(default: {DEFAULT_INCLUDE})")
+    p.add_argument("--category", default=None,
+                   help="dataset/category name for mvtec and folder (default: the folder's name)")
+    p.add_argument("--polygons", action="store_true",
+                   help="coco/labelme: polygons instead of RLE/mask shapes (holes are lost)")
+    p.add_argument("--good-test-fraction", type=float, default=0.0, metavar="F",
+                   help="mvtec: share of good images put in test/good instead of train/good (default 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace a previous zsas export in OUT")
+    p.set_defaults(func=run)
+
+
+def parse_include(text: str) -> tuple[str, ...]:
+    from ..core.errors import ZsasError
+
+    statuses = tuple(s.strip() for s in text.split(",") if s.strip())
+    bad = [s for s in statuses if s not in STATUSES]
+    if bad or not statuses:
+        raise ZsasError(f"--include: unknown status {', '.join(bad) or '(none given)'}; "
+                        f"choose from {', '.join(STATUSES)}")
+    return statuses
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.errors import ZsasError
+    from ..core.export import ExportOptions, export
+    from ..state.project import Project
+
+    include = parse_include(args.include)
+    if not 0.0 <= args.good_test_fraction <= 1.0:
+        raise ZsasError(f"--good-test-fraction must be in [0, 1], got {args.good_test_fraction}")
+    proj = Project.open(args.folder, create=False)
+    for problem in proj.problems:
+        print(f"zsas: warning: {problem}", file=sys.stderr)
+    items = proj.export_items(include)
+    if not items:
+        raise ZsasError(f"{args.folder}: no image has a status in {', '.join(include)}; "
+                        f"review some images first (counts: {proj.summary()})")
+    opts = ExportOptions(category=args.category or proj.root.name, polygons=args.polygons,
+                         good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
+                         protect=proj.root, source=str(proj.root))
+    report = export(items, args.format, args.out, opts)
+    print(report)
+    return 0

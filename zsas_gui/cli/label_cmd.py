@@ -1,0 +1,104 @@
+"""``zsas label FOLDER``: pre-label every image of a project as an unreviewed annotation."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .common import add_method_args, add_model_args
+
+EXIT_SOME_FAILED = 3
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "label", help="pre-label a folder of images into its project store (FOLDER/.zsas)",
+        description="Run the method on every image of FOLDER and store each result as an "
+                    "unreviewed annotation (mask_source auto), ready for review in zsas-gui. Images "
+                    "already reviewed are never touched; images already pre-labelled are skipped, "
+                    "so an interrupted run resumes where it stopped. With --from-masks, existing "
+                    "masks (MVTec ground_truth/ or plain PNG masks) are imported instead.",
+        epilog=f"Exit status: 0 done, {EXIT_SOME_FAILED} some images failed (listed), 1 nothing "
+               f"could run (message says why).")
+    p.add_argument("folder", type=Path, metavar="FOLDER", help="folder of images (the project)")
+    p.add_argument("--redo", action="store_true",
+                   help="run again on unreviewed images that already have a pre-label")
+    g = p.add_argument_group("import instead of running the method")
+    g.add_argument("--from-masks", type=Path, default=None, metavar="DIR",
+                   help="import the masks under DIR (MVTec layout or PNG masks mirroring FOLDER)")
+    g.add_argument("--import-status", choices=("unreviewed", "accepted"), default="unreviewed",
+                   help="status given to imported masks (default: unreviewed)")
+    g.add_argument("--missing-good", action="store_true",
+                   help="mark images without a mask as good (ground truth that lists every defect)")
+    add_model_args(p)
+    add_method_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..state.project import Project
+
+    proj = Project.open(args.folder)
+    for problem in proj.problems:
+        print(f"zsas: warning: {problem}", file=sys.stderr)
+    if args.from_masks is not None:
+        return _import(proj, args)
+    return _label(proj, args)
+
+
+def _import(proj, args) -> int:
+    from ..state.importer import import_masks
+
+    report = import_masks(proj, args.from_masks, status=args.import_status, missing_good=args.missing_good)
+    for line in report.failed:
+        print(f"zsas: skipped {line}", file=sys.stderr)
+    print(report)
+    return EXIT_SOME_FAILED if report.failed else 0
+
+
+def _label(proj, args) -> int:
+    from ..core.errors import ZsasError
+    from ..core.imageio import load_image
+    from .common import method_params_from_args, progress, text_prompts_from_args
+
+    params = method_params_from_args(args)
+    text = text_prompts_from_args(args)
+    todo = [e for e in proj.images
+            if proj.status(e.rel) == "unreviewed" and proj.problem_for(e.rel) is None
+            and (args.redo or not proj.has_mask(e.rel))]
+    reviewed = sum(proj.status(e.rel) != "unreviewed" for e in proj.images)
+    if not todo:
+        print(f"nothing to do: {len(proj.images)} images, {reviewed} reviewed, the rest pre-labelled "
+              f"(--redo runs unreviewed ones again)")
+        return 0
+    from ..core.pipeline import Pipeline
+
+    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text)
+    failed = []
+    with progress(total=len(todo), desc="label", unit="img") as bar:
+        for entry in todo:
+            try:
+                image = load_image(entry.path)
+                result = pipe.run(None, image, params, text)
+            except ZsasError as exc:
+                failed.append(f"{entry.rel}: {exc}")
+                bar.write(f"zsas: skipped {entry.rel}: {exc}")
+                bar.update(1)
+                continue
+            rec = proj.load(entry.rel)
+            if rec.status != "unreviewed":        # reviewed meanwhile (e.g. in the app): keep it
+                bar.update(1)
+                continue
+            rec.mask = result.pred_mask
+            rec.prompts = result.prompts
+            rec.params, rec.text_prompts = params, text
+            rec.image_score = float(result.anomaly.image_score)
+            prov = {k: v for k, v in result.provenance.items() if k not in ("prompts", "text_prompts")}
+            rec.provenance = {**prov, "mask_source": "auto", "gated": bool(result.gated)}
+            proj.save(rec)
+            bar.update(1)
+    done = len(todo) - len(failed)
+    print(f"{done}/{len(todo)} images pre-labelled in {proj.root} ({reviewed} reviewed images kept)"
+          + (f"; {len(failed)} failed" if failed else ""))
+    return EXIT_SOME_FAILED if failed else 0

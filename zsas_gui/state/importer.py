@@ -1,0 +1,69 @@
+"""Existing masks as starting annotations of a project (``zsas label FOLDER --from-masks DIR``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..core.errors import ImageReadError
+from ..core.export.common import image_hw
+from ..core.imageio import load_mask
+from ..core.label_import import match_masks
+from .project import Project
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)       # rels given a mask
+    marked_good: list[str] = field(default_factory=list)    # rels without a mask marked good
+    skipped_reviewed: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)         # "rel: why"
+    unmatched: list[Path] = field(default_factory=list)     # mask files without an image
+
+    def __str__(self) -> str:
+        return (f"{len(self.imported)} masks imported, {len(self.marked_good)} images marked good, "
+                f"{len(self.skipped_reviewed)} already reviewed (kept), {len(self.failed)} failed, "
+                f"{len(self.unmatched)} mask files matched no image")
+
+
+def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewed",
+                 missing_good: bool = False, overwrite_reviewed: bool = False) -> ImportReport:
+    """Store the mask found for each project image (see :mod:`zsas_gui.core.label_import`)
+    with ``status`` and ``provenance.mask_source = "imported"``.
+
+    Images already reviewed (status other than unreviewed) are kept unless
+    ``overwrite_reviewed``. With ``missing_good``, images without a mask become ``good``.
+    A mask whose size differs from its image is reported in ``failed`` and not stored.
+    """
+    match = match_masks(proj.root, [e.rel for e in proj.images], masks_root)
+    report = ImportReport(unmatched=match.unmatched)
+    for entry in proj.images:
+        mask_path = match.masks.get(entry.rel)
+        if mask_path is None and not missing_good:
+            continue
+        rec = proj.load(entry.rel)
+        if rec.status != "unreviewed" and not overwrite_reviewed:
+            report.skipped_reviewed.append(entry.rel)
+            continue
+        if mask_path is None:
+            rec.status, rec.mask = "good", None
+            rec.provenance = {k: v for k, v in rec.provenance.items() if k != "mask_source"}
+            proj.save(rec)
+            report.marked_good.append(entry.rel)
+            continue
+        try:
+            mask = load_mask(mask_path)
+            hw = image_hw(entry.path)
+        except ImageReadError as exc:
+            report.failed.append(f"{entry.rel}: {exc}")
+            continue
+        if mask.shape != hw:
+            report.failed.append(f"{entry.rel}: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} px, "
+                                 f"the image {hw[1]}x{hw[0]} px")
+            continue
+        rec.mask = mask
+        rec.status = status if mask.any() or status == "unreviewed" else "good"
+        rec.provenance = {**rec.provenance, "mask_source": "imported", "imported_from": str(mask_path)}
+        proj.save(rec)
+        report.imported.append(entry.rel)
+    return report
