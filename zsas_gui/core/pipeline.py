@@ -133,14 +133,15 @@ class Pipeline:
                 chash.append(content_hash(image))
             return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
 
-        map_key = (key, self.mapper.model_id, tp.key())
+        tokens_key = self.mapper.tokens_key   # backbone + mapper settings (depths, size ...)
+        map_key = (key, tokens_key, tp.key())
         anomaly = self._maps.get(map_key)
         if anomaly is None:
-            tokens = self._tokens.get((key, self.mapper.model_id))
+            tokens = self._tokens.get((key, tokens_key))
             if tokens is None:
                 yield "clip"
-                tokens = self._load_or_encode_tokens(image, disk_key("clip", self.mapper.model_id), timings)
-                self._tokens.put((key, self.mapper.model_id), tokens)
+                tokens = self._load_or_encode_tokens(image, disk_key("clip", tokens_key), timings)
+                self._tokens.put((key, tokens_key), tokens)
             t0 = time.perf_counter()
             anomaly = self.mapper.anomaly(tokens, tp)
             timings["anomaly_ms"] = (time.perf_counter() - t0) * 1e3

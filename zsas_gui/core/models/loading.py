@@ -27,13 +27,10 @@ CLIP_WEIGHT_NAMES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin
 
 
 def _resolve(name_or_path: str | None, kind: str) -> tuple[Path, Any]:
-    """(path, registry spec or None) for a model argument."""
+    """(path, registry spec or None when a local path was given) for a model argument."""
     from . import registry
 
-    path = registry.resolve_checkpoint(name_or_path, kind)
-    spec = None
-    if name_or_path is None or not Path(name_or_path).exists():
-        spec = registry.get_spec(name_or_path or registry.default_name(kind))
+    path, spec = registry.resolve_model(name_or_path, kind)
     return Path(path), spec
 
 
