@@ -24,8 +24,10 @@ from .undo import DEFAULT_MAX_DEPTH, UndoEntry, UndoStack
 
 #: Review states, as stored in annotation records.
 STATUSES = ("unreviewed", "accepted", "edited", "rejected", "good")
-#: Where the current mask came from.
-MASK_SOURCES = ("none", "auto", "refined", "edited")
+#: Where the current mask came from ("none": no mask; the others as in annotation records).
+MASK_SOURCES = ("none", "auto", "refined", "edited", "imported")
+#: Defect class used when the user leaves it empty (records require a non-empty class).
+DEFAULT_CLASS = "defect"
 
 
 def _frozen(mask: np.ndarray | None) -> np.ndarray | None:
@@ -340,8 +342,11 @@ def record_fields(doc: Document, provenance: dict | None = None) -> dict[str, An
     ``provenance``: the record's previous provenance, updated with ``mask_source`` — models and timings of the last run are added by the caller."""
     s = doc.state
     prov = dict(provenance or {})
-    prov["mask_source"] = s.mask_source if s.mask is not None else "none"
-    return {"status": doc.status, "defect_class": doc.defect_class, "mask": s.mask,
+    if s.mask is not None and s.mask_source != "none":
+        prov["mask_source"] = s.mask_source
+    else:
+        prov.pop("mask_source", None)
+    return {"status": doc.status, "defect_class": doc.defect_class or DEFAULT_CLASS, "mask": s.mask,
             "prompts": s.prompts if len(s.prompts) or not s.auto else None,
             "params": s.params, "text_prompts": s.text_prompts, "image_score": doc.image_score,
             "provenance": prov}
