@@ -5,6 +5,7 @@
     ppg = pipe.propose(feats, params)                    # points + intermediates
     for stage in pipe.iter_refine(feats, ppg.prompts, params): ...   # 3 decoder passes
     result = pipe.run(key, image, params)                # all of it -> SegmentationResult
+    trace = pipe.run_traced(key, image, params)          # the same + features + PPG result
 
 Caches: memory LRU (bytes budget) of SAM embeddings and CLIP image tokens keyed by
 (image key, model id); anomaly maps keyed by (image key, model id, text prompt key); optional
@@ -75,6 +76,17 @@ class ImageFeatures:
         return self._sam_np
 
 
+@dataclass(frozen=True, eq=False)
+class RunTrace:
+    """What one :meth:`Pipeline.run_traced` used and produced: the (cached) features, the PPG
+    result (None when the caller's prompts replaced PPG) and the :class:`SegmentationResult`,
+    whose ``stages`` are the very :class:`StageResult` objects the cascade yielded."""
+
+    features: ImageFeatures
+    ppg: PPGResult | None
+    result: SegmentationResult
+
+
 class Pipeline:
     """CLIP anomaly map -> PPG -> CPS for one set of loaded models."""
 
@@ -106,6 +118,16 @@ class Pipeline:
         clip_b = load_clip(clip, device=device, precision=precision)
         sam_b = load_sam(sam, device=device, precision=precision)
         return cls(clip_b, sam_b, **kwargs)
+
+    def clear_caches(self) -> None:
+        """Forget every cached token map, anomaly map and embedding (memory only)."""
+        for lru in (self._tokens, self._embeddings, self._maps):
+            lru.clear()
+
+    @property
+    def cache_bytes(self) -> int:
+        """Bytes held by the in-memory caches."""
+        return self._tokens.nbytes + self._embeddings.nbytes + self._maps.nbytes
 
     @property
     def model_ids(self) -> dict[str, str | None]:
@@ -266,17 +288,25 @@ class Pipeline:
             text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
             ) -> SegmentationResult:
         """The whole method on one image; ``prompts`` overrides the automatic ones."""
+        return self.run_traced(image_key, image, params, text_prompts, prompts).result
+
+    def run_traced(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
+                   text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
+                   ) -> RunTrace:
+        """:meth:`run`, also returning the features and the PPG intermediates it used
+        (``ppg`` is None when ``prompts`` overrode the automatic ones: PPG did not run)."""
         params = params or MethodParams()
         feats = self.features(image_key, image, text_prompts)
         t0 = time.perf_counter()
         gated = False
+        ppg = None
         if prompts is None:
             ppg = self.propose(feats, params)
             prompts, gated = ppg.prompts, ppg.gated
         feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
         result = self.refine(feats, prompts, params, gated)
         result.provenance["text_prompts"] = (text_prompts or self.text_prompts).to_dict()
-        return result
+        return RunTrace(feats, ppg, result)
 
     def _provenance(self, params, prompts, timings) -> dict[str, Any]:
         return {"zsas_version": __version__, "models": self.model_ids,

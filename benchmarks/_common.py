@@ -1,0 +1,77 @@
+"""Helpers shared by the benchmark scripts: random-weight full-size models, timing, test image.
+
+Benchmarks print ``name: value`` lines. Models are built from the real architectures with
+random weights (pretrained weights cannot be downloaded here); timings are real.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def random_clip_bundle(arch: str = "ViT-B-16-quickgelu", image_size: int = 448):
+    """A full-size open_clip model with random weights, wrapped like a loaded checkpoint."""
+    import open_clip
+    import torch
+
+    from zsas_gui.core.models.bundles import ClipBundle
+
+    torch.manual_seed(0)
+    model = open_clip.create_model(arch, pretrained=None, force_image_size=image_size).eval()
+    return ClipBundle(model=model, tokenizer=open_clip.get_tokenizer("ViT-B-16"),
+                      model_id=f"random:{arch}@{image_size}", image_size=image_size,
+                      device=torch.device("cpu"), dtype=torch.float32,
+                      info={"random_test_model": True, "arch": arch})
+
+
+def random_sam_bundle(kind: str = "vit_b"):
+    """A full-size SAM with random weights."""
+    import torch
+    from segment_anything import sam_model_registry
+
+    from zsas_gui.core.models.bundles import SamBundle
+
+    torch.manual_seed(0)
+    model = sam_model_registry[kind](checkpoint=None).eval()
+    return SamBundle(model=model, model_id=f"random:sam_{kind}", device=torch.device("cpu"),
+                     dtype=torch.float32, info={"random_test_model": True})
+
+
+def test_image(hw=(768, 1024)) -> tuple[np.ndarray, str]:
+    """The carpet demo image resized to ``hw`` when shared data is present, else a synthetic one."""
+    import cv2
+
+    from zsas_gui.core.imageio import load_image
+
+    carpet = SHARED / "demo" / "carpet.png"
+    if carpet.exists():
+        img = load_image(carpet)
+        return np.ascontiguousarray(cv2.resize(img, (hw[1], hw[0]))), f"{carpet.name} resized to {hw[1]}x{hw[0]}"
+    rng = np.random.default_rng(0)
+    img = rng.integers(80, 120, (*hw, 3), dtype=np.uint8)
+    img[300:340, 500:560] = 230
+    return img, f"synthetic {hw[1]}x{hw[0]}"
+
+
+def median_ms(fn, repeats: int, warmup: int = 1) -> float:
+    """Median wall time of ``fn()`` in milliseconds."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def emit(name: str, value) -> None:
+    if isinstance(value, float):
+        value = f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    print(f"{name}: {value}", flush=True)
