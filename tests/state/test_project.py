@@ -82,13 +82,14 @@ def test_mask_on_disk_is_0_255_and_summary_counts(folder):
     assert len(masks) == sum(m is not None for m in truth.values())
     from PIL import Image
     for m in masks:
-        assert set(np.unique(np.asarray(Image.open(m))).tolist()) == {0, 255}
+        with Image.open(m) as im:
+            assert set(np.unique(np.asarray(im)).tolist()) == {0, 255}
     assert Project.open(root).summary() == {"unreviewed": 0, "accepted": 4, "edited": 0, "rejected": 0,
                                             "good": 3}
 
 
 def test_updated_changes_created_stays(folder):
-    root, truth = folder
+    root, _ = folder
     proj = Project.open(root)
     rec = proj.load(REL)
     proj.save(rec)

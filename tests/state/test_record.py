@@ -9,8 +9,13 @@ import pytest
 
 from zsas_gui.core.errors import RecordError
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
-from zsas_gui.state.record import (SCHEMA_VERSION, AnnotationRecord, NewerSchemaError,
-                                   default_defect_class, now_iso)
+from zsas_gui.state.record import (
+    SCHEMA_VERSION,
+    AnnotationRecord,
+    NewerSchemaError,
+    default_defect_class,
+    now_iso,
+)
 
 
 def full_record() -> AnnotationRecord:

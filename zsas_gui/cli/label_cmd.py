@@ -83,7 +83,7 @@ def _label(proj, args) -> int:
                 result = pipe.run(None, image, params, text)
             except ZsasError as exc:
                 failed.append(f"{entry.rel}: {exc}")
-                bar.write(f"zsas: skipped {entry.rel}: {exc}")
+                bar.write(f"zsas: skipped {entry.rel}: {exc}", file=sys.stderr)
                 bar.update(1)
                 continue
             rec = proj.load(entry.rel)

@@ -20,9 +20,9 @@ One writer at a time: two processes saving the same project may drop each other'
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ..core.errors import ImageReadError, OutputError, RecordError
 from ..core.export.common import ExportItem

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -35,7 +35,7 @@ DEFAULT_CLASS = "defect"
 
 def now_iso() -> str:
     """The current UTC time as ISO 8601 with milliseconds, e.g. ``2026-01-02T03:04:05.678+00:00``."""
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 def default_defect_class(rel: str) -> str:

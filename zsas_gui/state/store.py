@@ -18,16 +18,16 @@ import hashlib
 import json
 import os
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core import atomic
 from ..core.atomic import atomic_write_json
 from ..core.errors import OutputError, RecordError
 from ..core.imageio import encode_png, load_mask
-from ..core import atomic
 from .record import SCHEMA_VERSION, NewerSchemaError, now_iso
 
 STORE_DIR = ".zsas"
@@ -106,7 +106,7 @@ class Store:
     def move_aside(self, rel: str) -> Path:
         """Rename a record file to ``<name>.corrupt-<UTC timestamp>``; returns the new path."""
         src = self.record_path(rel)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         dst = src.with_name(f"{src.name}.corrupt-{stamp}")
         try:
             os.replace(src, dst)
@@ -142,7 +142,7 @@ class Store:
         """Names of all stored mask files of image ``rel``."""
         base = rel.rsplit("/", 1)[-1]
         folder = self.mask_path(rel, "x").parent
-        pattern = re.compile(re.escape(base) + r"\.[0-9a-f]{%d}\.png" % MASK_HASH_LEN)
+        pattern = re.compile(re.escape(base) + rf"\.[0-9a-f]{{{MASK_HASH_LEN}}}\.png")
         try:
             return sorted(n for n in os.listdir(folder) if pattern.fullmatch(n))
         except FileNotFoundError:

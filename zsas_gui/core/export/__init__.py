@@ -29,8 +29,17 @@ RESERVED = {"mvtec": ("good",), "folder": ("good", "mask")}
 #: The statuses exported when the caller does not say.
 DEFAULT_INCLUDE = ("accepted", "edited", "good")
 
-__all__ = ["FORMATS", "DEFAULT_INCLUDE", "ExportItem", "ExportOptions", "ExportReport",
-           "ExportValidationError", "export", "format_module", "read_manifest"]
+__all__ = [
+    "DEFAULT_INCLUDE",
+    "FORMATS",
+    "ExportItem",
+    "ExportOptions",
+    "ExportReport",
+    "ExportValidationError",
+    "export",
+    "format_module",
+    "read_manifest",
+]
 
 
 @dataclass(frozen=True)

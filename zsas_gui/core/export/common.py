@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -51,8 +52,9 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 def safe_name(name: str, fallback: str = "defect") -> str:
     """A file/folder name made of ``[A-Za-z0-9._-]`` only, never empty, ``.`` or ``..`` and not
-    hidden: ``"scratch / deep"`` -> ``"scratch_deep"``."""
-    s = _UNSAFE.sub("_", name.strip()).strip("_").lstrip(".")
+    hidden, no ``..`` inside: ``"scratch / deep"`` -> ``"scratch_deep"``, ``"../x"`` -> ``"x"``."""
+    s = re.sub(r"\.{2,}", "_", _UNSAFE.sub("_", name.strip()))
+    s = re.sub(r"_{2,}", "_", s).strip("._")
     return s or fallback
 
 
@@ -130,9 +132,9 @@ def manifest_entry(p: Prepared, **paths: str) -> dict[str, Any]:
 
 
 def now_utc() -> str:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def put_bytes(dest_root: Path, rel: str | PurePosixPath, data: bytes) -> str:

@@ -19,8 +19,16 @@ import numpy as np
 
 from ..atomic import atomic_write_text
 from ..imageio import load_mask
-from .common import Prepared, image_hw, image_png_bytes, manifest_entry, numbered, put_bytes, put_mask, \
-    safe_name
+from .common import (
+    Prepared,
+    image_hw,
+    image_png_bytes,
+    manifest_entry,
+    numbered,
+    put_bytes,
+    put_mask,
+    safe_name,
+)
 
 CONFIG = "datamodule.yaml"
 

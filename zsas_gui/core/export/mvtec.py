@@ -19,14 +19,22 @@ from pathlib import Path
 import numpy as np
 
 from ..imageio import load_mask
-from .common import Prepared, image_hw, image_png_bytes, manifest_entry, numbered, put_bytes, put_mask, \
-    safe_name
+from .common import (
+    Prepared,
+    image_hw,
+    image_png_bytes,
+    manifest_entry,
+    numbered,
+    put_bytes,
+    put_mask,
+    safe_name,
+)
 
 
 def split_good(goods: list[Prepared], fraction: float) -> tuple[list[Prepared], list[Prepared]]:
     """(train, test) good images; the test share is deterministic (see module docstring)."""
     order = sorted(goods, key=lambda p: hashlib.sha256(p.item.rel.encode()).hexdigest())
-    n_test = int(round(fraction * len(goods)))
+    n_test = round(fraction * len(goods))
     test = {id(p) for p in order[:n_test]}
     return [p for p in goods if id(p) not in test], [p for p in goods if id(p) in test]
 

@@ -8,7 +8,8 @@ collects every failure, one line per file, so the user can fix them all in one g
   ``good`` images are normal whatever their mask; ``unreviewed``/``rejected`` images with an
   empty or no mask are normal (the method predicted no defect);
 - output names pair: two images may not map to the same output stem, two class names may not
-  map to the same folder name, and a class may not use a name the layout reserves.
+  map to the same folder name (compared ignoring case, for case-insensitive disks), and a class
+  may not use a name the layout reserves.
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 from ..errors import ImageReadError, ZsasError
-from .common import DEFECT_STATUSES, NORMAL_STATUSES, ExportItem, Prepared, image_hw, read_mask_checked, \
-    safe_name, safe_rel
+from .common import (
+    DEFECT_STATUSES,
+    NORMAL_STATUSES,
+    ExportItem,
+    Prepared,
+    image_hw,
+    read_mask_checked,
+    safe_name,
+    safe_rel,
+)
 
 
 class ExportValidationError(ZsasError):
@@ -71,16 +80,16 @@ def _name_failures(prepared: list[Prepared], reserved: tuple[str, ...]) -> list[
     by_safe: dict[str, set[str]] = defaultdict(set)
     for p in prepared:
         if p.abnormal:
-            by_safe[p.safe_class].add(p.item.defect_class)
+            by_safe[p.safe_class.lower()].add(p.item.defect_class)   # case-insensitive disks
     for safe, names in sorted(by_safe.items()):
         if len(names) > 1:
             failures.append(f"classes {sorted(names)} would share the folder name {safe!r}; rename one")
         if safe in reserved:
-            failures.append(f"class {sorted(names)[0]!r}: the name {safe!r} is reserved in this layout "
+            failures.append(f"class {min(names)!r}: the name {safe!r} is reserved in this layout "
                             f"({', '.join(reserved)}); rename the class")
     by_stem: dict[PurePosixPath, list[str]] = defaultdict(list)
     for p in prepared:
-        by_stem[safe_rel(p.item.rel).with_suffix("")].append(p.item.rel)
+        by_stem[PurePosixPath(safe_rel(p.item.rel).with_suffix("").as_posix().lower())].append(p.item.rel)
     for stem, rels in sorted(by_stem.items()):
         if len(rels) > 1:
             failures.append(f"{', '.join(rels)}: would get the same output name {stem}.*; rename one")
@@ -96,9 +105,8 @@ def check_mvtec_layout(category_root: str | Path) -> list[str]:
     with ``ground_truth/<label>/<name>_mask.png``; masks are single-channel 0/255 PNGs the size
     of their image; ``train`` holds only ``good``.
     """
-    from PIL import Image
-
     import numpy as np
+    from PIL import Image
 
     root = Path(category_root)
     problems: list[str] = []
