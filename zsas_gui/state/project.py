@@ -279,7 +279,12 @@ class Project:
                 try:
                     data = self.store.read_record_json(e.rel)
                     rec, mask_file = self._index(e.rel, data), mask_file_of(data)
-                except RecordError as exc:   # changed on disk since open
+                except NewerSchemaError as exc:   # changed on disk since open
+                    self._meta.pop(e.rel, None)
+                    self._newer.add(e.rel)
+                    self.problems.append(str(exc))
+                    continue
+                except RecordError as exc:
                     self._meta.pop(e.rel, None)
                     self._corrupt[e.rel] = str(exc)
                     self.problems.append(str(exc))
