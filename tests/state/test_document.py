@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
-from zsas_gui.state.document import (Document, EditState, fill_holes, paint_stroke, record_fields,
-                                     state_from_record)
+from zsas_gui.state.document import (
+    Document,
+    EditState,
+    fill_holes,
+    paint_stroke,
+    record_fields,
+    state_from_record,
+)
 
 HW = (40, 60)
 

@@ -299,7 +299,7 @@ def paint_stroke(mask: np.ndarray, points_xy: np.ndarray, radius: float, value: 
 
     out = np.array(mask, dtype=np.uint8, copy=True)
     pts = np.round(np.asarray(points_xy, np.float64).reshape(-1, 2)).astype(np.int32)
-    r = max(1, int(round(radius)))
+    r = max(1, round(radius))
     colour = 1 if value else 0
     if len(pts) == 1:
         cv2.circle(out, tuple(int(v) for v in pts[0]), r, colour, -1, lineType=cv2.LINE_8)

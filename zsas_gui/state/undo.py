@@ -9,8 +9,9 @@ non-None ``merge_key`` fold into one entry (a point drag, a slider being moved),
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 #: Default number of entries kept; the oldest are forgotten beyond it.
 DEFAULT_MAX_DEPTH = 100

@@ -1,0 +1,3 @@
+from zsas_gui.app import main
+
+main()

@@ -1,0 +1,124 @@
+"""Qt test fixtures: offscreen (set in tests/conftest.py), settings in a temp folder, and a guard
+that fails any test leaving a QThread running or a top-level window open."""
+
+from __future__ import annotations
+
+import pytest
+
+HW = (96, 128)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _settings_in_tmp(tmp_path_factory):
+    from PySide6.QtCore import QSettings
+
+    path = tmp_path_factory.mktemp("qsettings")
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(path))
+    yield path
+
+
+@pytest.fixture(autouse=True)
+def no_leftovers(qapp):
+    """Fail a test that leaves a tracked QThread running or a top-level window visible."""
+    yield
+    from PySide6.QtWidgets import QApplication
+
+    from zsas_gui.qt.threads import running_threads
+
+    QApplication.processEvents()
+    threads = running_threads()
+    windows = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    for w in windows:
+        w.close()
+    for t in threads:
+        t.requestInterruption()
+        t.wait(5000)
+    assert not threads, f"test left threads running: {[t.objectName() for t in threads]}"
+    assert not windows, f"test left windows open: {[w.objectName() or type(w).__name__ for w in windows]}"
+
+
+@pytest.fixture
+def image_folder(tmp_path):
+    """A small project folder: test/scratch/000-001, test/hole/000-001, train/good/000-002."""
+    from zsas_gui.state.demo import make_synthetic_folder
+
+    root = tmp_path / "parts"
+    make_synthetic_folder(root, hw=HW)
+    return root
+
+
+@pytest.fixture
+def make_window(qtbot):
+    """Factory: a shown MainWindow over ``pipeline`` (None: no models), closed at teardown."""
+    from zsas_gui.qt.lane import InferenceLane
+    from zsas_gui.qt.main_window import MainWindow
+
+    made = []
+
+    def make(pipeline=None, folder=None):
+        lane = InferenceLane(pipeline)
+        w = MainWindow(lane)
+        w.controller.models_state = "ready" if pipeline is not None else "missing"
+        qtbot.addWidget(w)
+        made.append(w)
+        w.resize(1000, 700)
+        w.show()
+        qtbot.waitExposed(w)
+        if folder is not None:
+            assert w.open_folder(folder)
+        return w
+
+    yield make
+    for w in made:
+        w.close()
+
+
+@pytest.fixture
+def wait_idle(qtbot):
+    """wait_idle(window): wait until the lane has nothing to do and its signals are delivered."""
+
+    def wait(window, timeout=20000):
+        qtbot.waitUntil(lambda: not window.lane.busy, timeout=timeout)
+        qtbot.wait(30)
+
+    return wait
+
+
+@pytest.fixture
+def mouse():
+    """Mouse events on a canvas at image (x, y) pixel coordinates (buttons held during moves)."""
+    from PySide6.QtCore import QEvent, QPointF, Qt
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    class Mouse:
+        @staticmethod
+        def view_pos(canvas, x, y) -> QPointF:
+            return QPointF(canvas.mapFromScene(QPointF(x + 0.5, y + 0.5)))
+
+        def send(self, canvas, kind, x, y, button=Qt.MouseButton.LeftButton, buttons=None,
+                 modifiers=Qt.KeyboardModifier.NoModifier):
+            pos = self.view_pos(canvas, x, y)
+            vp = canvas.viewport()
+            types = {"press": QEvent.Type.MouseButtonPress, "move": QEvent.Type.MouseMove,
+                     "release": QEvent.Type.MouseButtonRelease}
+            if buttons is None:
+                buttons = Qt.MouseButton.NoButton if kind == "release" else button
+            if kind == "move":
+                button = Qt.MouseButton.NoButton
+            ev = QMouseEvent(types[kind], pos, vp.mapToGlobal(pos), button, buttons, modifiers)
+            QApplication.sendEvent(vp, ev)
+
+        def click(self, canvas, x, y, button=Qt.MouseButton.LeftButton,
+                  modifiers=Qt.KeyboardModifier.NoModifier):
+            self.send(canvas, "press", x, y, button, modifiers=modifiers)
+            self.send(canvas, "release", x, y, button, modifiers=modifiers)
+
+        def drag(self, canvas, path, button=Qt.MouseButton.LeftButton):
+            (x0, y0), rest = path[0], path[1:]
+            self.send(canvas, "press", x0, y0, button)
+            for x, y in rest:
+                self.send(canvas, "move", x, y, button, buttons=button)
+            self.send(canvas, "release", *path[-1], button)
+
+    return Mouse()

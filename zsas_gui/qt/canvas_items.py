@@ -1,0 +1,188 @@
+"""Scene items of the image canvas: point markers and the paths of contours and outlines."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen
+from PySide6.QtWidgets import (
+    QGraphicsEllipseItem,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsPathItem,
+    QGraphicsPixmapItem,
+    QGraphicsRectItem,
+)
+
+POSITIVE_COLOUR = QColor(40, 200, 70)
+NEGATIVE_COLOUR = QColor(230, 50, 50)
+HOVER_COLOUR = QColor(255, 230, 0)
+#: Marker radius in screen pixels (points keep their size while zooming).
+MARKER_RADIUS = 7.0
+HOVER_RADIUS = 9.5
+
+# z order of the layers
+Z_IMAGE, Z_HEATMAP, Z_CONTOUR, Z_MASK, Z_OUTLINE, Z_SPLIT, Z_STROKE, Z_POINTS, Z_CURSOR = range(9)
+
+
+class PointItem(QGraphicsItem):
+    """One prompt point: a green "+" (positive) or red "−" (negative) disc with its number.
+
+    Positioned at the point's (x, y) image pixel centre (scene = image pixel coordinates; pixel
+    (c, r) covers [c, c+1) x [r, r+1), so the marker sits at (x + 0.5, y + 0.5)). Drawn at a fixed
+    screen size (``ItemIgnoresTransformations``).
+    """
+
+    def __init__(self, index: int, positive: bool):
+        super().__init__()
+        self.index = index
+        self.positive = positive
+        self.hovered = False
+        self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)
+        self.setAcceptHoverEvents(True)
+        self.setZValue(Z_POINTS)
+        self.setCursor(Qt.CursorShape.PointingHandCursor)
+
+    # image (x, y) <-> scene position
+    def set_image_xy(self, x: float, y: float) -> None:
+        self.setPos(QPointF(x + 0.5, y + 0.5))
+
+    def image_xy(self) -> tuple[float, float]:
+        return self.pos().x() - 0.5, self.pos().y() - 0.5
+
+    def set_label(self, index: int, positive: bool) -> None:
+        if (index, positive) != (self.index, self.positive):
+            self.index, self.positive = index, positive
+            self.update()
+
+    def set_hovered(self, on: bool) -> None:
+        if on != self.hovered:
+            self.prepareGeometryChange()
+            self.hovered = on
+            self.update()
+
+    def hoverEnterEvent(self, event):
+        self.set_hovered(True)
+        super().hoverEnterEvent(event)
+
+    def hoverLeaveEvent(self, event):
+        self.set_hovered(False)
+        super().hoverLeaveEvent(event)
+
+    def boundingRect(self) -> QRectF:
+        r = HOVER_RADIUS + 2
+        return QRectF(-r, -r, 2 * r + 22, 2 * r)
+
+    def shape(self) -> QPainterPath:
+        path = QPainterPath()
+        r = HOVER_RADIUS
+        path.addEllipse(QPointF(0, 0), r, r)
+        return path
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        r = HOVER_RADIUS if self.hovered else MARKER_RADIUS
+        fill = POSITIVE_COLOUR if self.positive else NEGATIVE_COLOUR
+        painter.setPen(QPen(HOVER_COLOUR if self.hovered else QColor(255, 255, 255), 2.0))
+        painter.setBrush(QBrush(fill))
+        painter.drawEllipse(QPointF(0, 0), r, r)
+        painter.setPen(QPen(QColor(255, 255, 255), 2.0))
+        a = r * 0.55
+        painter.drawLine(QPointF(-a, 0), QPointF(a, 0))
+        if self.positive:
+            painter.drawLine(QPointF(0, -a), QPointF(0, a))
+        font = QFont()
+        font.setPixelSize(11)
+        font.setBold(True)
+        painter.setFont(font)
+        text_pos = QPointF(r + 2, -r + 2)
+        painter.setPen(QPen(QColor(0, 0, 0)))
+        painter.drawText(text_pos + QPointF(1, 1), str(self.index + 1))
+        painter.setPen(QPen(fill.lighter(150)))
+        painter.drawText(text_pos, str(self.index + 1))
+
+
+def mask_outline_path(mask: np.ndarray) -> QPainterPath:
+    """Outline of a (H, W) bool mask as a painter path in scene (image pixel corner) coordinates,
+    holes included."""
+    import cv2
+
+    m = np.ascontiguousarray(mask, dtype=np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return _contours_path(contours)
+
+
+def level_contour_path(index_map: np.ndarray, level: int) -> QPainterPath:
+    """Contour of ``index_map >= level`` ((H, W) uint8 LUT indices, level in 0..255)."""
+    import cv2
+
+    m = (np.asarray(index_map) >= level).astype(np.uint8)
+    contours, _ = cv2.findContours(m, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    return _contours_path(contours)
+
+
+def _contours_path(contours) -> QPainterPath:
+    path = QPainterPath()
+    for c in contours:
+        pts = c.reshape(-1, 2)
+        if len(pts) < 2:
+            continue
+        # contour pixels are centres: shift by half a pixel into scene coordinates
+        path.moveTo(float(pts[0, 0]) + 0.5, float(pts[0, 1]) + 0.5)
+        for x, y in pts[1:]:
+            path.lineTo(float(x) + 0.5, float(y) + 0.5)
+        path.closeSubpath()
+    return path
+
+
+def stroke_path(points_xy: list[tuple[float, float]]) -> QPainterPath:
+    """A polyline through image (x, y) points, in scene coordinates (pixel centres)."""
+    path = QPainterPath()
+    if points_xy:
+        x0, y0 = points_xy[0]
+        path.moveTo(x0 + 0.5, y0 + 0.5)
+        if len(points_xy) == 1:
+            path.lineTo(x0 + 0.51, y0 + 0.5)
+        for x, y in points_xy[1:]:
+            path.lineTo(x + 0.5, y + 0.5)
+    return path
+
+
+def cosmetic_pen(colour: QColor, width: float, style=Qt.PenStyle.SolidLine) -> QPen:
+    """A pen whose width is in screen pixels whatever the zoom."""
+    pen = QPen(colour, width, style)
+    pen.setCosmetic(True)
+    return pen
+
+
+def make_layer_items(scene, mask_rgb: tuple[int, int, int]) -> dict[str, QGraphicsItem]:
+    """Create the canvas layers in ``scene``: image, clip (a rectangle clipping the heatmap, for
+    the split view), heat, contour, mask, outline, split (line), stroke (brush preview), cursor."""
+    white = QColor(255, 255, 255)
+    image = QGraphicsPixmapItem()
+    clip = QGraphicsRectItem()
+    clip.setPen(QPen(Qt.PenStyle.NoPen))
+    clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
+    heat = QGraphicsPixmapItem(clip)
+    heat.setOpacity(0.5)
+    contour = QGraphicsPathItem()
+    contour.setPen(cosmetic_pen(white, 1.5, Qt.PenStyle.DashLine))
+    mask = QGraphicsPixmapItem()
+    outline = QGraphicsPathItem()
+    outline.setPen(cosmetic_pen(QColor(*mask_rgb), 2.0))
+    split = QGraphicsLineItem()
+    split.setPen(cosmetic_pen(white, 2.0))
+    split.setVisible(False)
+    stroke = QGraphicsPathItem()
+    cursor = QGraphicsEllipseItem()
+    cursor.setPen(cosmetic_pen(white, 1.0))
+    cursor.setVisible(False)
+    items = {"image": image, "clip": clip, "heat": heat, "contour": contour, "mask": mask,
+             "outline": outline, "split": split, "stroke": stroke, "cursor": cursor}
+    z = {"image": Z_IMAGE, "clip": Z_HEATMAP, "contour": Z_CONTOUR, "mask": Z_MASK, "outline": Z_OUTLINE,
+         "split": Z_SPLIT, "stroke": Z_STROKE, "cursor": Z_CURSOR}
+    for name, item in items.items():
+        if name != "heat":
+            item.setZValue(z[name])
+            scene.addItem(item)
+    return items

@@ -1,0 +1,362 @@
+"""The controller: documents, the project store and the inference lane, between the widgets.
+
+Widgets report gestures; the controller edits the current :class:`Document`, shows the new state,
+schedules work on the lane (debounced) and saves (debounced, atomic through the project store).
+It never computes a model output itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from ..core.errors import ZsasError
+from ..state.document import Document, document_from_record, paint_stroke, record_fields
+from .lane import InferenceLane, PrefetchItem, Request, image_key_for
+
+log = logging.getLogger(__name__)
+
+DEBOUNCE_MS = 150        # quiet time after an edit before the refinement is requested
+MAX_WAIT_MS = 150        # during continuous edits (dragging), request at least this often
+SAVE_DELAY_MS = 800      # autosave after the last change
+PARAM_BURST_S = 0.8      # slider moves closer together than this undo as one step
+DOC_CACHE = 16           # documents (with their undo history) kept in memory
+PREFETCH_AHEAD = 2
+
+
+class Controller(QObject):
+    document_shown = Signal()                 # the current document changed (any field)
+    heatmap_changed = Signal(object)          # S (H, W) float32 in [0, 1] or None
+    progress = Signal(str, int, int)          # text ("" = idle), step, total
+    error = Signal(str)
+    info = Signal(str)
+    image_updated = Signal(str, str, object)  # rel, status, score or None
+
+    def __init__(self, lane: InferenceLane, parent: QObject | None = None):
+        super().__init__(parent)
+        self.lane = lane
+        self.project = None
+        self.doc: Document | None = None
+        self.image: np.ndarray | None = None
+        self.image_key: str | None = None
+        self.heatmap: np.ndarray | None = None
+        self.models_state = "none"            # none | loading | ready | heatmap-only | missing
+        self.dropped_results = 0
+        self._docs: OrderedDict[str, Document] = OrderedDict()
+        self._records: dict[str, object] = {}
+        self._prov: dict[str, dict] = {}
+        self._scores: dict[str, float] = {}
+        self._order: list[str] = []
+        self._first_edit_at: float | None = None
+        self._param_burst: tuple[str, float, int] = ("", 0.0, 0)
+        self._refine_timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
+        self._refine_timer.timeout.connect(self.submit_now)
+        self._save_timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
+        self._save_timer.timeout.connect(self.flush)
+        lane.features_ready.connect(self._on_features)
+        lane.progress.connect(self._on_progress)
+        lane.result_ready.connect(self._on_result)
+        lane.failed.connect(self._on_failed)
+        lane.cancelled.connect(self._on_cancelled)
+        lane.prefetched.connect(self._on_prefetched)
+        lane.idle.connect(lambda: self.progress.emit("", 0, 0))
+
+    # -- project and images ------------------------------------------------------------------
+    def open_project(self, project) -> list[tuple[str, str, float | None]]:
+        """Switch to ``project`` (a :class:`~zsas_gui.state.project.Project`); returns the rows
+        (rel, status, score) for the file list."""
+        self.flush()
+        self.lane.prefetch([])
+        self.project = project
+        self._docs.clear()
+        self._records.clear()
+        self._prov.clear()
+        self._scores.clear()
+        self.doc = self.image = self.image_key = self.heatmap = None
+        self._order = [e.rel for e in project.images]
+        for e in project.images:
+            if project.has_record(e.rel):
+                score = self._stored_score(e.rel)
+                if score is not None:
+                    self._scores[e.rel] = score
+        for msg in project.problems:
+            self.error.emit(msg)
+        self.document_shown.emit()
+        return [(r, project.status(r), self._scores.get(r)) for r in self._order]
+
+    def _stored_score(self, rel: str) -> float | None:
+        try:
+            score = self.project.store.read_record_json(rel).get("image_score")
+        except (ZsasError, OSError, ValueError, AttributeError):
+            return None
+        return float(score) if isinstance(score, (int, float)) else None
+
+    def set_order(self, order: list[str]) -> None:
+        """The order the file list shows (used to choose what to prefetch)."""
+        self._order = list(order)
+
+    def open_image(self, rel: str) -> bool:
+        """Make ``rel`` the current image. Returns False (and says why) if it cannot be read."""
+        from ..core.imageio import load_image
+
+        if self.project is None or (self.doc is not None and self.doc.image_id == rel):
+            return False
+        self.flush()
+        entry = self.project.entry(rel)
+        try:
+            image = load_image(entry.path)
+            key = image_key_for(entry.path)
+        except (ZsasError, OSError) as exc:
+            self.error.emit(str(exc))
+            return False
+        hw = image.shape[:2]
+        doc = self._docs.pop(rel, None)
+        if doc is None:
+            rec = self.project.load(rel)
+            self._records[rel] = rec
+            try:
+                doc = document_from_record(rec, hw)
+            except ValueError as exc:
+                self.error.emit(f"{rel}: {exc}; starting from an empty annotation")
+                rec.mask, rec.status = None, "unreviewed"
+                doc = document_from_record(rec, hw)
+        self._docs[rel] = doc
+        while len(self._docs) > DOC_CACHE:
+            self._docs.popitem(last=False)
+        self.doc, self.image, self.image_key, self.heatmap = doc, image, key, None
+        if doc.image_score is None and rel in self._scores:
+            doc.image_score = self._scores[rel]
+        self.lane.forget_prefetched(rel)
+        self.document_shown.emit()
+        self.heatmap_changed.emit(None)
+        self.submit_now(kind=None)
+        return True
+
+    # -- lane traffic -----------------------------------------------------------------------
+    @property
+    def can_compute(self) -> bool:
+        return self.models_state in ("ready", "heatmap-only", "loading")
+
+    def schedule_refine(self) -> None:
+        """Debounce: request after DEBOUNCE_MS of quiet, but at least every MAX_WAIT_MS."""
+        now = time.monotonic()
+        if self._first_edit_at is None:
+            self._first_edit_at = now
+        if (now - self._first_edit_at) * 1000 >= MAX_WAIT_MS:
+            self.submit_now()
+        else:
+            self._refine_timer.start()
+
+    def submit_now(self, kind: str | None = "refine") -> None:
+        """Send the current document to the lane now (``kind`` None: whatever it needs)."""
+        self._refine_timer.stop()
+        self._first_edit_at = None
+        doc = self.doc
+        if doc is None or self.image is None or not self.can_compute:
+            return
+        if kind is None or kind == "refine":
+            kind = "refine" if doc.needs_refine and self.models_state != "heatmap-only" else "features"
+        s = doc.state
+        self.lane.submit(Request.make(kind, doc.image_id, doc.revision, self.image_key, self.image, s.params,
+                                      s.text_prompts, None if s.auto else s.prompts))
+
+    def cancel(self) -> None:
+        self._refine_timer.stop()
+        self._first_edit_at = None
+        self.lane.cancel()
+
+    def _on_progress(self, req: Request, text: str, step: int, total: int) -> None:
+        if self.doc is not None and req.image_id == self.doc.image_id:
+            self.progress.emit(text, step, total)
+
+    def _on_features(self, req: Request, anomaly) -> None:
+        doc = self._docs.get(req.image_id)
+        score = float(anomaly.image_score)
+        self._scores[req.image_id] = score
+        if doc is not None and doc.state.text_prompts == req.text_prompts:
+            doc.image_score = score
+        self.image_updated.emit(req.image_id, self._status(req.image_id), score)
+        if doc is self.doc and doc is not None and doc.state.text_prompts == req.text_prompts:
+            self.heatmap = anomaly.normalized
+            self.heatmap_changed.emit(self.heatmap)
+        if req.kind == "features":
+            self._prefetch_next()
+
+    def _on_result(self, req: Request, result) -> None:
+        doc = self._docs.get(req.image_id)
+        if doc is None or not doc.apply_result(req.revision, result.prompts, result.pred_mask,
+                                               result.anomaly.image_score):
+            self.dropped_results += 1
+            return
+        self._prov[req.image_id] = {k: v for k, v in result.provenance.items() if k not in ("prompts",)}
+        if result.gated:
+            self.info.emit(f"{req.image_id}: image score below the gate: predicted normal (empty mask)")
+        if doc is self.doc:
+            self.document_shown.emit()
+        self._save_timer.start()
+        self._prefetch_next()
+
+    def _on_failed(self, req: Request | None, message: str) -> None:
+        self.progress.emit("", 0, 0)
+        self.error.emit(message)
+
+    def _on_cancelled(self, req: Request) -> None:
+        if self.doc is not None and req.image_id == self.doc.image_id and req.revision == self.doc.revision:
+            self.progress.emit("", 0, 0)
+            self.info.emit("computation cancelled")
+
+    def _on_prefetched(self, rel: str, score: float) -> None:
+        self._scores[rel] = score
+        self.image_updated.emit(rel, self._status(rel), score)
+
+    def _prefetch_next(self) -> None:
+        if self.doc is None or self.doc.image_id not in self._order or not self.can_compute:
+            return
+        i = self._order.index(self.doc.image_id)
+        items = [PrefetchItem(rel, str(self.project.entry(rel).path), self.doc.state.text_prompts)
+                 for rel in self._order[i + 1:i + 1 + PREFETCH_AHEAD]]
+        self.lane.prefetch(items)
+
+    def _status(self, rel: str) -> str:
+        if rel in self._docs:
+            return self._docs[rel].status
+        return self.project.status(rel) if self.project is not None else "unreviewed"
+
+    # -- edits --------------------------------------------------------------------------------
+    def _edited(self, refine: bool = True) -> None:
+        self.document_shown.emit()
+        self._save_timer.start()
+        if refine:
+            self.schedule_refine()
+
+    def add_point(self, x: float, y: float, positive: bool) -> None:
+        if self.doc is not None:
+            self.doc.add_point(x, y, positive)
+            self._edited()
+
+    def move_point(self, index: int, x: float, y: float) -> None:
+        if self.doc is not None and index < len(self.doc.prompts):
+            self.doc.move_point(index, x, y, merge_key=("drag", index))
+            self._edited()
+
+    def end_drag(self, _index: int) -> None:
+        if self.doc is not None:
+            self.doc.end_merge()
+            self.submit_now()
+
+    def remove_point(self, index: int | None) -> None:
+        if self.doc is not None and index is not None and index < len(self.doc.prompts):
+            self.doc.remove_point(index)
+            self._edited()
+
+    def regenerate(self) -> None:
+        if self.doc is not None:
+            self.doc.regenerate()
+            self._edited()
+
+    def clear_points(self) -> None:
+        if self.doc is not None and len(self.doc.prompts):
+            self.doc.clear_points()
+            self._edited()
+
+    def set_params(self, params, name: str) -> None:
+        if self.doc is None:
+            return
+        last_name, last_t, burst = self._param_burst
+        now = time.monotonic()
+        if name != last_name or now - last_t > PARAM_BURST_S:
+            burst += 1
+            self.doc.end_merge()
+        self._param_burst = (name, now, burst)
+        if self.doc.set_params(params, merge_key=("param", name, burst)) is not None:
+            self._edited()
+
+    def set_text_prompts(self, text_prompts) -> None:
+        if self.doc is not None and self.doc.set_text_prompts(text_prompts) is not None:
+            self._edited()
+            self.submit_now()
+
+    def paint(self, points_xy: np.ndarray, radius: float, value: bool) -> None:
+        """A finished brush (``value`` True) or eraser stroke along (N, 2) (x, y) image pixels."""
+        if self.doc is None:
+            return
+        base = self.doc.mask if self.doc.mask is not None else self.doc.empty_mask()
+        self.doc.set_mask(paint_stroke(base, points_xy, radius, value), "paint" if value else "erase")
+        self._edited(refine=False)
+
+    def fill_holes(self) -> None:
+        if self.doc is not None:
+            self.doc.fill_holes()
+            self._edited(refine=False)
+
+    def clear_mask(self) -> None:
+        if self.doc is not None:
+            self.doc.clear_mask()
+            self._edited(refine=False)
+
+    def undo(self) -> None:
+        if self.doc is not None and self.doc.undo():
+            self._restored()
+
+    def redo(self) -> None:
+        if self.doc is not None and self.doc.redo():
+            self._restored()
+
+    def _restored(self) -> None:
+        self.document_shown.emit()
+        self._save_timer.start()
+        self.submit_now(kind=None)
+
+    # -- review --------------------------------------------------------------------------------
+    def _reviewed(self) -> None:
+        self.document_shown.emit()
+        self.image_updated.emit(self.doc.image_id, self.doc.status, self.doc.image_score)
+        self.flush()
+
+    def accept(self) -> None:
+        if self.doc is not None:
+            if self.doc.mask is None:
+                self.error.emit("nothing to accept yet: no mask (paint one, or mark the image good)")
+                return
+            self.doc.accept()
+            self._reviewed()
+
+    def reject(self) -> None:
+        if self.doc is not None:
+            self.doc.set_status("rejected")
+            self._reviewed()
+
+    def mark_good(self) -> None:
+        if self.doc is not None:
+            self.doc.set_status("good")
+            self._reviewed()
+
+    def set_defect_class(self, name: str) -> None:
+        if self.doc is not None and name != self.doc.defect_class:
+            self.doc.set_defect_class(name)
+            self._save_timer.start()
+
+    # -- saving ----------------------------------------------------------------------------------
+    def flush(self) -> None:
+        """Save every document changed since its last save (atomic, through the project)."""
+        self._save_timer.stop()
+        if self.project is None:
+            return
+        for rel, doc in list(self._docs.items()):
+            if not doc.dirty:
+                continue
+            rec = self._records.get(rel) or self.project.load(rel)
+            fields = record_fields(doc, {**rec.provenance, **self._prov.get(rel, {})})
+            for k, v in fields.items():
+                setattr(rec, k, v)
+            try:
+                self.project.save(rec)
+            except (ZsasError, OSError) as exc:
+                self.error.emit(f"could not save {rel}: {exc}")
+                continue
+            self._records[rel] = rec
+            doc.dirty = False

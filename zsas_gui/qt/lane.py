@@ -1,0 +1,330 @@
+"""The inference lane: ONE worker thread owns the Pipeline; the GUI thread never waits on it.
+
+Requests are immutable values captured on the GUI thread (image id, document revision, a copy of
+the prompts, parameters, text prompts). The lane holds at most one pending request: a newer one
+supersedes it, and a running one for an older revision is cancelled at its next checkpoint (the
+pipeline's generators yield between encoders and between cascade stages). Results travel back as
+queued signals carrying the request; the receiver drops a result whose revision is stale.
+Errors become the ``failed`` signal, never an exception in the GUI thread.
+
+Lower-priority work runs only when nothing else is pending: model loading (first), then
+prefetching (encoding the next images ahead within a memory budget).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import threading
+import traceback
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QObject, Signal
+
+from ..core.errors import ZsasError
+from ..core.types import MethodParams, Prompts, TextPrompts
+from .threads import FunctionThread
+
+log = logging.getLogger(__name__)
+
+#: Default memory budget for features encoded ahead of the user.
+PREFETCH_BUDGET_BYTES = 512 << 20
+_serials = itertools.count(1)
+
+
+def image_key_for(path: str | os.PathLike) -> str:
+    """Cache key of an image file: path, size and modification time (cheap, no pixel hash)."""
+    st = Path(path).stat()
+    return f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}"
+
+
+@dataclass(frozen=True, eq=False)
+class Request:
+    """One unit of work for the lane. ``kind``: ``"refine"`` (features, then PPG if ``prompts`` is
+    None, then the cascade) or ``"features"`` (heatmap only). ``image``: (H, W, 3) uint8 RGB,
+    shared, never mutated by anyone (kept writable: torch warns on read-only arrays). ``prompts``: (x, y) image-pixel points, copied, or None for the automatic ones."""
+
+    kind: str
+    image_id: str
+    revision: int
+    image_key: str
+    image: np.ndarray
+    params: MethodParams
+    text_prompts: TextPrompts
+    prompts: Prompts | None = None
+    serial: int = 0
+
+    @classmethod
+    def make(cls, kind: str, image_id: str, revision: int, image_key: str, image: np.ndarray,
+             params: MethodParams, text_prompts: TextPrompts, prompts: Prompts | None = None) -> Request:
+        if kind not in ("refine", "features"):
+            raise ValueError(f"kind must be 'refine' or 'features', got {kind!r}")
+        if prompts is not None:
+            prompts = Prompts(prompts.points.copy(), prompts.labels.copy(), prompts.scores.copy())
+        return cls(kind, image_id, revision, image_key, image, params, text_prompts, prompts, next(_serials))
+
+
+@dataclass(frozen=True)
+class PrefetchItem:
+    image_id: str
+    path: str
+    text_prompts: TextPrompts
+
+
+@dataclass(frozen=True)
+class LoadModels:
+    clip: str | None
+    sam: str | None
+    device: str = "auto"
+    precision: str = "auto"
+
+
+class _Cancelled(Exception):
+    pass
+
+
+class InferenceLane(QObject):
+    """The single background worker. Signals are emitted from the worker thread and delivered
+    queued to receivers on the GUI thread."""
+
+    progress = Signal(object, str, int, int)     # request, text, step, total (0 = encoding)
+    features_ready = Signal(object, object)      # request, AnomalyResult
+    stage_ready = Signal(object, object)         # request, StageResult
+    result_ready = Signal(object, object)        # request, SegmentationResult
+    cancelled = Signal(object)                   # request
+    failed = Signal(object, str)                 # request (or None), message
+    prefetched = Signal(str, float)              # image id, image score
+    models_loaded = Signal(object)               # dict: ids, device, dtype, warnings
+    models_failed = Signal(str)                  # message
+    idle = Signal()                              # nothing left to do
+
+    def __init__(self, pipeline: Any = None, prefetch_budget_bytes: int = PREFETCH_BUDGET_BYTES,
+                 parent: QObject | None = None):
+        super().__init__(parent)
+        self._pipe = pipeline
+        self._cond = threading.Condition()
+        self._pending: Request | None = None
+        self._control: deque[Any] = deque()
+        self._prefetch: deque[PrefetchItem] = deque()
+        self._running: Any = None
+        self._cancel = threading.Event()
+        self._stop = False
+        self.prefetch_budget_bytes = int(prefetch_budget_bytes)
+        self._prefetched_bytes: dict[str, int] = {}
+        self._per_image_bytes = 0
+        self.counters = {"refines": 0, "cancelled": 0, "features": 0, "prefetched": 0, "failed": 0}
+        self._thread = FunctionThread(self._loop, "zsas-inference-lane")
+        self._thread.start()
+
+    # -- GUI-thread API (never blocks on work) --------------------------------------------------
+    @property
+    def has_pipeline(self) -> bool:
+        return self._pipe is not None
+
+    @property
+    def pipeline(self) -> Any:
+        """The Pipeline (owned by the worker: read its attributes, never call it from the GUI)."""
+        return self._pipe
+
+    def submit(self, request: Request) -> None:
+        """Queue ``request``; it supersedes the pending one and cancels stale running work."""
+        with self._cond:
+            self._pending = request
+            run = self._running
+            if isinstance(run, Request) or (isinstance(run, PrefetchItem) and run.image_id != request.image_id):
+                self._cancel.set()
+            self._cond.notify()
+
+    def prefetch(self, items: list[PrefetchItem]) -> None:
+        """Replace the prefetch queue (images to encode ahead, most useful first)."""
+        with self._cond:
+            self._prefetch = deque(items)
+            self._cond.notify()
+
+    def load_models(self, clip: str | None, sam: str | None, device: str = "auto",
+                    precision: str = "auto") -> None:
+        """Load models on the worker; ``models_loaded`` or ``models_failed`` follows."""
+        with self._cond:
+            self._control.append(LoadModels(clip, sam, device, precision))
+            self._cond.notify()
+
+    def set_pipeline(self, pipeline: Any) -> None:
+        with self._cond:
+            self._control.append(("set", pipeline))
+            self._cond.notify()
+
+    def cancel(self) -> None:
+        """Cancel the running request and drop the pending one."""
+        with self._cond:
+            dropped, self._pending = self._pending, None
+            if isinstance(self._running, Request):
+                self._cancel.set()
+        if dropped is not None:
+            self.cancelled.emit(dropped)
+
+    @property
+    def busy(self) -> bool:
+        with self._cond:
+            return self._running is not None or self._pending is not None or bool(self._control)
+
+    def shutdown(self, timeout_ms: int = 10000) -> bool:
+        """Stop the worker (cancelling work at its next checkpoint) and join it."""
+        with self._cond:
+            self._stop = True
+            self._pending = None
+            self._prefetch.clear()
+            self._cancel.set()
+            self._cond.notify()
+        return self._thread.wait(timeout_ms)
+
+    # -- worker thread ------------------------------------------------------------------------------
+    def _next_job(self) -> Any:
+        with self._cond:
+            announced = False
+            while not self._stop and not (self._control or self._pending or
+                                          (self._prefetch and self._pipe is not None)):
+                self._running = None
+                if not announced:
+                    announced = True
+                    self.idle.emit()
+                self._cond.wait()
+            if self._stop:
+                self._running = None
+                return None
+            if self._control:
+                job = self._control.popleft()
+            elif self._pending is not None:
+                job, self._pending = self._pending, None
+            else:
+                job = self._prefetch.popleft()
+            self._running = job
+            self._cancel = threading.Event()
+            return job
+
+    def _loop(self) -> None:
+        while (job := self._next_job()) is not None:
+            try:
+                if isinstance(job, Request):
+                    self._run_request(job)
+                elif isinstance(job, PrefetchItem):
+                    self._run_prefetch(job)
+                elif isinstance(job, LoadModels):
+                    self._run_load(job)
+                else:
+                    self._pipe = job[1]
+                    self._prefetched_bytes.clear()
+            except _Cancelled:
+                self.counters["cancelled"] += 1
+                if isinstance(job, Request):
+                    self.cancelled.emit(job)
+            except Exception as exc:  # noqa: BLE001 - every error becomes a signal
+                self.counters["failed"] += 1
+                if not isinstance(exc, ZsasError):
+                    log.error("lane job failed:\n%s", traceback.format_exc())
+                msg = str(exc) if isinstance(exc, ZsasError) else f"{type(exc).__name__}: {exc}"
+                if isinstance(job, LoadModels):
+                    self.models_failed.emit(msg)
+                elif isinstance(job, Request):
+                    self.failed.emit(job, msg)
+                else:
+                    log.warning("prefetch of %s failed: %s", getattr(job, "image_id", job), msg)
+
+    def _check(self) -> None:
+        if self._cancel.is_set():
+            raise _Cancelled
+
+    def _drive(self, gen, on_yield) -> Any:
+        """Run a generator, checking for cancellation at every yield; return its value."""
+        while True:
+            self._check()
+            try:
+                item = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            on_yield(item)
+
+    def _run_request(self, req: Request) -> None:
+        pipe = self._pipe
+        if pipe is None:
+            raise ZsasError("no models loaded: open Models… to download or choose them")
+        feats = self._drive(pipe.iter_features(req.image_key, req.image, req.text_prompts),
+                            lambda step: self.progress.emit(req, f"encoding ({step})", 0, 3))
+        self.counters["features"] += 1
+        self._note_size(feats)
+        self.features_ready.emit(req, feats.anomaly)
+        if req.kind == "features":
+            return
+        self._check()
+        if getattr(pipe, "sam", None) is None:
+            raise ZsasError("no SAM model loaded: the heatmap is shown, but masks need a SAM model "
+                            "(Models…); you can paint masks by hand")
+        prompts, gated = req.prompts, False
+        if prompts is None:
+            ppg = pipe.propose(feats, req.params)
+            prompts, gated = ppg.prompts, ppg.gated
+        self.progress.emit(req, "stage 1/3", 1, 3)
+
+        def on_stage(stage) -> None:
+            self.stage_ready.emit(req, stage)
+            if stage.index < 3:
+                self.progress.emit(req, f"stage {stage.index + 1}/3", stage.index + 1, 3)
+
+        result = self._drive(pipe.iter_refine(feats, prompts, req.params, gated), on_stage)
+        self._check()
+        result.provenance["text_prompts"] = req.text_prompts.to_dict()
+        self.counters["refines"] += 1
+        self.result_ready.emit(req, result)
+
+    def _note_size(self, feats) -> None:
+        sam = getattr(feats, "sam", None)
+        n = int(feats.anomaly.anomaly_map.nbytes) + (int(sam.nbytes) if sam is not None else 0)
+        self._per_image_bytes = max(self._per_image_bytes, n)
+
+    def _run_prefetch(self, item: PrefetchItem) -> None:
+        from ..core.imageio import load_image
+
+        used = sum(self._prefetched_bytes.values())
+        if item.image_id in self._prefetched_bytes:
+            return
+        if self._per_image_bytes and used + self._per_image_bytes > self.prefetch_budget_bytes:
+            log.info("prefetch of %s skipped: memory budget %d MB reached", item.image_id,
+                     self.prefetch_budget_bytes >> 20)
+            return
+        image = load_image(item.path)
+        feats = self._drive(self._pipe.iter_features(image_key_for(item.path), image, item.text_prompts),
+                            lambda _step: None)
+        self._note_size(feats)
+        self._prefetched_bytes[item.image_id] = self._per_image_bytes
+        self.counters["prefetched"] += 1
+        self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
+
+    def forget_prefetched(self, image_id: str) -> None:
+        """The user reached this image: its features no longer count against the prefetch budget."""
+        with self._cond:
+            self._prefetched_bytes.pop(image_id, None)
+
+    def _run_load(self, job: LoadModels) -> None:
+        from ..core.models.device import describe
+        from ..core.models.loading import load_clip, load_sam
+        from ..core.pipeline import Pipeline
+
+        warnings = []
+        clip = load_clip(job.clip, device=job.device, precision=job.precision)
+        try:
+            sam = load_sam(job.sam, device=job.device, precision=job.precision)
+        except ZsasError as exc:
+            sam = None
+            warnings.append(f"SAM not loaded: {exc}")
+        self._pipe = Pipeline(clip, sam)
+        self._prefetched_bytes.clear()
+        bundle = sam or clip
+        self.models_loaded.emit({"models": self._pipe.model_ids, "device": bundle.device,
+                                 "dtype": bundle.dtype, "describe": describe(bundle.device, bundle.dtype),
+                                 "warnings": warnings,
+                                 "random": bool(clip.info.get("random_test_model")
+                                                or (sam is not None and sam.info.get("random_test_model")))})

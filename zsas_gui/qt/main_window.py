@@ -1,0 +1,395 @@
+"""The main window: composes the canvas, panels, lane and controller, and wires the actions.
+
+It computes nothing: gestures go to the :class:`Controller`, state comes back through its signals.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QScrollArea,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import ZsasError
+from .canvas import ImageCanvas
+from .controller import Controller
+from .lane import InferenceLane
+from .panels import FileList, ReviewBox
+from .params_panel import ParamsPanel, TextPromptsBox
+from .settings import app_settings
+from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
+from .view_panel import LayersBox, ToolsBox
+
+log = logging.getLogger(__name__)
+
+MEMORY_POLL_MS = 2000
+class MainWindow(QMainWindow):
+    def __init__(self, lane: InferenceLane | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("main_window")
+        self.setWindowTitle("zsas-gui")
+        self.setAcceptDrops(True)
+        self.lane = lane or InferenceLane()
+        self.lane.setParent(self)
+        self.controller = Controller(self.lane, self)
+        self.canvas = ImageCanvas()
+        self.actions = make_actions(self, self._handlers())
+        self._build_ui()
+        self._wire()
+        self._no_models_dialog: QMessageBox | None = None
+        self._model_dialog = None
+        self._device_text = "no models"
+        self._mem_timer = QTimer(self, interval=MEMORY_POLL_MS)
+        self._mem_timer.timeout.connect(self._update_device_label)
+        self._mem_timer.start()
+        self._restore_settings()
+
+    # -- construction -----------------------------------------------------------------------------
+    def _handlers(self) -> dict:
+        c = self.controller
+        return {
+            "open_folder": self.choose_folder, "models": self.show_model_dialog, "quit": self.close,
+            "undo": c.undo, "redo": c.redo, "delete_point": lambda: c.remove_point(self.canvas.hovered_point()),
+            "regenerate": c.regenerate, "clear_points": c.clear_points, "cancel": c.cancel,
+            "tool_points": lambda on: on and self.set_tool("points"),
+            "tool_brush": lambda on: on and self.set_tool("brush"),
+            "tool_eraser": lambda on: on and self.set_tool("eraser"),
+            "brush_bigger": lambda: self.tools_box.step_brush(1.25),
+            "brush_smaller": lambda: self.tools_box.step_brush(0.8),
+            "fill_holes": c.fill_holes, "clear_mask": c.clear_mask,
+            "fit": self.canvas.fit, "actual_size": self.canvas.actual_size,
+            "zoom_in": lambda: self.canvas.zoom_by(1.25), "zoom_out": lambda: self.canvas.zoom_by(0.8),
+            "toggle_heatmap": lambda on: self.canvas.set_layer_visible("heatmap", on),
+            "toggle_contour": lambda on: self.canvas.set_layer_visible("contour", on),
+            "toggle_mask": lambda on: self.canvas.set_layer_visible("mask", on),
+            "toggle_points": lambda on: self.canvas.set_layer_visible("points", on),
+            "toggle_split": None,
+            "accept": c.accept, "reject": c.reject, "mark_good": c.mark_good,
+            "defect_class": lambda: self.review_box.focus_class(),
+            "next_image": lambda: self._go(self.file_list.neighbour(1)),
+            "prev_image": lambda: self._go(self.file_list.neighbour(-1)),
+            "next_unreviewed": self.next_unreviewed, "help": self.show_help,
+        }
+
+    def _build_ui(self) -> None:
+        a = self.actions
+        for key in ("toggle_heatmap", "toggle_contour", "toggle_mask", "toggle_points"):
+            a[key].setChecked(True)
+        a["tool_points"].setChecked(True)
+        bar = self.menuBar()
+        for menu_name in MENUS:
+            menu = bar.addMenu(f"&{menu_name}")
+            for spec in ACTIONS:
+                if spec.menu == menu_name:
+                    menu.addAction(a[spec.id])
+        tb = self.addToolBar("Main")
+        tb.setObjectName("main_toolbar")
+        for key in ("open_folder", "models", None, "undo", "redo", None, "tool_points", "tool_brush",
+                    "tool_eraser", None, "regenerate", "cancel", None, "fit", None, "accept", "reject",
+                    "mark_good", "prev_image", "next_image", "next_unreviewed"):
+            tb.addSeparator() if key is None else tb.addAction(a[key])
+
+        centre = QWidget()
+        lay = QVBoxLayout(centre)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        self.banner = QLabel("")
+        self.banner.setObjectName("error_banner")
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#6b1f1f;color:white;padding:6px;")
+        self.banner.setVisible(False)
+        self.banner.mousePressEvent = lambda _e: self.banner.setVisible(False)
+        lay.addWidget(self.banner)
+        lay.addWidget(self.canvas, 1)
+        self.setCentralWidget(centre)
+
+        self.file_list = FileList()
+        files_dock = QDockWidget("Images", self)
+        files_dock.setObjectName("files_dock")
+        files_dock.setWidget(self.file_list)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, files_dock)
+
+        side = QWidget()
+        side_lay = QVBoxLayout(side)
+        self.tools_box = ToolsBox(self.canvas, a)
+        self.layers_box = LayersBox(self.canvas, a)
+        self.params_panel = ParamsPanel()
+        self.text_box = TextPromptsBox()
+        self.review_box = ReviewBox(a)
+        for w in (self.review_box, self.tools_box, self.params_panel, self.layers_box, self.text_box):
+            side_lay.addWidget(w)
+        side_lay.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(320)
+        side_dock = QDockWidget("Prompts, parameters and review", self)
+        side_dock.setObjectName("side_dock")
+        side_dock.setWidget(scroll)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
+
+        sb = self.statusBar()
+        self.progress_label = QLabel("")
+        self.progress_label.setObjectName("progress_label")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(120)
+        self.progress_bar.setVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setDefaultAction(a["cancel"])
+        self.cancel_button.setVisible(False)
+        self.device_label = QLabel("no models")
+        self.device_label.setObjectName("device_label")
+        self.zoom_label = QLabel("")
+        sb.addWidget(self.progress_label)
+        sb.addWidget(self.progress_bar)
+        sb.addWidget(self.cancel_button)
+        sb.addPermanentWidget(self.zoom_label)
+        sb.addPermanentWidget(self.device_label)
+
+    def _wire(self) -> None:
+        c, cv = self.controller, self.canvas
+        cv.point_added.connect(c.add_point)
+        cv.point_moved.connect(c.move_point)
+        cv.point_drag_finished.connect(c.end_drag)
+        cv.point_removed.connect(c.remove_point)
+        cv.stroke_finished.connect(c.paint)
+        cv.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        self.file_list.image_chosen.connect(self.open_image)
+        self.file_list.header().sortIndicatorChanged.connect(
+            lambda *_: QTimer.singleShot(0, lambda: c.set_order(self.file_list.ordered())))
+        self.params_panel.params_changed.connect(c.set_params)
+        self.params_panel.params_changed.connect(lambda p, _n: cv.set_tau(p.tau))
+        self.params_panel.regenerate_requested.connect(c.regenerate)
+        self.text_box.text_prompts_changed.connect(c.set_text_prompts)
+        self.review_box.defect_class_changed.connect(c.set_defect_class)
+        c.document_shown.connect(self._show_document)
+        c.heatmap_changed.connect(cv.set_heatmap)
+        c.progress.connect(self._show_progress)
+        c.error.connect(self.show_error)
+        c.info.connect(lambda m: self.statusBar().showMessage(m, 5000))
+        c.image_updated.connect(self.file_list.update_image)
+        self.lane.models_loaded.connect(self._on_models_loaded)
+        self.lane.models_failed.connect(self._on_models_failed)
+
+    # -- state -> widgets -----------------------------------------------------------------------
+    def _show_document(self) -> None:
+        doc = self.controller.doc
+        a = self.actions
+        if doc is None:
+            self._shown_id = None
+            self.canvas.set_image(None)
+            self.review_box.show_document(None, "")
+            self.setWindowTitle("zsas-gui")
+            for key in ("undo", "redo"):
+                a[key].setEnabled(False)
+            return
+        if self.canvas.image_hw != doc.hw or self._shown_id != doc.image_id:
+            self.canvas.set_image(self.controller.image)
+            self._shown_id = doc.image_id
+        s = doc.state
+        self.canvas.set_points(s.prompts)
+        self.canvas.set_mask(s.mask)
+        self.canvas.set_tau(s.params.tau)
+        self.params_panel.set_params(s.params)
+        self.params_panel.set_manual(not s.auto)
+        if s.text_prompts != self.text_box.text_prompts():
+            self.text_box.set_text_prompts(s.text_prompts)
+        score = "" if doc.image_score is None else f"score {doc.image_score:.3f}"
+        pending = "refining…" if doc.needs_refine and self.controller.can_compute else ""
+        self.review_box.show_document(doc.status, doc.defect_class, " · ".join(t for t in (score, pending) if t))
+        a["undo"].setEnabled(doc.undo_stack.can_undo)
+        a["redo"].setEnabled(doc.undo_stack.can_redo)
+        a["undo"].setText(f"&Undo {doc.undo_stack.undo_label or ''}".strip())
+        a["redo"].setText(f"&Redo {doc.undo_stack.redo_label or ''}".strip())
+        root = self.controller.project.root.name if self.controller.project else ""
+        self.setWindowTitle(f"{doc.image_id} — {root} — zsas-gui")
+        self.file_list.update_image(doc.image_id, doc.status, doc.image_score)
+
+    _shown_id: str | None = None
+
+    def _show_progress(self, text: str, step: int, total: int) -> None:
+        busy = bool(text)
+        self.progress_label.setText(text)
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress_bar.setRange(0, total if step else 0)   # 0..0: busy indicator while encoding
+            self.progress_bar.setValue(step)
+
+    def show_error(self, message: str) -> None:
+        log.warning("%s", message)
+        self.banner.setText(message + "   (click to dismiss)")
+        self.banner.setVisible(True)
+        self.statusBar().showMessage(message.splitlines()[0], 8000)
+
+    def _update_device_label(self) -> None:
+        pipe = self.lane.pipeline
+        if pipe is None:
+            self.device_label.setText(self._device_text)
+            return
+        from ..core.models.device import describe
+
+        bundle = pipe.sam or pipe.clip
+        self.device_label.setText(describe(bundle.device, bundle.dtype))
+
+    # -- user actions ------------------------------------------------------------------------------
+    def choose_folder(self) -> None:
+        start = app_settings().value("last_folder", str(Path.home()))
+        folder = QFileDialog.getExistingDirectory(self, "Open a folder of images", start)
+        if folder:
+            self.open_folder(folder)
+
+    def open_folder(self, folder: str | Path) -> bool:
+        from ..state.project import Project
+
+        try:
+            project = Project.open(folder)
+        except ZsasError as exc:
+            self.show_error(str(exc))
+            return False
+        rows = self.controller.open_project(project)
+        self.file_list.set_images(rows)
+        self.controller.set_order(self.file_list.ordered())
+        classes = {r.split("/")[-2] for r, _s, _c in rows if "/" in r} - {"good"}
+        self.review_box.set_classes(sorted(classes) + ["defect"])
+        app_settings().setValue("last_folder", str(project.root))
+        if not rows:
+            self.show_error(f"{project.root}: no images found (png, jpg, bmp, tif, webp)")
+            return True
+        self.file_list.select(self.file_list.ordered()[0])
+        return True
+
+    def open_image(self, rel: str) -> None:
+        self.controller.open_image(rel)
+        self.file_list.select(rel)
+
+    def _go(self, rel: str | None) -> None:
+        if rel is not None:
+            self.file_list.select(rel)
+
+    def next_unreviewed(self) -> None:
+        rel = self.file_list.next_unreviewed()
+        if rel is None:
+            self.statusBar().showMessage("every image is reviewed", 5000)
+        self._go(rel)
+
+    def set_tool(self, tool: str) -> None:
+        for t in ("points", "brush", "eraser"):
+            act = self.actions[f"tool_{t}"]
+            act.blockSignals(True)
+            act.setChecked(t == tool)
+            act.blockSignals(False)
+        self.canvas.set_tool(tool)
+
+    def show_help(self) -> None:
+        dlg = HelpDialog(self)
+        dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dlg.show()
+
+    def show_model_dialog(self) -> None:
+        from .model_dialog import ModelDialog
+
+        if self._model_dialog is None:
+            self._model_dialog = ModelDialog(self)
+            self._model_dialog.models_chosen.connect(self.load_models)
+        self._model_dialog.show()
+        self._model_dialog.raise_()
+
+    # -- models --------------------------------------------------------------------------------------
+    def load_models(self, clip: str | None, sam: str | None, device: str = "auto", precision: str = "auto") -> None:
+        self.controller.models_state = "loading"
+        self._device_text = "loading models…"
+        self.device_label.setText(self._device_text)
+        self.progress_label.setText("loading models…")
+        s = app_settings()
+        for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
+            s.setValue(f"models/{k}", v or "")
+        self.lane.load_models(clip, sam, device, precision)
+        self.controller.submit_now(kind=None)
+
+    def _on_models_loaded(self, info: dict) -> None:
+        c = self.controller
+        c.models_state = "ready" if info["models"].get("sam") else "heatmap-only"
+        self._device_text = info["describe"]
+        self.device_label.setText(self._device_text)
+        self.progress_label.setText("")
+        note = " — RANDOM test weights, results are meaningless" if info.get("random") else ""
+        self.statusBar().showMessage(f"models: {info['models']['clip']} + {info['models']['sam']}{note}", 8000)
+        for w in info.get("warnings", []):
+            self.show_error(w)
+        if self._no_models_dialog is not None:
+            self._no_models_dialog.close()
+        c.submit_now(kind=None)
+
+    def _on_models_failed(self, message: str) -> None:
+        self.controller.models_state = "missing"
+        self._device_text = "no models"
+        self.device_label.setText(self._device_text)
+        self.progress_label.setText("")
+        self.show_no_models(message)
+
+    def show_no_models(self, detail: str = "") -> None:
+        """The one dialog explaining how to get the models (non-blocking)."""
+        from .model_dialog import no_models_box
+
+        if self._no_models_dialog is None:
+            self._no_models_dialog = no_models_box(self, self.show_model_dialog)
+        if detail:
+            self._no_models_dialog.setDetailedText(detail)
+        self._no_models_dialog.show()
+
+    # -- drag and drop, settings, closing ------------------------------------------------------------
+    def dragEnterEvent(self, event):
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event):
+        for url in event.mimeData().urls():
+            path = Path(url.toLocalFile())
+            if path.is_dir() or path.is_file():
+                self.open_folder(path if path.is_dir() else path.parent)
+                if path.is_file():
+                    rel = path.resolve().relative_to(self.controller.project.root).as_posix()
+                    self.file_list.select(rel)
+                break
+
+    def _restore_settings(self) -> None:
+        s = app_settings()
+        geo, state = s.value("window/geometry"), s.value("window/state")
+        if geo is not None:
+            self.restoreGeometry(geo)
+        else:
+            self.resize(1400, 900)
+        if state is not None:
+            self.restoreState(state)
+        cmap = s.value("view/colormap")
+        if cmap:
+            self.layers_box.colormap.setCurrentText(str(cmap))
+
+    def closeEvent(self, event):
+        self.controller.flush()
+        s = app_settings()
+        s.setValue("window/geometry", self.saveGeometry())
+        s.setValue("window/state", self.saveState())
+        s.setValue("view/colormap", self.layers_box.colormap.currentText())
+        s.sync()
+        self._mem_timer.stop()
+        if self._model_dialog is not None:
+            self._model_dialog.shutdown()
+            self._model_dialog.close()
+        if self._no_models_dialog is not None:
+            self._no_models_dialog.close()
+        self.lane.shutdown()
+        super().closeEvent(event)

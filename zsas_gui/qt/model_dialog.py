@@ -1,0 +1,267 @@
+"""The model manager: the registry with installed/missing state and sizes, downloads with progress
+and cancel (on a worker thread), local files, device and precision."""
+
+from __future__ import annotations
+
+import threading
+
+from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import ZsasError
+from ..core.models import registry
+from .threads import FunctionThread
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("auto", "fp32", "fp16")
+COLUMNS = ("Kind", "Name", "Size", "State", "Description")
+
+
+def model_state(spec: registry.ModelSpec) -> str:
+    """``installed``, ``partial (N MB)`` or ``missing`` for a registry entry."""
+    target = registry.installed_path(spec)
+    if target.is_file():
+        return "installed"
+    part = target.with_name(target.name + ".part")
+    if part.is_file():
+        return f"partial ({registry.format_size(part.stat().st_size)})"
+    return "missing"
+
+
+NO_MODELS_TEXT = (
+    "<p>No models are available, so there is no heatmap and no automatic mask.</p>"
+    "<p>You can still browse the images, <b>paint masks by hand</b> (B: brush, E: eraser) and "
+    "review them.</p><p>To get the models, either:</p><ul>"
+    "<li>open <b>File → Models…</b> (Ctrl+M) and download them (CLIP ViT-L/14-336 and SAM ViT-H by "
+    "default; smaller ones are listed), or pick checkpoint files you already have;</li>"
+    "<li>or on the command line: <code>zsas models download</code>, then restart;</li>"
+    "<li>or start with <code>zsas-gui FOLDER --clip PATH --sam PATH</code>.</li></ul>")
+
+
+def no_models_box(parent: QWidget, open_manager) -> QMessageBox:
+    """The one non-modal dialog that explains how to get the models."""
+    box = QMessageBox(QMessageBox.Icon.Information, "Models needed", NO_MODELS_TEXT,
+                      QMessageBox.StandardButton.Close, parent)
+    box.setObjectName("no_models_dialog")
+    box.setTextFormat(Qt.TextFormat.RichText)
+    box.setModal(False)
+    box.addButton("Open model manager…", QMessageBox.ButtonRole.ActionRole).clicked.connect(open_manager)
+    return box
+
+
+class _Relay(QObject):
+    """Carries download progress from the worker thread to the dialog (queued)."""
+
+    progress = Signal(int, object)   # done bytes, total bytes or None
+    finished = Signal(str, str)      # model name, "" or an error message
+
+
+class ModelDialog(QDialog):
+    """Emits ``models_chosen(clip, sam, device, precision)`` when the user presses Load."""
+
+    models_chosen = Signal(object, object, str, str)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setObjectName("model_dialog")
+        self.setWindowTitle("Models")
+        self._thread: FunctionThread | None = None
+        self._cancel = threading.Event()
+        self._relay = _Relay(self)
+        self._relay.progress.connect(self._on_progress)
+        self._relay.finished.connect(self._on_finished)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel(f"Model folder: {registry.models_dir()} "
+                             f"(set ${registry.MODELS_DIR_ENV} to use another)"))
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setObjectName("model_table")
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        lay.addWidget(self.table)
+        row = QHBoxLayout()
+        self.download_btn = QPushButton("Download selected")
+        self.download_btn.setObjectName("download")
+        self.download_btn.clicked.connect(self.download_selected)
+        self.cancel_btn = QPushButton("Cancel download")
+        self.cancel_btn.setEnabled(False)
+        self.cancel_btn.clicked.connect(self.cancel_download)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        row.addWidget(self.download_btn)
+        row.addWidget(self.cancel_btn)
+        row.addWidget(self.progress, 1)
+        lay.addLayout(row)
+        self.message = QLabel("")
+        self.message.setObjectName("model_message")
+        self.message.setWordWrap(True)
+        lay.addWidget(self.message)
+
+        form = QFormLayout()
+        self.clip_edit, self.sam_edit = QLineEdit(), QLineEdit()
+        for kind, edit in (("clip", self.clip_edit), ("sam", self.sam_edit)):
+            edit.setPlaceholderText(f"registry name or path (default: {registry.default_name(kind)})")
+            box = QHBoxLayout()
+            box.addWidget(edit, 1)
+            browse = QPushButton("File…")
+            browse.clicked.connect(lambda _c=False, e=edit, k=kind: self._browse(e, k, folder=False))
+            folder = QPushButton("Folder…")
+            folder.setToolTip("a model folder (e.g. a test model made by `zsas models make-test-models`)")
+            folder.clicked.connect(lambda _c=False, e=edit, k=kind: self._browse(e, k, folder=True))
+            box.addWidget(browse)
+            box.addWidget(folder)
+            form.addRow("CLIP" if kind == "clip" else "SAM", box)
+        self.device = QComboBox()
+        self.device.addItems(DEVICES)
+        self.precision = QComboBox()
+        self.precision.addItems(PRECISIONS)
+        self.precision.setToolTip("auto: fp16 on CUDA, fp32 elsewhere")
+        form.addRow("device", self.device)
+        form.addRow("precision", self.precision)
+        lay.addLayout(form)
+        buttons = QHBoxLayout()
+        buttons.addStretch(1)
+        self.load_btn = QPushButton("Load models")
+        self.load_btn.setObjectName("load_models")
+        self.load_btn.setDefault(True)
+        self.load_btn.clicked.connect(self._load)
+        close = QPushButton("Close")
+        close.clicked.connect(self.close)
+        buttons.addWidget(self.load_btn)
+        buttons.addWidget(close)
+        lay.addLayout(buttons)
+        self.table.itemSelectionChanged.connect(self._selection_changed)
+        self.refresh()
+        self.resize(900, 520)
+
+    def refresh(self) -> None:
+        specs = registry.list_specs()
+        self.table.setRowCount(len(specs))
+        for r, spec in enumerate(specs):
+            state = model_state(spec)
+            cells = (spec.kind.upper(), spec.name + (" (default)" if spec.default else ""), spec.size_text,
+                     state, f"{spec.description} — licence: {spec.licence}")
+            for c, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                item.setData(Qt.ItemDataRole.UserRole, spec.name)
+                if c == 3:
+                    item.setForeground(Qt.GlobalColor.darkGreen if state == "installed" else Qt.GlobalColor.red)
+                self.table.setItem(r, c, item)
+        self._selection_changed()
+
+    def selected_spec(self) -> registry.ModelSpec | None:
+        rows = self.table.selectionModel().selectedRows()
+        if not rows:
+            return None
+        return registry.find_spec(self.table.item(rows[0].row(), 1).data(Qt.ItemDataRole.UserRole))
+
+    def _selection_changed(self) -> None:
+        spec = self.selected_spec()
+        busy = self._thread is not None
+        self.download_btn.setEnabled(spec is not None and not busy and model_state(spec) != "installed")
+        if spec is not None and model_state(spec) == "installed":
+            edit = self.clip_edit if spec.kind == "clip" else self.sam_edit
+            edit.setText(spec.name)
+
+    def _browse(self, edit: QLineEdit, kind: str, folder: bool) -> None:
+        title = f"Choose a {kind.upper()} checkpoint"
+        if folder:
+            path = QFileDialog.getExistingDirectory(self, title)
+        else:
+            path, _ = QFileDialog.getOpenFileName(
+                self, title, "", "Checkpoints (*.pth *.pt *.bin *.safetensors *.ckpt);;All files (*)")
+        if path:
+            edit.setText(path)
+
+    def _load(self) -> None:
+        self.models_chosen.emit(self.clip_edit.text().strip() or None, self.sam_edit.text().strip() or None,
+                                self.device.currentText(), self.precision.currentText())
+        self.message.setText("loading the models in the background; the status bar shows the device")
+
+    # -- downloads --------------------------------------------------------------------------------
+    def download_selected(self) -> None:
+        spec = self.selected_spec()
+        if spec is None or self._thread is not None:
+            return
+        self.start_download(spec)
+
+    def start_download(self, spec: registry.ModelSpec, download_fn=None) -> None:
+        """Download ``spec`` on a worker thread (``download_fn`` defaults to the real one)."""
+        from ..core.models.download import download
+
+        fn = download_fn or download
+        self._cancel = threading.Event()
+        cancel, relay = self._cancel, self._relay
+        last = [-1]
+
+        def progress(done: int, total: int | None) -> None:
+            pct = int(done * 100 / total) if total else done >> 20
+            if pct != last[0]:
+                last[0] = pct
+                relay.progress.emit(done, total)
+
+        def work() -> None:
+            try:
+                fn(spec, progress=progress, cancel=cancel)
+                relay.finished.emit(spec.name, "")
+            except ZsasError as exc:
+                relay.finished.emit(spec.name, str(exc))
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never raised in the GUI
+                relay.finished.emit(spec.name, f"{type(exc).__name__}: {exc}")
+
+        self._thread = FunctionThread(work, "zsas-download", self)
+        self.progress.setVisible(True)
+        self.progress.setRange(0, 0)
+        self.cancel_btn.setEnabled(True)
+        self.download_btn.setEnabled(False)
+        self.message.setText(f"downloading {spec.name} ({spec.size_text}) from {spec.url}")
+        self._thread.start()
+
+    def _on_progress(self, done: int, total) -> None:
+        if total:
+            self.progress.setRange(0, 1000)
+            self.progress.setValue(int(done * 1000 / total))
+            self.progress.setFormat(f"{registry.format_size(done)} / {registry.format_size(total)}")
+        else:
+            self.progress.setFormat(registry.format_size(done))
+
+    def _on_finished(self, name: str, error: str) -> None:
+        if self._thread is not None:
+            self._thread.wait()
+            self._thread = None
+        self.progress.setVisible(False)
+        self.cancel_btn.setEnabled(False)
+        self.message.setText(f"{name}: {error}" if error else f"{name} downloaded and verified")
+        self.refresh()
+
+    def cancel_download(self) -> None:
+        self._cancel.set()
+        self.message.setText("cancelling… (the partial file is kept; downloading again resumes it)")
+
+    def shutdown(self) -> None:
+        """Cancel a running download and join its thread (window closing)."""
+        self._cancel.set()
+        if self._thread is not None:
+            self._thread.wait(10000)
+            self._thread = None
