@@ -78,3 +78,18 @@ def test_missing_checkpoint_and_unknown_name(tmp_path, monkeypatch):
         load_sam("vit_q", device="cpu")
     with pytest.raises(ModelNotFoundError, match="nothing.pth"):
         load_sam(str(tmp_path / "nothing.pth"), device="cpu")
+
+
+def test_half_precision_encoder_wrapper_keeps_fp32_interface(tiny_bundles):
+    """On CUDA the SAM encoder runs in fp16 behind an fp32 interface; the wrapper's contract is
+    checked here in bfloat16 on the CPU (fp16 convolutions need a GPU)."""
+    from zsas_gui.core.models.half import HalfPrecisionEncoder
+
+    _, sam = tiny_bundles
+    enc = sam.model.image_encoder
+    wrapped = HalfPrecisionEncoder(__import__("copy").deepcopy(enc), torch.bfloat16)
+    x = torch.randn(1, 3, 256, 256)
+    with torch.inference_mode():
+        ref, out = enc(x), wrapped(x)
+    assert out.dtype == torch.float32 and out.shape == ref.shape and wrapped.img_size == enc.img_size
+    assert torch.allclose(out, ref, atol=0.1, rtol=0.1)

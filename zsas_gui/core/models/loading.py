@@ -180,7 +180,12 @@ _CLIP_SHAPES = {"ViT-B-16": (768, 16), "ViT-L-14": (1024, 14), "ViT-B-32": (768,
 # ----------------------------------------------------------------------------- SAM
 
 def load_sam(name_or_path: str | None = None, device: str = "auto", precision: str = "auto") -> SamBundle:
-    """Load a SAM model; its architecture is read from the checkpoint's tensor shapes."""
+    """Load a SAM model; its architecture is read from the checkpoint's tensor shapes.
+
+    ``precision="auto"`` runs the image encoder in fp16 on CUDA (``HalfPrecisionEncoder``);
+    the decoder always runs in fp32."""
+    import torch
+
     from .device import pick_device
 
     path, spec = _resolve(name_or_path, "sam")
@@ -201,7 +206,12 @@ def load_sam(name_or_path: str | None = None, device: str = "auto", precision: s
         raise CheckpointError(f"{weights}: does not fit the SAM architecture read from it "
                               f"({str(exc)[:300]})") from exc
     dtype = _choose_dtype(dev, precision)
-    model = model.to(device=dev, dtype=dtype).eval()
+    model = model.to(device=dev).eval()
+    if dtype != torch.float32:
+        # only the heavy image encoder runs in half precision; prompt encoder and mask decoder
+        # stay fp32 (SamPredictor feeds them fp32 points, boxes and mask logits)
+        from .half import HalfPrecisionEncoder
+        model.image_encoder = HalfPrecisionEncoder(model.image_encoder, dtype)
     name = manifest.get("name") or (spec.name if spec else weights.stem)
     model_id = f"random-test:{name}" if manifest.get("random_test_model") else f"sam:{name}"
     info = {"path": str(weights), "arch": arch, "random_test_model": bool(manifest.get("random_test_model"))}
@@ -267,3 +277,4 @@ def build_sam_from_arch(a: dict[str, Any]):
         pixel_std=[58.395, 57.12, 57.375],
     )
     return sam.eval()
+
