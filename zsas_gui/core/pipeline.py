@@ -208,7 +208,7 @@ class Pipeline:
         if dkey is not None:
             arrays = self.disk_cache.load(dkey)
             if arrays is not None and arrays.get("features", np.empty(0)).ndim == 4:
-                feats = torch.from_numpy(arrays["features"]).to(self.sam.device, self.sam.dtype)
+                feats = torch.from_numpy(arrays["features"]).to(self.sam.device, torch.float32)
                 return SamEmbedding(feats, sam_input_size(hw, self.sam.long_side), hw)
         predictor = self.predictor
         t0 = time.perf_counter()
