@@ -301,7 +301,11 @@ def test_adaptive_range_grows_and_merges():
     a, b = PixelCurveAccumulator(bins=512), PixelCurveAccumulator(bins=512)
     for i, (s, g) in enumerate(zip(maps, masks)):
         (a if i % 2 else b).update(s, g)
-    merged = (a.merge(b)).result()
+    a_before = a.result()
+    merged = a.copy().merge(b).result()
+    assert a.result() == a_before                      # copy() is independent of the original
+    merged_in_place = a.merge(b).result()
+    assert merged == merged_in_place
     whole = acc.result()
     assert merged.n_pos == whole.n_pos and merged.n_neg == whole.n_neg and merged.n_regions == whole.n_regions
     assert_within_bounds(merged, exact)

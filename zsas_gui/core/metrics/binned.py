@@ -19,15 +19,20 @@ Bins whose smallest and largest scores are equal hold one distinct value and con
 so binary or constant score maps give exact values with a zero bound. The bounds are computed
 from the histograms and returned in :class:`~zsas_gui.core.metrics.curves.CurveMetrics`.
 
-Score range: either ``range=(lo, hi)`` (uniform bins; scores outside are put in the end bins and
-counted in ``n_out_of_range``: the bounds stay valid, only resolution is lost) or ``range=None``
-(adaptive: bins of width ``2**e`` on a grid anchored at 0; when a score falls outside, adjacent
-bins are merged pairwise (``e += 1``) until everything fits, so the final width is at most
-``2 * (max - min) / (bins - 2)`` of all the data seen).
+Bins are left-open and right-closed, ``(a, b]``, so the score at the lower end of the range (0 for
+masked maps such as ``S * M``: every pixel outside the mask) forms a bin of its own and is exact.
+
+Score range: either ``range=(lo, hi)`` (bin 0 holds ``lo``, then ``bins - 1`` equal bins up to
+``hi``; scores outside go to the end bins and are counted in ``n_out_of_range``: the bounds stay
+valid, only resolution is lost) or ``range=None`` (adaptive: bins ``(k - 1, k] * 2**e`` on a grid
+anchored at 0; when a score falls outside, the grid shifts or adjacent bins merge pairwise
+(``e += 1``) until everything fits, so the final width is at most ``2 * (max - min) / (bins - 2)``
+of all the data seen).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from typing import Self
@@ -47,6 +52,11 @@ from .pro import DEFAULT_FPR_LIMIT, _close_curve, area_to_limit, label_regions
 
 DEFAULT_BINS = 65536
 _CHUNK = 1 << 18     # pixels processed at once (bounds the temporaries to a few MB)
+
+
+def _coarsen(g, k: int):
+    """Bin index after merging 2**k bins into one: ``ceil(g / 2**k)`` (int or int64 array)."""
+    return -((-g) >> k)
 
 
 class PixelCurveAccumulator:
@@ -78,7 +88,7 @@ class PixelCurveAccumulator:
         self._max = np.full(B, -np.inf)
         self._prow = np.zeros(B, np.float64) if aupro else None
         self._exp: int | None = None      # adaptive: bin width is 2**_exp ...
-        self._i0 = 0                      # ... and bin j covers [(i0 + j), (i0 + j + 1)) * 2**_exp
+        self._i0 = 0                      # ... and bin j covers (i0 + j - 1, i0 + j] * 2**_exp
         self.n_images = 0
         self.n_regions = 0
         self.n_out_of_range = 0
@@ -97,7 +107,7 @@ class PixelCurveAccumulator:
     def bin_width(self) -> float:
         """Current bin width in score units (NaN for an empty adaptive accumulator)."""
         if self.range is not None:
-            return (self.range[1] - self.range[0]) / self.bins
+            return (self.range[1] - self.range[0]) / (self.bins - 1)
         return NAN if self._exp is None else 2.0 ** self._exp
 
     @property
@@ -148,11 +158,12 @@ class PixelCurveAccumulator:
         """Bin index (int64, in [0, bins)) of each score; monotone non-decreasing in the score."""
         if self.range is not None:
             lo, hi = self.range
-            v = (sc - lo) * (self.bins / (hi - lo))      # stays in the input float dtype
+            v = (sc - lo) * ((self.bins - 1) / (hi - lo))    # stays in the input float dtype
+            np.ceil(v, out=v)
             np.clip(v, 0, self.bins - 1, out=v)
             return v.astype(np.int64)
         v = sc * np.float64(2.0 ** -self._exp)          # exact: scaling by a power of two
-        np.floor(v, out=v)
+        np.ceil(v, out=v)
         idx = v.astype(np.int64)
         idx -= self._i0
         return idx
@@ -169,10 +180,10 @@ class PixelCurveAccumulator:
         used = np.flatnonzero(self._pos + self._neg)
         while True:
             k = e - self._exp
-            glo, ghi = math.floor(smin * 2.0 ** -e), math.floor(smax * 2.0 ** -e)
+            glo, ghi = math.ceil(smin * 2.0 ** -e), math.ceil(smax * 2.0 ** -e)
             if used.size:
-                glo = min(glo, (self._i0 + int(used[0])) >> k)
-                ghi = max(ghi, (self._i0 + int(used[-1])) >> k)
+                glo = min(glo, _coarsen(self._i0 + int(used[0]), k))
+                ghi = max(ghi, _coarsen(self._i0 + int(used[-1]), k))
             if ghi - glo < self.bins:
                 break
             e += 1
@@ -183,7 +194,7 @@ class PixelCurveAccumulator:
     def _rebin(self, e: int, i0: int) -> None:
         k = e - self._exp
         nz = np.flatnonzero(self._pos + self._neg)
-        j = ((self._i0 + nz) >> k) - i0
+        j = _coarsen(self._i0 + nz, k) - i0
         arrays = [("_pos", np.add), ("_neg", np.add), ("_min", np.minimum), ("_max", np.maximum)]
         if self._prow is not None:
             arrays.append(("_prow", np.add))
@@ -210,7 +221,7 @@ class PixelCurveAccumulator:
                 j = nz
             else:
                 self._fit(float(other._min[nz].min()), float(other._max[nz].max()), min_exp=other._exp)
-                j = ((other._i0 + nz) >> (self._exp - other._exp)) - self._i0
+                j = _coarsen(other._i0 + nz, self._exp - other._exp) - self._i0
             np.add.at(self._pos, j, other._pos[nz])
             np.add.at(self._neg, j, other._neg[nz])
             np.minimum.at(self._min, j, other._min[nz])
@@ -221,6 +232,14 @@ class PixelCurveAccumulator:
         self.n_regions += other.n_regions
         self.n_out_of_range += other.n_out_of_range
         return self
+
+    def copy(self) -> PixelCurveAccumulator:
+        """An independent copy (histograms duplicated)."""
+        new = copy.copy(self)
+        for name in ("_pos", "_neg", "_min", "_max", "_prow"):
+            arr = getattr(self, name)
+            setattr(new, name, None if arr is None else arr.copy())
+        return new
 
     def __iadd__(self, other: PixelCurveAccumulator) -> Self:
         return self.merge(other)
