@@ -275,6 +275,21 @@ def test_binned_constant_scores_and_single_positive_pixel():
     assert exact.auroc == pytest.approx(skm.roc_auc_score(g.ravel(), s.ravel()), abs=TOL)
 
 
+def test_masked_zeros_form_their_own_bin():
+    # S * M maps: most pixels exactly 0. Bins are (a, b], so 0 is alone in its bin and the
+    # large point mass adds nothing to the bounds (with [a, b) bins it would share one with the
+    # smallest positive scores and the AUROC bound would be ~ 1/2 * p0 * n0 / (P * N)).
+    rng = np.random.default_rng(6)
+    maps, masks = random_maps(rng, n=4, shape=(40, 40))
+    maps = [m * (rng.random(m.shape) < 0.3) for m in maps]
+    assert np.mean([(m == 0).mean() for m in maps]) > 0.6
+    exact = pixel_metrics(maps, masks)
+    for range_ in ((0.0, 2.0), None):
+        binned = accumulate(maps, masks, bins=4096, range=range_)
+        assert_within_bounds(binned, exact)
+        assert max(binned.auroc_bound, binned.ap_bound, binned.aupro_bound) < 1e-3
+
+
 def test_binned_out_of_range_scores_keep_bounds_valid():
     maps, masks = random_maps(np.random.default_rng(4))
     maps = [m * 3 - 1 for m in maps]                                # about [-1, 3.8]
