@@ -125,3 +125,24 @@ def test_a_result_for_an_old_revision_is_dropped(make_window, image_folder, tiny
     assert doc.revision == rev + 1
     qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
     assert len(doc.prompts) >= 2 and doc.prompts.labels[-1] == 0
+
+
+def test_the_next_images_are_encoded_ahead_within_the_budget(make_window, image_folder, tiny_pipeline, qtbot,
+                                                            wait_idle):
+    w = make_window(tiny_pipeline, image_folder)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    wait_idle(w)
+    rels = w.file_list.ordered()
+    assert w.lane.counters["prefetched"] == 2
+    assert w.file_list.score_of(rels[1]) is not None and w.file_list.score_of(rels[2]) is not None
+    calls = dict(tiny_pipeline.encoder_calls)
+    w.file_list.select(rels[1])                       # already encoded: no encoder runs
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    wait_idle(w)
+    assert tiny_pipeline.encoder_calls["sam"] == calls["sam"] + 1   # only the newly prefetched rels[3]
+    w.lane.prefetch_budget_bytes = 1                  # budget exhausted: nothing more ahead
+    before = w.lane.counters["prefetched"]
+    w.file_list.select(rels[4])
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    wait_idle(w)
+    assert w.lane.counters["prefetched"] == before

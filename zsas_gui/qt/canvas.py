@@ -64,7 +64,7 @@ class ImageCanvas(QGraphicsView):
         self._colormap = "jet"
         self._tau: float | None = None
         self._mask: np.ndarray | None = None
-        self._mask_alpha = 110
+        self._mask_alpha = 90
         self._points: list[ci.PointItem] = []
         self._tool = "points"
         self._brush_radius = 8.0

@@ -164,7 +164,7 @@ def make_layer_items(scene, mask_rgb: tuple[int, int, int]) -> dict[str, QGraphi
     clip.setPen(QPen(Qt.PenStyle.NoPen))
     clip.setFlag(QGraphicsItem.GraphicsItemFlag.ItemClipsChildrenToShape, True)
     heat = QGraphicsPixmapItem(clip)
-    heat.setOpacity(0.5)
+    heat.setOpacity(0.45)
     contour = QGraphicsPathItem()
     contour.setPen(cosmetic_pen(white, 1.5, Qt.PenStyle.DashLine))
     mask = QGraphicsPixmapItem()

@@ -46,6 +46,7 @@ class Controller(QObject):
         self.heatmap: np.ndarray | None = None
         self.models_state = "none"            # none | loading | ready | heatmap-only | missing
         self.dropped_results = 0
+        self._user_cancel = False
         self._docs: OrderedDict[str, Document] = OrderedDict()
         self._records: dict[str, object] = {}
         self._prov: dict[str, dict] = {}
@@ -155,6 +156,7 @@ class Controller(QObject):
         """Send the current document to the lane now (``kind`` None: whatever it needs)."""
         self._refine_timer.stop()
         self._first_edit_at = None
+        self._user_cancel = False
         doc = self.doc
         if doc is None or self.image is None or not self.can_compute:
             return
@@ -165,8 +167,10 @@ class Controller(QObject):
                                       s.text_prompts, None if s.auto else s.prompts))
 
     def cancel(self) -> None:
+        """The user's cancel (Esc): stop the running computation, drop the pending one."""
         self._refine_timer.stop()
         self._first_edit_at = None
+        self._user_cancel = True
         self.lane.cancel()
 
     def _on_progress(self, req: Request, text: str, step: int, total: int) -> None:
@@ -205,9 +209,11 @@ class Controller(QObject):
         self.error.emit(message)
 
     def _on_cancelled(self, req: Request) -> None:
-        if self.doc is not None and req.image_id == self.doc.image_id and req.revision == self.doc.revision:
+        if self._user_cancel:
+            self._user_cancel = False
             self.progress.emit("", 0, 0)
-            self.info.emit("computation cancelled")
+            self.info.emit("computation cancelled (edit, undo or press Regenerate to run it again)")
+            self.document_shown.emit()
 
     def _on_prefetched(self, rel: str, score: float) -> None:
         self._scores[rel] = score

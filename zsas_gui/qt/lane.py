@@ -84,6 +84,11 @@ class LoadModels:
     precision: str = "auto"
 
 
+def _same_work(a: Any, b: Request) -> bool:
+    return (isinstance(a, Request) and a.kind == b.kind and a.image_id == b.image_id
+            and a.revision == b.revision and a.text_prompts == b.text_prompts and a.params == b.params)
+
+
 class _Cancelled(Exception):
     pass
 
@@ -134,16 +139,21 @@ class InferenceLane(QObject):
     def submit(self, request: Request) -> None:
         """Queue ``request``; it supersedes the pending one and cancels stale running work."""
         with self._cond:
-            self._pending = request
             run = self._running
+            if _same_work(run, request) or _same_work(self._pending, request):
+                return                      # that exact computation is already under way
+            self._pending = request
             if isinstance(run, Request) or (isinstance(run, PrefetchItem) and run.image_id != request.image_id):
                 self._cancel.set()
             self._cond.notify()
 
     def prefetch(self, items: list[PrefetchItem]) -> None:
-        """Replace the prefetch queue (images to encode ahead, most useful first)."""
+        """Replace the prefetch queue (images to encode ahead, most useful first). Images no longer
+        ahead stop counting against the budget (the pipeline's LRU cache owns their memory)."""
         with self._cond:
             self._prefetch = deque(items)
+            keep = {i.image_id for i in items}
+            self._prefetched_bytes = {k: v for k, v in self._prefetched_bytes.items() if k in keep}
             self._cond.notify()
 
     def load_models(self, clip: str | None, sam: str | None, device: str = "auto",
@@ -288,9 +298,10 @@ class InferenceLane(QObject):
     def _run_prefetch(self, item: PrefetchItem) -> None:
         from ..core.imageio import load_image
 
-        used = sum(self._prefetched_bytes.values())
-        if item.image_id in self._prefetched_bytes:
-            return
+        with self._cond:
+            used = sum(self._prefetched_bytes.values())
+            if item.image_id in self._prefetched_bytes:
+                return
         if self._per_image_bytes and used + self._per_image_bytes > self.prefetch_budget_bytes:
             log.info("prefetch of %s skipped: memory budget %d MB reached", item.image_id,
                      self.prefetch_budget_bytes >> 20)
@@ -299,7 +310,8 @@ class InferenceLane(QObject):
         feats = self._drive(self._pipe.iter_features(image_key_for(item.path), image, item.text_prompts),
                             lambda _step: None)
         self._note_size(feats)
-        self._prefetched_bytes[item.image_id] = self._per_image_bytes
+        with self._cond:
+            self._prefetched_bytes[item.image_id] = self._per_image_bytes
         self.counters["prefetched"] += 1
         self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
 

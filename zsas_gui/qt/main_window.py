@@ -207,7 +207,9 @@ class MainWindow(QMainWindow):
         if s.text_prompts != self.text_box.text_prompts():
             self.text_box.set_text_prompts(s.text_prompts)
         score = "" if doc.image_score is None else f"score {doc.image_score:.3f}"
-        pending = "refining…" if doc.needs_refine and self.controller.can_compute else ""
+        pending = ""
+        if doc.needs_refine and self.controller.can_compute:
+            pending = "refining…" if self.lane.busy else "mask out of date (edit or Regenerate)"
         self.review_box.show_document(doc.status, doc.defect_class, " · ".join(t for t in (score, pending) if t))
         a["undo"].setEnabled(doc.undo_stack.can_undo)
         a["redo"].setEnabled(doc.undo_stack.can_redo)
@@ -316,8 +318,7 @@ class MainWindow(QMainWindow):
         s = app_settings()
         for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
             s.setValue(f"models/{k}", v or "")
-        self.lane.load_models(clip, sam, device, precision)
-        self.controller.submit_now(kind=None)
+        self.lane.load_models(clip, sam, device, precision)   # the image is sent once they are loaded
 
     def _on_models_loaded(self, info: dict) -> None:
         c = self.controller
@@ -356,14 +357,21 @@ class MainWindow(QMainWindow):
             event.acceptProposedAction()
 
     def dropEvent(self, event):
+        """A folder opens as a project; an image inside the open project is selected, any other
+        image opens its folder."""
         for url in event.mimeData().urls():
-            path = Path(url.toLocalFile())
-            if path.is_dir() or path.is_file():
-                self.open_folder(path if path.is_dir() else path.parent)
-                if path.is_file():
-                    rel = path.resolve().relative_to(self.controller.project.root).as_posix()
-                    self.file_list.select(rel)
-                break
+            path = Path(url.toLocalFile()).resolve()
+            if path.is_dir():
+                self.open_folder(path)
+                return
+            proj = self.controller.project
+            if path.is_file():
+                if proj is None or not path.is_relative_to(proj.root):
+                    if not self.open_folder(path.parent):
+                        return
+                    proj = self.controller.project
+                self._go(path.relative_to(proj.root).as_posix())
+                return
 
     def _restore_settings(self) -> None:
         s = app_settings()

@@ -117,7 +117,12 @@ def make_actions(parent, handlers: dict[str, Callable[..., None]]) -> dict[str, 
     """Create one QAction per table entry, with keys, tips and (qtawesome) icons, wired to
     ``handlers[id]`` (checkable actions receive the checked state)."""
     import qtawesome as qta  # only here: a QApplication exists by now
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QApplication
 
+    pal = QApplication.palette()
+    colour = pal.color(QPalette.ColorRole.ButtonText).name()
+    disabled = pal.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.ButtonText).name()
     out = {}
     for a in ACTIONS:
         act = QAction(a.text, parent)
@@ -129,7 +134,7 @@ def make_actions(parent, handlers: dict[str, Callable[..., None]]) -> dict[str, 
         act.setStatusTip(a.tip)
         act.setCheckable(a.checkable)
         if a.icon:
-            act.setIcon(qta.icon(a.icon, color="#ddd"))
+            act.setIcon(qta.icon(a.icon, color=colour, color_disabled=disabled))
         fn = handlers.get(a.id)
         if fn is not None:
             if a.checkable:
