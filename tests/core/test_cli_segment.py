@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import blob_image
+from synthetic import blob_image
 from zsas_gui.cli import main
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import blob_image
+from synthetic import blob_image
 from PIL import Image
 
 from zsas_gui.cli import main

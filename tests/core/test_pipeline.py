@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from conftest import blob_image
+from synthetic import blob_image
 from zsas_gui.core.cache import ByteLRU, DiskCache
 from zsas_gui.core.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts

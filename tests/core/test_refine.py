@@ -97,7 +97,7 @@ def test_score_map_gates_by_mask_or_falls_back_to_S():
 
 
 def test_cascade_on_tiny_sam_uses_model_mask_input_size(tiny_pipeline):
-    from conftest import blob_image
+    from synthetic import blob_image
 
     image = blob_image((96, 128), [(40, 30)])
     feats = tiny_pipeline.features("img", image)
