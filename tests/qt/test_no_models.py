@@ -32,7 +32,7 @@ def test_no_models_path(image_folder, tmp_path, monkeypatch, qtbot, mouse):
         qtbot.keyClick(w.canvas, Qt.Key.Key_A)
         assert doc.status == "edited"
         rel = doc.image_id
-        assert w.device_label.text() == "no models"
+        assert w.status.device.text() == "no models"
     finally:
         w.close()
     QApplication.processEvents()

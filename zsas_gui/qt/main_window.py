@@ -15,9 +15,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QProgressBar,
     QScrollArea,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -26,7 +24,7 @@ from ..core.errors import ZsasError
 from .canvas import ImageCanvas
 from .controller import Controller
 from .lane import InferenceLane
-from .panels import FileList, ReviewBox
+from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
 from .settings import app_settings
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
@@ -140,23 +138,7 @@ class MainWindow(QMainWindow):
         side_dock.setWidget(scroll)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
 
-        sb = self.statusBar()
-        self.progress_label = QLabel("")
-        self.progress_label.setObjectName("progress_label")
-        self.progress_bar = QProgressBar()
-        self.progress_bar.setMaximumWidth(120)
-        self.progress_bar.setVisible(False)
-        self.cancel_button = QToolButton()
-        self.cancel_button.setDefaultAction(a["cancel"])
-        self.cancel_button.setVisible(False)
-        self.device_label = QLabel("no models")
-        self.device_label.setObjectName("device_label")
-        self.zoom_label = QLabel("")
-        sb.addWidget(self.progress_label)
-        sb.addWidget(self.progress_bar)
-        sb.addWidget(self.cancel_button)
-        sb.addPermanentWidget(self.zoom_label)
-        sb.addPermanentWidget(self.device_label)
+        self.status = StatusWidgets(self.statusBar(), a["cancel"])
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas
@@ -165,7 +147,7 @@ class MainWindow(QMainWindow):
         cv.point_drag_finished.connect(c.end_drag)
         cv.point_removed.connect(c.remove_point)
         cv.stroke_finished.connect(c.paint)
-        cv.zoom_changed.connect(lambda z: self.zoom_label.setText(f"{z * 100:.0f} %"))
+        cv.zoom_changed.connect(self.status.show_zoom)
         self.file_list.image_chosen.connect(self.open_image)
         self.file_list.header().sortIndicatorChanged.connect(
             lambda *_: QTimer.singleShot(0, lambda: c.set_order(self.file_list.ordered())))
@@ -176,7 +158,7 @@ class MainWindow(QMainWindow):
         self.review_box.defect_class_changed.connect(c.set_defect_class)
         c.document_shown.connect(self._show_document)
         c.heatmap_changed.connect(cv.set_heatmap)
-        c.progress.connect(self._show_progress)
+        c.progress.connect(self.status.show_progress)
         c.error.connect(self.show_error)
         c.info.connect(lambda m: self.statusBar().showMessage(m, 5000))
         c.image_updated.connect(self.file_list.update_image)
@@ -221,15 +203,6 @@ class MainWindow(QMainWindow):
 
     _shown_id: str | None = None
 
-    def _show_progress(self, text: str, step: int, total: int) -> None:
-        busy = bool(text)
-        self.progress_label.setText(text)
-        self.progress_bar.setVisible(busy)
-        self.cancel_button.setVisible(busy)
-        if busy:
-            self.progress_bar.setRange(0, total if step else 0)   # 0..0: busy indicator while encoding
-            self.progress_bar.setValue(step)
-
     def show_error(self, message: str) -> None:
         log.warning("%s", message)
         self.banner.setText(message + "   (click to dismiss)")
@@ -239,12 +212,12 @@ class MainWindow(QMainWindow):
     def _update_device_label(self) -> None:
         pipe = self.lane.pipeline
         if pipe is None:
-            self.device_label.setText(self._device_text)
+            self.status.device.setText(self._device_text)
             return
         from ..core.models.device import describe
 
         bundle = pipe.sam or pipe.clip
-        self.device_label.setText(describe(bundle.device, bundle.dtype))
+        self.status.device.setText(describe(bundle.device, bundle.dtype))
 
     # -- user actions ------------------------------------------------------------------------------
     def choose_folder(self) -> None:
@@ -313,8 +286,8 @@ class MainWindow(QMainWindow):
     def load_models(self, clip: str | None, sam: str | None, device: str = "auto", precision: str = "auto") -> None:
         self.controller.models_state = "loading"
         self._device_text = "loading models…"
-        self.device_label.setText(self._device_text)
-        self.progress_label.setText("loading models…")
+        self.status.device.setText(self._device_text)
+        self.status.progress_label.setText("loading models…")
         s = app_settings()
         for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
             s.setValue(f"models/{k}", v or "")
@@ -324,8 +297,8 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.models_state = "ready" if info["models"].get("sam") else "heatmap-only"
         self._device_text = info["describe"]
-        self.device_label.setText(self._device_text)
-        self.progress_label.setText("")
+        self.status.device.setText(self._device_text)
+        self.status.progress_label.setText("")
         note = " — RANDOM test weights, results are meaningless" if info.get("random") else ""
         self.statusBar().showMessage(f"models: {info['models']['clip']} + {info['models']['sam']}{note}", 8000)
         for w in info.get("warnings", []):
@@ -337,8 +310,8 @@ class MainWindow(QMainWindow):
     def _on_models_failed(self, message: str) -> None:
         self.controller.models_state = "missing"
         self._device_text = "no models"
-        self.device_label.setText(self._device_text)
-        self.progress_label.setText("")
+        self.status.device.setText(self._device_text)
+        self.status.progress_label.setText("")
         self.show_no_models(message)
 
     def show_no_models(self, detail: str = "") -> None:

@@ -9,7 +9,10 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QHeaderView,
     QLabel,
+    QProgressBar,
     QPushButton,
+    QStatusBar,
+    QToolButton,
     QTreeWidget,
     QTreeWidgetItem,
     QVBoxLayout,
@@ -210,3 +213,37 @@ class ReviewBox(QGroupBox):
         self.class_combo.setFocus()
         self.class_combo.lineEdit().selectAll()
 
+
+
+class StatusWidgets:
+    """Status bar contents: stage progress with a cancel button; zoom; device, precision, memory."""
+
+    def __init__(self, bar: QStatusBar, cancel_action):
+        self.progress_label = QLabel("")
+        self.progress_label.setObjectName("progress_label")
+        self.progress_bar = QProgressBar()
+        self.progress_bar.setMaximumWidth(120)
+        self.progress_bar.setVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setDefaultAction(cancel_action)
+        self.cancel_button.setVisible(False)
+        self.zoom = QLabel("")
+        self.device = QLabel("no models")
+        self.device.setObjectName("device_label")
+        for w in (self.progress_label, self.progress_bar, self.cancel_button):
+            bar.addWidget(w)
+        bar.addPermanentWidget(self.zoom)
+        bar.addPermanentWidget(self.device)
+
+    def show_progress(self, text: str, step: int, total: int) -> None:
+        """``text`` "" hides the progress; ``step`` 0 shows a busy bar (encoding)."""
+        busy = bool(text)
+        self.progress_label.setText(text)
+        self.progress_bar.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+        if busy:
+            self.progress_bar.setRange(0, total if step else 0)
+            self.progress_bar.setValue(step)
+
+    def show_zoom(self, zoom: float) -> None:
+        self.zoom.setText(f"{zoom * 100:.0f} %")
