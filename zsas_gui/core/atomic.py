@@ -23,6 +23,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
+        os.fchmod(fd, _new_file_mode(path)) if hasattr(os, "fchmod") else None
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -37,6 +38,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
     return path
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode a plain ``open(path, "w")`` would give: the old file's mode when replacing one,
+    else 0o666 minus the umask (mkstemp's private 0o600 would hide exports from other users)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
