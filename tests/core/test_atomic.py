@@ -8,15 +8,13 @@ from zsas_gui.core.errors import OutputError
 
 
 def test_new_files_get_normal_permissions_and_replacements_keep_theirs(tmp_path):
-    umask = os.umask(0o022)
-    try:
-        p = atomic_write_bytes(tmp_path / "a" / "x.bin", b"1")
-        assert stat.S_IMODE(p.stat().st_mode) == 0o644
-        os.chmod(p, 0o640)
-        atomic_write_bytes(p, b"2")
-        assert stat.S_IMODE(p.stat().st_mode) == 0o640 and p.read_bytes() == b"2"
-    finally:
-        os.umask(umask)
+    from zsas_gui.core import atomic
+
+    p = atomic_write_bytes(tmp_path / "a" / "x.bin", b"1")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~atomic._UMASK
+    os.chmod(p, 0o640)
+    atomic_write_bytes(p, b"2")
+    assert stat.S_IMODE(p.stat().st_mode) == 0o640 and p.read_bytes() == b"2"
 
 
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):

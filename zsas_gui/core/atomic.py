@@ -13,6 +13,10 @@ from typing import Any
 
 from .errors import OutputError
 
+# read once at import: os.umask can only be read by setting it, which is not thread-safe
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically; create parent folders. Returns the path."""
@@ -23,7 +27,8 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     except OSError as exc:
         raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
     try:
-        os.fchmod(fd, _new_file_mode(path)) if hasattr(os, "fchmod") else None
+        if hasattr(os, "fchmod"):  # POSIX
+            os.fchmod(fd, _new_file_mode(path))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -46,9 +51,7 @@ def _new_file_mode(path: Path) -> int:
     try:
         return path.stat().st_mode & 0o7777
     except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return 0o666 & ~_UMASK
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
