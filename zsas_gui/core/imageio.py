@@ -36,7 +36,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with _open_image(path) as img:
             w, h = img.size
             if w * h > MAX_PIXELS:
                 raise ImageReadError(
@@ -65,6 +65,21 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(
             f"{path}: image is only {w}x{h} px; zsas needs at least {MIN_SIDE_PX} px on each side")
     return rgb
+
+
+def _open_image(path: Path):
+    """``PIL.Image.open`` without Pillow's decompression-bomb warning (our limit is
+    :data:`MAX_PIXELS`); a header claiming more pixels than Pillow accepts at all becomes an
+    :class:`ImageReadError` naming the file (Pillow raises ``DecompressionBombError``, which is
+    not an ``OSError``, so it would otherwise escape every caller)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImageReadError(f"{path}: image too large to open safely ({exc}); downscale it first") from exc
 
 
 def _to_rgb_uint8(img) -> np.ndarray:
@@ -113,18 +128,22 @@ def save_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a mask PNG as (H, W) bool (pixel > 0 is defect). Colour masks count any channel."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with _open_image(path) as img:
             img.load()
             arr = np.asarray(img)
     except FileNotFoundError as exc:
         raise ImageReadError(f"{path}: mask file not found") from exc
+    except PermissionError as exc:
+        raise ImageReadError(f"{path}: permission denied") from exc
+    except IsADirectoryError as exc:
+        raise ImageReadError(f"{path}: is a folder, not a mask image") from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"{path}: not an image file (expected a PNG mask)") from exc
-    except (OSError, SyntaxError, ValueError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(f"{path}: corrupt mask image ({exc})") from exc
     if arr.ndim == 3:
         arr = arr[:, :, :3].max(axis=2) if arr.shape[2] >= 3 else arr[:, :, 0]

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..errors import ImageReadError, OutputError
-from ..imageio import encode_png, load_image, load_mask
+from ..imageio import _open_image, encode_png, load_image, load_mask
 
 #: Statuses whose images count as defect-free regardless of their mask.
 NORMAL_STATUSES = ("good",)
@@ -77,13 +77,15 @@ def inside(root: Path, path: Path) -> Path:
 def image_hw(path: Path) -> tuple[int, int]:
     """(H, W) of an image as :func:`load_image` would return it (EXIF orientation applied),
     from the file header only. Raises :class:`ImageReadError` for unreadable files."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with Image.open(path) as img:
+        with _open_image(path) as img:
             w, h = img.size
             orientation = img.getexif().get(0x0112, 1)
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError) as exc:
+    except ImageReadError:
+        raise
+    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageReadError(f"{path}: cannot read the image ({exc})") from exc
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
@@ -92,9 +94,7 @@ def image_png_bytes(path: Path) -> bytes:
     """The image as PNG bytes: a PNG without EXIF rotation is copied byte for byte (keeps grey
     or 16-bit data as is); anything else is decoded to RGB and re-encoded."""
     if path.suffix.lower() == ".png":
-        from PIL import Image
-
-        with Image.open(path) as img:
+        with _open_image(path) as img:
             orientation = img.getexif().get(0x0112, 1)
             fmt = img.format
         if fmt == "PNG" and orientation in (0, 1):
@@ -105,10 +105,8 @@ def image_png_bytes(path: Path) -> bytes:
 def read_mask_checked(path: Path) -> tuple[np.ndarray, list[str]]:
     """Read a stored mask; returns ((H, W) bool, problems) where a problem is a value other
     than 0/255 or more than one channel."""
-    from PIL import Image
-
     problems = []
-    with Image.open(path) as img:
+    with _open_image(path) as img:
         img.load()
         arr = np.asarray(img)
     if arr.ndim != 2:
