@@ -79,3 +79,22 @@ def test_dropping_a_folder_opens_it_and_an_image_in_it_is_selected(make_window, 
     _drop(w, image_folder / "test" / "scratch" / "001.png")
     assert w.controller.project.root == image_folder.resolve()
     assert w.controller.doc.image_id == "test/scratch/001.png"
+
+
+def test_new_images_start_from_the_last_parameters_and_text_prompts(make_window, image_folder, tiny_pipeline,
+                                                                    qtbot, wait_idle):
+    w = _ready(make_window, image_folder, tiny_pipeline, qtbot, wait_idle)
+    w.params_panel.k_pos.setValue(5)
+    w.text_box.object_name.setText("tile")
+    w.text_box._apply()
+    wait_idle(w)
+    qtbot.waitUntil(lambda: not w.controller.doc.needs_refine, timeout=20000)
+    w.file_list.select(w.file_list.ordered()[1])
+    s = w.controller.doc.state
+    assert s.params.k_pos == 5 and s.text_prompts.object_name == "tile" and len(w.controller.doc.undo_stack) == 0
+    assert w.params_panel.k_pos.value() == 5 and w.text_box.object_name.text() == "tile"
+    wait_idle(w)
+    w.close()
+    w2 = make_window(tiny_pipeline, image_folder)       # remembered for the project
+    assert w2.controller.defaults[0].k_pos == 5
+    wait_idle(w2)

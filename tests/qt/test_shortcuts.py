@@ -30,3 +30,11 @@ def test_every_action_has_a_handler_and_the_help_lists_every_key(make_window, qt
         if a.keys:
             assert ", ".join(a.keys) in texts
     assert table.rowCount() == sum(1 for a in ACTIONS if a.keys) + len(MOUSE_HELP)
+
+
+def test_the_user_guide_lists_every_key():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "app.md").read_text(encoding="utf-8")
+    missing = [k for a in ACTIONS for k in a.keys if f"`{k}`" not in text]
+    assert not missing, f"docs/app.md lacks {missing}"

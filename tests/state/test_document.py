@@ -178,3 +178,12 @@ def test_record_round_trip_of_the_fields_the_document_owns():
                  params=MethodParams(), text_prompts=TextPrompts(), image_score=None, provenance={})
     st2 = state_from_record(fresh, HW)
     assert st2.auto and not st2.settled and st2.mask is None
+
+
+def test_defaults_apply_only_to_a_never_edited_document():
+    doc = Document("a.png", HW)
+    assert doc.set_defaults(MethodParams(k_pos=5), TextPrompts(object_name="tile"))
+    assert doc.state.params.k_pos == 5 and doc.revision == 0 and not doc.undo_stack.can_undo
+    doc.add_point(1, 1, True)
+    assert not doc.set_defaults(MethodParams(), TextPrompts())
+    assert doc.state.params.k_pos == 5

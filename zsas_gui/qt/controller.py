@@ -44,6 +44,7 @@ class Controller(QObject):
         self.image: np.ndarray | None = None
         self.image_key: str | None = None
         self.heatmap: np.ndarray | None = None
+        self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
         self.models_state = "none"            # none | loading | ready | heatmap-only | missing
         self.dropped_results = 0
         self._user_cancel = False
@@ -79,6 +80,7 @@ class Controller(QObject):
         self._scores.clear()
         self.doc = self.image = self.image_key = self.heatmap = None
         self._order = [e.rel for e in project.images]
+        self.defaults = load_defaults(project.root)
         for e in project.images:
             if project.has_record(e.rel):
                 score = self._stored_score(e.rel)
@@ -125,6 +127,8 @@ class Controller(QObject):
                 self.error.emit(f"{rel}: {exc}; starting from an empty annotation")
                 rec.mask, rec.status = None, "unreviewed"
                 doc = document_from_record(rec, hw)
+        if not self.project.has_record(rel) and self.defaults is not None:
+            doc.set_defaults(*self.defaults)
         self._docs[rel] = doc
         while len(self._docs) > DOC_CACHE:
             self._docs.popitem(last=False)
@@ -232,6 +236,12 @@ class Controller(QObject):
             return self._docs[rel].status
         return self.project.status(rel) if self.project is not None else "unreviewed"
 
+    def _remember_defaults(self) -> None:
+        """New images of this project start from the parameters and text prompts last edited."""
+        s = self.doc.state
+        self.defaults = (s.params, s.text_prompts)
+        save_defaults(self.project.root, s.params, s.text_prompts)
+
     # -- edits --------------------------------------------------------------------------------
     def _edited(self, refine: bool = True) -> None:
         self.document_shown.emit()
@@ -279,10 +289,12 @@ class Controller(QObject):
             self.doc.end_merge()
         self._param_burst = (name, now, burst)
         if self.doc.set_params(params, merge_key=("param", name, burst)) is not None:
+            self._remember_defaults()
             self._edited()
 
     def set_text_prompts(self, text_prompts) -> None:
         if self.doc is not None and self.doc.set_text_prompts(text_prompts) is not None:
+            self._remember_defaults()
             self._edited()
             self.submit_now()
 
@@ -366,3 +378,36 @@ class Controller(QObject):
                 continue
             self._records[rel] = rec
             doc.dirty = False
+
+
+def _settings_key(root) -> str:
+    import hashlib
+
+    return "projects/" + hashlib.sha1(str(root).encode()).hexdigest()[:16]
+
+
+def load_defaults(root) -> tuple | None:
+    """(MethodParams, TextPrompts) last used in the project at ``root`` (from QSettings), or None."""
+    import json
+
+    from ..core.types import MethodParams, TextPrompts
+    from .settings import app_settings
+
+    raw = app_settings().value(_settings_key(root) + "/defaults")
+    if not raw:
+        return None
+    try:
+        d = json.loads(str(raw))
+        return MethodParams.from_dict(d["params"]), TextPrompts.from_dict(d["text_prompts"])
+    except (ValueError, KeyError, TypeError) as exc:
+        log.warning("ignoring unreadable saved parameters for %s: %s", root, exc)
+        return None
+
+
+def save_defaults(root, params, text_prompts) -> None:
+    import json
+
+    from .settings import app_settings
+
+    app_settings().setValue(_settings_key(root) + "/defaults",
+                            json.dumps({"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}))

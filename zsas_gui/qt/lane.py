@@ -182,14 +182,17 @@ class InferenceLane(QObject):
         with self._cond:
             return self._running is not None or self._pending is not None or bool(self._control)
 
-    def shutdown(self, timeout_ms: int = 10000) -> bool:
-        """Stop the worker (cancelling work at its next checkpoint) and join it."""
+    def shutdown(self, timeout_ms: int | None = None) -> bool:
+        """Stop the worker (cancelling work at its next checkpoint) and join it (``timeout_ms``
+        None: however long the step in progress takes; a thread must not outlive its QThread)."""
         with self._cond:
             self._stop = True
             self._pending = None
             self._prefetch.clear()
             self._cancel.set()
             self._cond.notify()
+        if timeout_ms is None:
+            return self._thread.wait()
         return self._thread.wait(timeout_ms)
 
     # -- worker thread ------------------------------------------------------------------------------

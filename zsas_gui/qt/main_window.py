@@ -190,7 +190,9 @@ class MainWindow(QMainWindow):
             self.text_box.set_text_prompts(s.text_prompts)
         score = "" if doc.image_score is None else f"score {doc.image_score:.3f}"
         pending = ""
-        if doc.needs_refine and self.controller.can_compute:
+        if self.controller.models_state == "heatmap-only":
+            pending = "no SAM model loaded: paint the mask by hand"
+        elif doc.needs_refine and self.controller.can_compute:
             pending = "refining…" if self.lane.busy else "mask out of date (edit or Regenerate)"
         self.review_box.show_document(doc.status, doc.defect_class, " · ".join(t for t in (score, pending) if t))
         a["undo"].setEnabled(doc.undo_stack.can_undo)
@@ -372,5 +374,6 @@ class MainWindow(QMainWindow):
             self._model_dialog.close()
         if self._no_models_dialog is not None:
             self._no_models_dialog.close()
+        self.hide()                 # the lane may need a moment to reach its next checkpoint
         self.lane.shutdown()
         super().closeEvent(event)

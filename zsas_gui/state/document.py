@@ -187,6 +187,14 @@ class Document:
         """Go back to the automatic points (proposed again from the current parameters)."""
         return self._edit("regenerate points", self.state.replace(auto=True, settled=False))
 
+    def set_defaults(self, params: MethodParams, text_prompts: TextPrompts) -> bool:
+        """Start a never-edited document from the session's parameters and text prompts (no undo
+        step). Returns False and changes nothing once the document has been edited or has a mask."""
+        if self.revision != 0 or self.state.mask is not None or not self.state.auto:
+            return False
+        self.state = self.state.replace(params=params, text_prompts=text_prompts)
+        return True
+
     def end_merge(self) -> None:
         """Close a run of merged edits (mouse release, slider release)."""
         self.undo_stack.close_merge()
