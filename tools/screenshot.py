@@ -84,8 +84,13 @@ def shoot(args: argparse.Namespace) -> int:
         h_img, w_img = doc.hw
         ctrl.add_point(w_img * 0.15, h_img * 0.2, False)
         ctrl.submit_now()
-        while window.lane.busy or doc.needs_refine:
+        quiet_since = None   # wait for the lane to stay idle (the next images are encoded ahead)
+        while time.monotonic() < deadline:
             app.processEvents()
+            busy = window.lane.busy or doc.needs_refine
+            quiet_since = None if busy else (quiet_since or time.monotonic())
+            if quiet_since is not None and time.monotonic() - quiet_since > 1.0:
+                break
             time.sleep(0.02)
         window.canvas.fit()
         for _ in range(30):

@@ -15,3 +15,24 @@ def test_open_folder_lists_images_and_shows_the_first(make_window, image_folder,
     assert doc.state.auto and doc.state.mask_source == "auto" and doc.image_score is not None
     assert w.file_list.score_of(rels[0]) is not None
     assert len(w.canvas.point_items()) == len(doc.prompts)
+
+
+def test_an_unreadable_image_shows_a_message_not_a_crash(make_window, image_folder, tiny_pipeline, qtbot,
+                                                         wait_idle):
+    (image_folder / "broken.png").write_bytes(b"not a png at all")
+    w = make_window(tiny_pipeline, image_folder)           # broken.png sorts first: opened first
+    wait_idle(w)
+    assert w.file_list.current_rel() == "broken.png"
+    assert w.banner.isVisible() and "broken.png" in w.banner.text()
+    assert w.controller.doc is None and w.canvas.image_hw is None
+    w.file_list.select("test/hole/001.png")                 # the app goes on
+    assert w.controller.doc.image_id == "test/hole/001.png"
+    wait_idle(w)
+
+
+def test_lane_errors_appear_in_the_banner(make_window, image_folder, qtbot):
+    w = make_window(None, image_folder)
+    w.controller.models_state = "ready"                     # claims models, but the lane has none
+    w.controller.submit_now()
+    qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
+    assert "no models loaded" in w.banner.text()
