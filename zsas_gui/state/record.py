@@ -7,6 +7,7 @@ every field and raises :class:`RecordError` naming the file and the field.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -96,11 +97,16 @@ class AnnotationRecord:
                 raise bad("mask", f"must be a non-empty (H, W) array, got shape {m.shape}")
             if self.image_size is not None and tuple(m.shape) != tuple(self.image_size):
                 raise bad("mask", f"shape {m.shape} differs from image_size {tuple(self.image_size)}")
-        if self.image_score is not None and not (isinstance(self.image_score, (int, float))
-                                                 and math.isfinite(self.image_score)):
+        if self.image_score is not None and not _finite_number(self.image_score):
             raise bad("image_score", f"must be a finite number or null, got {self.image_score!r}")
+        if self.prompts is not None and not np.isfinite(np.asarray(self.prompts.points)).all():
+            raise bad("prompts", "points must be finite (x, y) pixel coordinates")
         if not isinstance(self.provenance, dict):
             raise bad("provenance", "must be an object")
+        try:   # stored as is: must stay writable as strict JSON (a file may hold NaN/Infinity)
+            json.dumps(self.provenance, allow_nan=False)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise bad("provenance", f"must be plain JSON without NaN or Infinity ({exc})") from exc
         src = self.provenance.get("mask_source")
         if src is not None and src not in MASK_SOURCES:
             raise bad("provenance.mask_source", f"must be one of {', '.join(MASK_SOURCES)}, got {src!r}")
@@ -171,6 +177,7 @@ class AnnotationRecord:
                                           and "/" not in mask_file and "\\" not in mask_file
                                           and not mask_file.startswith(".")):
             raise bad("mask_file", f"must be a plain file name or null, got {mask_file!r}")
+        _check_json_types(bad, d)
         prompts = _parse(bad, "prompts", d.get("prompts"), Prompts.from_dict, allow_none=True)
         params = _parse(bad, "params", d["params"], MethodParams.from_dict)
         text_prompts = _parse(bad, "text_prompts", d["text_prompts"], TextPrompts.from_dict)
@@ -205,6 +212,62 @@ def _parse(bad, name, value, parser, allow_none=False):
         raise bad(name, f"invalid ({exc})") from exc
 
 
+#: Largest accepted |coordinate| (pixels) or |score| in a stored record: well inside float32.
+_MAX_MAGNITUDE = 1e9
+
+
+def _finite_number(v: Any, limit: float = math.inf) -> bool:
+    """A JSON number (not a bool), finite, with ``|v| <= limit`` (huge ints are refused, not raised)."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return False
+    try:
+        return math.isfinite(v) and abs(v) <= limit
+    except OverflowError:           # an int beyond float range
+        return False
+
+
+def _check_json_types(bad, d: dict[str, Any]) -> None:
+    """JSON types of the nested objects, checked before the dataclasses see them (their own
+    checks assume the right types: a number where a string belongs would escape as an
+    AttributeError, a huge int as an OverflowError)."""
+    import dataclasses
+
+    p = d.get("prompts")
+    if isinstance(p, dict):
+        points, labels, scores = p.get("points"), p.get("labels"), p.get("scores")
+        if not (isinstance(points, list) and all(
+                isinstance(xy, list) and len(xy) == 2 and all(_finite_number(v, _MAX_MAGNITUDE) for v in xy)
+                for xy in points)):
+            raise bad("prompts", "points must be a list of [x, y] finite pixel coordinates")
+        if not (isinstance(labels, list) and all(type(v) is int and v in (0, 1) for v in labels)):
+            raise bad("prompts", "labels must be a list of 0 (negative) or 1 (positive)")
+        if scores is not None and not (isinstance(scores, list) and all(
+                v is None or _finite_number(v, _MAX_MAGNITUDE) for v in scores)):
+            raise bad("prompts", "scores must be a list of finite numbers or null")
+    for name, cls in (("params", MethodParams), ("text_prompts", TextPrompts)):
+        obj = d.get(name)
+        if not isinstance(obj, dict):
+            continue                    # _parse names the field
+        for f in dataclasses.fields(cls):
+            if f.name not in obj:
+                continue
+            v, default = obj[f.name], f.default
+            if isinstance(default, bool):
+                ok = isinstance(v, bool)
+            elif isinstance(default, int):
+                ok = type(v) is int and _finite_number(v)
+            elif isinstance(default, float) or default is None:
+                ok = (default is None and v is None) or _finite_number(v)
+            elif isinstance(default, str):
+                ok = isinstance(v, str)
+            elif isinstance(default, tuple):
+                ok = isinstance(v, list) and all(isinstance(x, str) for x in v)
+            else:
+                ok = True
+            if not ok:
+                raise bad(f"{name}.{f.name}", f"wrong type or value: {v!r}"[:200])
+
+
 def _parse_time(value: Any, bad) -> datetime:
     if not isinstance(value, str):
         raise bad(f"must be an ISO 8601 timestamp string, got {value!r}")
@@ -216,5 +279,5 @@ def _parse_time(value: Any, bad) -> datetime:
 
 def _safe_rel(rel: str) -> bool:
     p = PurePosixPath(rel)
-    return (not p.is_absolute() and "\\" not in rel
+    return (not p.is_absolute() and "\\" not in rel and "\x00" not in rel
             and all(part not in ("", ".", "..") for part in rel.split("/")))

@@ -57,7 +57,7 @@ class Store:
             return data
         try:
             data = json.loads(self.project_file.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:   # ValueError: JSON, UTF-8, huge ints
             raise RecordError(f"{self.project_file}: unreadable project file ({exc}); fix it or move "
                               f"it aside (annotations in {self.records} are kept)") from exc
         if not isinstance(data, dict):
@@ -97,7 +97,7 @@ class Store:
         path = self.record_path(rel)
         try:
             return json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:   # ValueError: JSON, UTF-8, huge ints
             raise RecordError(f"{path}: unreadable record ({exc})") from exc
 
     def write_record_json(self, rel: str, data: dict[str, Any]) -> None:
