@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 
 from ..core.errors import ZsasError
 from .canvas import ImageCanvas
+from .compat import guard_none_refcount
 from .controller import Controller
 from .lane import InferenceLane
 from .panels import FileList, ReviewBox, StatusWidgets
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 MEMORY_POLL_MS = 2000
 class MainWindow(QMainWindow):
     def __init__(self, lane: InferenceLane | None = None, parent: QWidget | None = None):
+        guard_none_refcount()       # before the first widget update (see compat.py)
         super().__init__(parent)
         self.setObjectName("main_window")
         self.setWindowTitle("zsas-gui")
