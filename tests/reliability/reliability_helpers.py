@@ -137,3 +137,66 @@ def tree_bytes(root: Path) -> dict[str, bytes]:
 def temp_leftovers(root: Path) -> list[str]:
     """Temp files of atomic writes (``.<name>.<random>.tmp``) left anywhere under ``root``."""
     return sorted(p.relative_to(root).as_posix() for p in root.rglob(".*.tmp"))
+
+
+class _Watch:
+    """What the process opened and where it tried to connect while a :func:`watching` block ran."""
+
+    def __init__(self, refuse_network: bool):
+        self.refuse_network = refuse_network
+        self.opens: list[tuple[str, str | None, int | None]] = []   # (path, mode, flags)
+        self.connects: list[object] = []
+
+    def written_paths(self) -> list[str]:
+        """Paths opened for writing (builtin open with w/a/x/+ modes, os.open with write flags)."""
+        out = []
+        for path, mode, flags in self.opens:
+            if mode is not None:
+                writes = any(c in mode for c in "wax+")
+            else:
+                writes = bool((flags or 0) & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND))
+            if writes:
+                out.append(path)
+        return out
+
+
+_WATCH: list[_Watch] = []
+
+
+def _audit(event: str, args: tuple) -> None:
+    if not _WATCH:
+        return
+    w = _WATCH[-1]
+    if event == "open":
+        path, mode, flags = args
+        if isinstance(path, (str, bytes, os.PathLike)):
+            w.opens.append((os.fsdecode(path), mode, flags))
+    elif event in ("socket.connect", "socket.getaddrinfo", "urllib.Request", "http.client.connect"):
+        w.connects.append((event, args))
+        if w.refuse_network:
+            raise ConnectionRefusedError(f"test forbids network access ({event} {args!r})"[:300])
+
+
+_HOOKED = []
+
+
+class watching:
+    """Context manager recording every ``open`` (path, mode) and refusing every network access
+    (audit events ``socket.connect``, ``socket.getaddrinfo``, ``urllib.Request``) of this process,
+    whatever module makes it. Audit hooks cannot be removed: one hook is installed once and
+    is inert outside these blocks."""
+
+    def __init__(self, refuse_network: bool = True):
+        self.watch = _Watch(refuse_network)
+
+    def __enter__(self) -> _Watch:
+        import sys
+
+        if not _HOOKED:
+            sys.addaudithook(_audit)
+            _HOOKED.append(True)
+        _WATCH.append(self.watch)
+        return self.watch
+
+    def __exit__(self, *exc) -> None:
+        _WATCH.remove(self.watch)
