@@ -30,7 +30,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import ZsasError
+    from ..core.errors import OutputError, ZsasError
     from ..core.segment_job import SegmentJob, collect_inputs
     from .common import method_params_from_args, progress, text_prompts_from_args
 
@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         for src, rel in items:
             try:
                 job.process(pipe, src, rel, params)
+            except OutputError:
+                raise             # the output cannot be written (disk full, read-only): stop now
             except ZsasError as exc:
                 failed += 1
                 job.record_failure(src, rel, str(exc))

@@ -47,15 +47,21 @@ def check_target(out: Path, overwrite: bool, protect: Path | None = None) -> Non
 def staged(out: Path, overwrite: bool, protect: Path | None = None) -> Iterator[Path]:
     """Yield a temp folder to write the export into; on success swap it into ``out``."""
     check_target(out, overwrite, protect)
-    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if tmp.exists():
+            shutil.rmtree(tmp)
         tmp.mkdir()
+    except OSError as exc:        # read-only or full disk, no permission: a user error, no traceback
+        raise OutputError(f"cannot create the export folder {tmp}: {exc.strerror or exc}") from exc
+    try:
         yield tmp
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError):   # e.g. a source image vanished or became unreadable meanwhile
+            raise OutputError(f"export to {out} stopped, nothing there was changed: "
+                              f"{exc.strerror or exc}: {exc.filename}") from exc
         raise
     try:
         _swap(tmp, out, overwrite)
