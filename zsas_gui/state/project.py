@@ -94,8 +94,14 @@ class Project:
         exclude = [e.strip("/") + "/" for e in self.settings.get("exclude", []) if e.strip("/")]
         for path in find_images(self.root):
             rel = path.relative_to(self.root).as_posix()
-            if not any(rel.startswith(e) for e in exclude):
-                self.images.append(ImageEntry(rel, path))
+            if any(rel.startswith(e) for e in exclude):
+                continue
+            try:    # e.g. a backslash in a file name: a path separator on Windows, never stored
+                AnnotationRecord.fresh(rel).check(str(path))
+            except RecordError as exc:
+                self.problems.append(f"{exc}; this image is left out of the project: rename the file")
+                continue
+            self.images.append(ImageEntry(rel, path))
         self.images.sort(key=lambda e: e.rel)
         self._by_rel = {e.rel: e for e in self.images}
         for rel, path in self.store.record_files():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -59,10 +60,24 @@ def safe_name(name: str, fallback: str = "defect") -> str:
 
 
 def safe_rel(rel: str) -> PurePosixPath:
-    """``rel`` with every part sanitised (mirrors the project tree, never leaves the output)."""
-    parts = [safe_name(p, "_") for p in PurePosixPath(rel).parts if p not in ("", ".", "..", "/")]
-    if not parts:
+    """``rel`` with every part sanitised (mirrors the project tree, never leaves the output).
+
+    The file extension is kept, and a part that sanitising changed gets 8 hex digits of its
+    SHA-256 so that different names never meet (names in other scripts would otherwise all
+    collapse to ``_``): ``"ok/000.png"`` stays, ``"傷/ä b.png"`` -> ``"9c1d2e3f/b-5a6b7c8d.png"``.
+    """
+    raw = [p for p in PurePosixPath(rel).parts if p not in ("", ".", "..", "/")]
+    if not raw:
         raise OutputError(f"cannot make an output name from {rel!r}")
+    parts = []
+    for i, part in enumerate(raw):
+        stem, suffix = (part.rsplit(".", 1) if i == len(raw) - 1 and "." in part.strip(".") else (part, ""))
+        safe_suffix = _UNSAFE.sub("", suffix)
+        safe = safe_name(stem, "")
+        if safe != stem or safe_suffix != suffix:
+            digest = hashlib.sha256(part.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+            safe = f"{safe}-{digest}" if safe else digest
+        parts.append(f"{safe}.{safe_suffix}" if safe_suffix else safe)
     return PurePosixPath(*parts)
 
 
