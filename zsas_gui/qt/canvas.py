@@ -161,6 +161,8 @@ class ImageCanvas(QGraphicsView):
     def set_points(self, prompts: Prompts) -> None:
         """Show the prompt points; existing markers are moved, not rebuilt (smooth dragging)."""
         n = len(prompts)
+        g = self._gesture
+        dragged = g["item"] if g is not None and g["kind"] == "drag" else None
         while len(self._points) > n:
             self.scene().removeItem(self._points.pop())
         for i in range(n):
@@ -172,7 +174,8 @@ class ImageCanvas(QGraphicsView):
                 self._points.append(item)
             item = self._points[i]
             item.set_label(i, pos)
-            item.set_image_xy(float(prompts.points[i, 0]), float(prompts.points[i, 1]))
+            if item is not dragged:           # the marker under the mouse stays with the mouse
+                item.set_image_xy(float(prompts.points[i, 0]), float(prompts.points[i, 1]))
 
     def point_items(self) -> list[ci.PointItem]:
         return list(self._points)

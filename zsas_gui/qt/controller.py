@@ -47,7 +47,11 @@ class Controller(QObject):
         self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
         self.models_state = "none"            # none | loading | ready | heatmap-only | missing
         self.dropped_results = 0
+        self.shown_results = 0
+        self._drag: tuple | None = None        # (image id, index, x, y) not yet in the document
+        self._drag_rev: tuple | None = None    # (image id, revision) of the drag refinement in flight
         self._user_cancel = False
+        self._shown_anomaly = None     # the AnomalyResult on screen (the pipeline caches them)
         self._docs: OrderedDict[str, Document] = OrderedDict()
         self._records: dict[str, object] = {}
         self._prov: dict[str, dict] = {}
@@ -133,6 +137,7 @@ class Controller(QObject):
         while len(self._docs) > DOC_CACHE:
             self._docs.popitem(last=False)
         self.doc, self.image, self.image_key, self.heatmap = doc, image, key, None
+        self._shown_anomaly = None
         if doc.image_score is None and rel in self._scores:
             doc.image_score = self._scores[rel]
         self.lane.forget_prefetched(rel)
@@ -156,19 +161,21 @@ class Controller(QObject):
         else:
             self._refine_timer.start()
 
-    def submit_now(self, kind: str | None = "refine") -> None:
-        """Send the current document to the lane now (``kind`` None: whatever it needs)."""
+    def submit_now(self, kind: str | None = "refine") -> bool:
+        """Send the current document to the lane now (``kind`` None: whatever it needs).
+        Returns False when there is nothing to send it to."""
         self._refine_timer.stop()
         self._first_edit_at = None
         self._user_cancel = False
         doc = self.doc
         if doc is None or self.image is None or not self.can_compute:
-            return
+            return False
         if kind is None or kind == "refine":
             kind = "refine" if doc.needs_refine and self.models_state != "heatmap-only" else "features"
         s = doc.state
         self.lane.submit(Request.make(kind, doc.image_id, doc.revision, self.image_key, self.image, s.params,
                                       s.text_prompts, None if s.auto else s.prompts))
+        return True
 
     def cancel(self) -> None:
         """The user's cancel (Esc): stop the running computation, drop the pending one."""
@@ -183,12 +190,15 @@ class Controller(QObject):
 
     def _on_features(self, req: Request, anomaly) -> None:
         doc = self._docs.get(req.image_id)
+        if anomaly is self._shown_anomaly and doc is self.doc:
+            return                  # the cached map again (every refinement reports it): nothing new
         score = float(anomaly.image_score)
         self._scores[req.image_id] = score
         if doc is not None and doc.state.text_prompts == req.text_prompts:
             doc.image_score = score
         self.image_updated.emit(req.image_id, self._status(req.image_id), score)
         if doc is self.doc and doc is not None and doc.state.text_prompts == req.text_prompts:
+            self._shown_anomaly = anomaly
             self.heatmap = anomaly.normalized
             self.heatmap_changed.emit(self.heatmap)
         if req.kind == "features":
@@ -199,20 +209,26 @@ class Controller(QObject):
         if doc is None or not doc.apply_result(req.revision, result.prompts, result.pred_mask,
                                                result.anomaly.image_score):
             self.dropped_results += 1
+            self._drag_settled(req)
             return
+        self.shown_results += 1
         self._prov[req.image_id] = {k: v for k, v in result.provenance.items() if k not in ("prompts",)}
         if result.gated:
             self.info.emit(f"{req.image_id}: image score below the gate: predicted normal (empty mask)")
         if doc is self.doc:
             self.document_shown.emit()
         self._save_timer.start()
+        self._drag_settled(req)
         self._prefetch_next()
 
     def _on_failed(self, req: Request | None, message: str) -> None:
         self.progress.emit("", 0, 0)
         self.error.emit(message)
+        if req is not None:
+            self._drag_settled(req)
 
     def _on_cancelled(self, req: Request) -> None:
+        self._drag_settled(req)
         if self._user_cancel:
             self._user_cancel = False
             self.progress.emit("", 0, 0)
@@ -254,15 +270,38 @@ class Controller(QObject):
             self.doc.add_point(x, y, positive)
             self._edited()
 
+    # Dragging: at most one refinement in flight. The marker follows the mouse; the document's
+    # point follows at the lane's pace (each result is for the document's current revision, so it
+    # is shown, live, instead of being dropped as stale).
     def move_point(self, index: int, x: float, y: float) -> None:
         if self.doc is not None and index < len(self.doc.prompts):
-            self.doc.move_point(index, x, y, merge_key=("drag", index))
-            self._edited()
+            self._drag = (self.doc.image_id, index, x, y)
+            if self._drag_rev is None:
+                self._commit_drag()
+
+    def _commit_drag(self) -> None:
+        drag, self._drag = self._drag, None
+        if drag is None or self.doc is None or drag[0] != self.doc.image_id or drag[1] >= len(self.doc.prompts):
+            return
+        self.doc.move_point(drag[1], drag[2], drag[3], merge_key=("drag", drag[1]))
+        self.document_shown.emit()
+        self._save_timer.start()
+        if self.submit_now():
+            self._drag_rev = (self.doc.image_id, self.doc.revision)
+
+    def _drag_settled(self, req: Request) -> None:
+        """A request finished (result, cancel or error): commit the latest drag position."""
+        if self._drag_rev == (req.image_id, req.revision):
+            self._drag_rev = None
+            self._commit_drag()
 
     def end_drag(self, _index: int) -> None:
         if self.doc is not None:
+            self._commit_drag()
             self.doc.end_merge()
-            self.submit_now()
+            self._drag_rev = None
+            if self.doc.needs_refine:
+                self.submit_now()
 
     def remove_point(self, index: int | None) -> None:
         if self.doc is not None and index is not None and index < len(self.doc.prompts):

@@ -73,13 +73,18 @@ def set_colour_table(img: QImage, lut_rgb: np.ndarray, alpha: np.ndarray | None 
 
 
 def mask_to_qimage(mask: np.ndarray, rgb: tuple[int, int, int], alpha: int = 110) -> QImage:
-    """(H, W) bool mask -> translucent ARGB overlay: ``rgb`` at ``alpha`` inside, transparent outside."""
-    m = np.asarray(mask, dtype=bool)
+    """(H, W) bool mask -> translucent overlay: ``rgb`` at ``alpha`` inside, transparent outside.
+
+    An Indexed8 image over the mask's own bytes (True = 1) with a two-entry colour table: no
+    per-pixel work in Python or numpy."""
+    m = np.asarray(mask)
     if m.ndim != 2:
         raise ValueError(f"expected (H, W) bool mask, got shape {m.shape}")
-    out = np.zeros(m.shape + (4,), np.uint8)
-    out[m] = (*rgb, alpha)
-    return rgba_to_qimage(out)
+    idx = np.ascontiguousarray(m, dtype=bool).view(np.uint8)
+    h, w = idx.shape
+    img = _keep(QImage(idx.data, w, h, idx.strides[0], QImage.Format.Format_Indexed8), idx)
+    img.setColorTable([QColor(0, 0, 0, 0).rgba(), QColor(*rgb, alpha).rgba()])
+    return img
 
 
 def qimage_to_rgb(img: QImage) -> np.ndarray:

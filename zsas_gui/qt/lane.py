@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import sys
 import threading
 import traceback
 from collections import deque
@@ -32,6 +33,9 @@ from .threads import FunctionThread
 
 log = logging.getLogger(__name__)
 
+#: Scheduling niceness of the worker thread (and the compute threads it starts) relative to the
+#: GUI thread, so that the window gets the CPU first when both want it (Linux; ignored elsewhere).
+LANE_NICE = int(os.environ.get("ZSAS_LANE_NICE", "5"))
 #: Default memory budget for features encoded ahead of the user.
 PREFETCH_BUDGET_BYTES = 512 << 20
 _serials = itertools.count(1)
@@ -84,6 +88,18 @@ class LoadModels:
     precision: str = "auto"
 
 
+def _lower_priority(nice: int) -> None:
+    """Raise the calling thread's nice value by ``nice`` (Linux: per thread; threads it creates,
+    such as torch's OpenMP workers, inherit it)."""
+    if nice <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
+        return
+    try:
+        tid = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+    except OSError as exc:
+        log.info("could not lower the lane's priority: %s", exc)
+
+
 def _same_work(a: Any, b: Request) -> bool:
     return (isinstance(a, Request) and a.kind == b.kind and a.image_id == b.image_id
             and a.revision == b.revision and a.text_prompts == b.text_prompts and a.params == b.params)
@@ -109,8 +125,9 @@ class InferenceLane(QObject):
     idle = Signal()                              # nothing left to do
 
     def __init__(self, pipeline: Any = None, prefetch_budget_bytes: int = PREFETCH_BUDGET_BYTES,
-                 parent: QObject | None = None):
+                 parent: QObject | None = None, nice: int = LANE_NICE):
         super().__init__(parent)
+        self.nice = nice
         self._pipe = pipeline
         self._cond = threading.Condition()
         self._pending: Request | None = None
@@ -123,6 +140,8 @@ class InferenceLane(QObject):
         self._prefetched_bytes: dict[str, int] = {}
         self._per_image_bytes = 0
         self.counters = {"refines": 0, "cancelled": 0, "features": 0, "prefetched": 0, "failed": 0}
+        if pipeline is not None:
+            self._control.append(("warm", pipeline))
         self._thread = FunctionThread(self._loop, "zsas-inference-lane")
         self._thread.start()
 
@@ -166,6 +185,7 @@ class InferenceLane(QObject):
     def set_pipeline(self, pipeline: Any) -> None:
         with self._cond:
             self._control.append(("set", pipeline))
+            self._control.append(("warm", pipeline))
             self._cond.notify()
 
     def cancel(self) -> None:
@@ -220,6 +240,7 @@ class InferenceLane(QObject):
             return job
 
     def _loop(self) -> None:
+        _lower_priority(self.nice)
         while (job := self._next_job()) is not None:
             try:
                 if isinstance(job, Request):
@@ -228,6 +249,8 @@ class InferenceLane(QObject):
                     self._run_prefetch(job)
                 elif isinstance(job, LoadModels):
                     self._run_load(job)
+                elif job[0] == "warm":
+                    self._warm(job[1])
                 else:
                     self._pipe = job[1]
                     self._prefetched_bytes.clear()
@@ -246,6 +269,26 @@ class InferenceLane(QObject):
                     self.failed.emit(job, msg)
                 else:
                     log.warning("prefetch of %s failed: %s", getattr(job, "image_id", job), msg)
+
+    @staticmethod
+    def _warm(pipe: Any) -> str | None:
+        """Build what the pipeline builds lazily on first use (its fast decoder, the text features
+        of the default prompts), so those one-time costs land on model loading, not on the
+        user's first image."""
+        text_features = getattr(getattr(pipe, "mapper", None), "text_features", None)
+        try:
+            if callable(text_features):
+                text_features(TextPrompts())
+        except Exception as exc:  # noqa: BLE001 - the first request reports it properly
+            log.warning("text feature warm-up failed: %s", exc)
+        try:
+            backend = getattr(pipe, "decoder_backend", None)    # a property or a method
+            if callable(backend):
+                backend = backend()
+            return None if backend is None else str(backend)
+        except Exception as exc:  # noqa: BLE001 - the first refinement reports it properly
+            log.warning("decoder warm-up failed: %s", exc)
+            return None
 
     def _check(self) -> None:
         if self._cancel.is_set():
@@ -335,11 +378,13 @@ class InferenceLane(QObject):
         except ZsasError as exc:
             sam = None
             warnings.append(f"SAM not loaded: {exc}")
-        self._pipe = Pipeline(clip, sam)
+        pipe = Pipeline(clip, sam)
+        decoder = self._warm(pipe) if sam is not None else None
+        self._pipe = pipe
         self._prefetched_bytes.clear()
         bundle = sam or clip
         self.models_loaded.emit({"models": self._pipe.model_ids, "device": bundle.device,
                                  "dtype": bundle.dtype, "describe": describe(bundle.device, bundle.dtype),
-                                 "warnings": warnings,
+                                 "decoder": decoder, "warnings": warnings,
                                  "random": bool(clip.info.get("random_test_model")
                                                 or (sam is not None and sam.info.get("random_test_model")))})
