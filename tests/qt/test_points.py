@@ -78,3 +78,28 @@ def test_regenerate_restores_the_automatic_points(make_window, image_folder, tin
     assert doc.state.auto
     qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
     assert np.allclose(doc.prompts.points, auto_points)
+
+
+def test_while_dragging_one_refinement_is_in_flight_and_its_mask_is_shown(
+        make_window, image_folder, tiny_pipeline, qtbot, wait_idle, mouse):
+    w = _ready(make_window, image_folder, tiny_pipeline, qtbot, wait_idle)
+    c = w.controller
+    mouse.click(w.canvas, 30, 40)
+    wait_idle(w)
+    i = len(c.doc.prompts) - 1
+    shown, dropped = c.shown_results, c.dropped_results
+    mouse.send(w.canvas, "press", 30, 40)
+    for k in range(1, 4):                                   # the user keeps moving, slowly
+        mouse.send(w.canvas, "move", 30 + 10 * k, 40, buttons=Qt.MouseButton.LeftButton)
+        qtbot.waitUntil(lambda k=k: c.shown_results >= shown + k, timeout=20000)
+        x, _ = w.canvas.point_items()[i].image_xy()
+        assert abs(x - (30 + 10 * k)) < 0.6                 # the marker stays under the mouse
+    for x in range(61, 80):                                 # fast moves: at most one in flight
+        mouse.send(w.canvas, "move", x, 45, buttons=Qt.MouseButton.LeftButton)
+    assert c.doc.revision - c._drag_rev[1] == 0 and c._drag is not None
+    mouse.send(w.canvas, "release", 79, 45)
+    qtbot.waitUntil(lambda: not c.doc.needs_refine, timeout=20000)
+    wait_idle(w)
+    assert np.allclose(c.doc.prompts.points[i], (79, 45), atol=0.6)
+    assert c.dropped_results == dropped                     # nothing computed in vain
+    assert len(c.doc.undo_stack) >= 1 and c.doc.undo_stack.undo_label == "move point"
