@@ -56,12 +56,13 @@ def fake_install(cache: Path, name: str) -> Path:
 
 def test_builtin_entries_are_complete_and_consistent():
     specs = registry.list_specs()
-    assert [s.name for s in specs] == ["ViT-L-14-336-quickgelu", "ViT-B-16-quickgelu", "vit_h", "vit_l", "vit_b"]
+    assert [s.name for s in specs] == ["ViT-L-14-336-quickgelu", "ViT-B-16-quickgelu", "vit_h", "vit_l", "vit_b",
+                                       "mobile_sam"]
     assert len({s.file_name for s in specs}) == len(specs), "cache file names must be unique"
     for s in specs:
         assert s.url.startswith("https://"), s
         assert s.url.endswith(s.file_name) or s.url.endswith("open_clip_model.safetensors"), s
-        assert s.size_bytes and s.size_bytes > 100_000_000, s
+        assert s.size_bytes and s.size_bytes > 40_000_000, s
         assert s.checksum_algo == "sha256" and len(s.checksum) == 64, s
         int(s.checksum, 16)
         assert s.licence and s.description and s.source, s
@@ -70,10 +71,12 @@ def test_builtin_entries_are_complete_and_consistent():
     assert all(s.file_name.endswith(".safetensors") for s in clip.values()), "CLIP weights: no pickles"
     assert clip["ViT-L-14-336-quickgelu"].image_size == 518 and clip["ViT-L-14-336-quickgelu"].default
     assert clip["ViT-B-16-quickgelu"].image_size % 16 == 0
-    sam = registry.list_specs("sam")
+    sam = [s for s in registry.list_specs("sam") if s.name != "mobile_sam"]
     assert [s.file_name for s in sam] == ["sam_vit_h_4b8939.pth", "sam_vit_l_0b3195.pth", "sam_vit_b_01ec64.pth"]
     assert all(s.url.startswith("https://dl.fbaipublicfiles.com/segment_anything/") for s in sam)
     assert [s.size_text for s in sam] == ["2.56 GB", "1.25 GB", "375 MB"]
+    mobile = registry.get_spec("vit_t", "sam")
+    assert mobile.name == "mobile_sam" and mobile.size_text == "41 MB" and "/ChaoningZhang/MobileSAM/" in mobile.url
 
 
 def test_spec_rejects_inconsistent_fields():

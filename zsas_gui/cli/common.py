@@ -7,12 +7,46 @@ import argparse
 from ..core.types import MethodParams, NEGATIVE_RULES
 
 
+class _PresetAction(argparse.Action):
+    """``--preset NAME`` fills ``--clip``/``--sam`` unless they are given (before or after it)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        from ..core.errors import ZsasError
+        from ..core.presets import get_preset
+
+        try:
+            preset = get_preset(value)
+        except ZsasError as exc:
+            parser.error(str(exc))
+        setattr(namespace, self.dest, preset.name)
+        explicit = getattr(namespace, "_explicit_models", set())
+        if "clip" not in explicit:
+            namespace.clip = preset.clip_arg
+        if "sam" not in explicit:
+            namespace.sam = preset.sam
+
+
+class _ModelAction(argparse.Action):
+    """``--clip``/``--sam``: remembered as explicit, so that a later ``--preset`` keeps them."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        setattr(namespace, self.dest, value)
+        explicit = set(getattr(namespace, "_explicit_models", set()))
+        namespace._explicit_models = explicit | {self.dest}
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--clip", default=None, metavar="NAME|PATH",
-                   help="CLIP model: a registry name (see `zsas models list`) or a local path "
-                        "(default: ViT-L-14-336-quickgelu)")
-    p.add_argument("--sam", default=None, metavar="NAME|PATH",
-                   help="SAM model: a registry name or a local checkpoint path (default: vit_h)")
+    from ..core.presets import PRESETS
+
+    p.add_argument("--preset", action=_PresetAction, default=None, choices=list(PRESETS),
+                   help="models by purpose (--clip/--sam override it): "
+                        + "; ".join(f"{x.name} = {x.summary}, {x.cost_text}" for x in PRESETS.values()))
+    p.add_argument("--clip", action=_ModelAction, default=None, metavar="NAME[@SIZE]|PATH",
+                   help="CLIP model: a registry name (see `zsas models list`) or a local path, optionally "
+                        "with an input size (ViT-B-16-quickgelu@224) (default: ViT-L-14-336-quickgelu)")
+    p.add_argument("--sam", action=_ModelAction, default=None, metavar="NAME|PATH",
+                   help="SAM model: a registry name (vit_h, vit_l, vit_b, mobile_sam) or a local "
+                        "checkpoint path (default: vit_h)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
 
 

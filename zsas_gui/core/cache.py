@@ -101,7 +101,8 @@ class DiskCache:
             self.misses += 1
             return None
         try:
-            with np.load(path, allow_pickle=False) as data:
+            # from bytes: no file handle is left open when numpy refuses a file
+            with np.load(io.BytesIO(path.read_bytes()), allow_pickle=False) as data:
                 arrays = {k: data[k] for k in data.files}
             os.utime(path)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is dropped and recomputed

@@ -92,7 +92,20 @@ class Pipeline:
 
     def __init__(self, clip: ClipBundle | None, sam: SamBundle | None,
                  text_prompts: TextPrompts | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 disk_cache: DiskCache | None = None, mapper: Any = None):
+                 disk_cache: DiskCache | None = None, mapper: Any = None, decoder: str = "auto",
+                 encoder: str = "auto"):
+        """``decoder``: how refinement runs SAM's decoder (:data:`.fast_decoder.DECODERS`):
+        ``"auto"`` (onnxruntime on the CPU if installed, else the torch fast path), ``"onnx"``,
+        ``"fast"``, or ``"torch"`` (SAM's own ``predict``: the reference). Same masks.
+        ``encoder``: SAM's image encoder in ``"torch"`` or ``"onnx"`` (onnxruntime); ``"auto"``:
+        onnxruntime for small encoders (MobileSAM) on the CPU (:mod:`.fast_encoder`)."""
+        from .fast_decoder import DECODERS
+        from .fast_encoder import ENCODERS
+
+        if decoder not in DECODERS:
+            raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+        if encoder not in ENCODERS:
+            raise ValueError(f"encoder must be one of {', '.join(ENCODERS)}, got {encoder!r}")
         if clip is None and mapper is None:
             raise ValueError("a Pipeline needs a CLIP model (or an anomaly mapper)")
         if mapper is None:
@@ -103,6 +116,9 @@ class Pipeline:
         self.text_prompts = text_prompts or TextPrompts()
         self.disk_cache = disk_cache
         self._predictor = None
+        self.decoder, self.encoder = decoder, encoder
+        self._fast: Any = None   # FastDecoder, False once it fell back to the reference
+        self._encoder: Any = None   # OrtImageEncoder, False for SAM's torch encoder
         self._tokens = ByteLRU(cache_bytes // 2, lambda t: t.nbytes)
         self._embeddings = ByteLRU(cache_bytes // 2, lambda e: e.nbytes)
         self._maps = ByteLRU(max(64 << 20, cache_bytes // 8), lambda a: a.anomaly_map.nbytes)
@@ -211,9 +227,13 @@ class Pipeline:
                 feats = torch.from_numpy(arrays["features"]).to(self.sam.device, torch.float32)
                 return SamEmbedding(feats, sam_input_size(hw, self.sam.long_side), hw)
         predictor = self.predictor
+        encoder = self._image_encoder()
         t0 = time.perf_counter()
         with torch.inference_mode():
-            predictor.set_image(image)
+            if encoder:
+                encoder.set_image(predictor, image)
+            else:
+                predictor.set_image(image)
         self.encoder_calls["sam"] += 1
         timings["sam_ms"] = (time.perf_counter() - t0) * 1e3
         emb = SamEmbedding(predictor.features, tuple(predictor.input_size), tuple(predictor.original_size))
@@ -231,10 +251,39 @@ class Pipeline:
             self._predictor = SamPredictor(self.sam.model)
         return self._predictor
 
-    def _decoder_for(self, feats: ImageFeatures) -> PredictorDecoder:
-        """Point the predictor at a cached embedding (no encoder call)."""
+    @property
+    def decoder_backend(self) -> str:
+        """The decoder refinement uses: "onnx", "fast" or "torch" (builds it on first use)."""
+        engine = self._fast_engine()
+        return engine.backend if engine else "torch"
+
+    def _image_encoder(self):
+        if self._encoder is None:
+            from .fast_decoder import default_cache_dir
+            from .fast_encoder import make_encoder
+
+            cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
+            self._encoder = make_encoder(self.sam, self.encoder, cache_dir=cache) or False
+        return self._encoder
+
+    def _fast_engine(self):
+        if self._fast is None:
+            from .fast_decoder import default_cache_dir, make_decoder
+
+            if self.sam is None or self.decoder == "torch":
+                self._fast = False
+            else:
+                cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
+                self._fast = make_decoder(self.sam, self.decoder, cache_dir=cache) or False
+        return self._fast
+
+    def _decoder_for(self, feats: ImageFeatures):
+        """A MaskDecoder on a cached embedding (no encoder call)."""
         if feats.sam is None:
             raise RuntimeError("these features have no SAM embedding: load a SAM model to refine")
+        engine = self._fast_engine()
+        if engine:
+            return engine.bind(feats.sam.features, feats.sam.input_size, feats.sam.original_size)
         p = self.predictor
         p.features = feats.sam.features
         p.input_size = feats.sam.input_size
@@ -311,6 +360,8 @@ class Pipeline:
     def _provenance(self, params, prompts, timings) -> dict[str, Any]:
         return {"zsas_version": __version__, "models": self.model_ids,
                 "device": str(self.sam.device if self.sam else self.clip.device),
+                "decoder": (self._fast.backend if self._fast else "torch") if self._fast is not None
+                else self.decoder,
                 "params": params.to_dict(), "prompts": prompts.to_dict(),
                 "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 

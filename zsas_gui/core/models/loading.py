@@ -95,13 +95,16 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
               image_size: int | None = None) -> ClipBundle:
     """Load a CLIP model for the anomaly mapper.
 
-    ``image_size`` overrides the input side (the positional embedding is interpolated).
+    ``image_size`` overrides the input side (the positional embedding is interpolated); a name
+    may carry one too: ``"ViT-B-16-quickgelu@224"`` (``image_size`` wins over it).
     """
     import open_clip
     import torch
 
     from .device import pick_device
 
+    name_or_path, named_size = split_clip_size(name_or_path)
+    image_size = image_size or named_size
     path, spec = _resolve(name_or_path, "clip")
     dev = pick_device(device)
     info: dict[str, Any] = {"path": str(path)}
@@ -145,6 +148,17 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
     tokenizer = open_clip.get_tokenizer("ViT-B-16")  # the CLIP BPE tokenizer (bundled, offline)
     return ClipBundle(model=model, tokenizer=tokenizer, model_id=model_id, image_size=int(size),
                       device=dev, dtype=dtype, info=info)
+
+
+def split_clip_size(name_or_path: str | None) -> tuple[str | None, int | None]:
+    """``"NAME@224"`` -> ``("NAME", 224)``; anything else (paths that exist, no ``@digits``
+    suffix) is returned unchanged with ``None``."""
+    if not name_or_path or Path(name_or_path).exists():
+        return name_or_path, None
+    base, sep, size = str(name_or_path).rpartition("@")
+    if sep and base and size.isdigit() and int(size) > 0:
+        return base, int(size)
+    return name_or_path, None
 
 
 def _create_clip_from_cfg(name: str, model_cfg: dict[str, Any], image_size: int):
@@ -219,10 +233,16 @@ def load_sam(name_or_path: str | None = None, device: str = "auto", precision: s
 
 
 def sam_arch_from_state_dict(sd: dict[str, Any], path: Path, decoder_heads: int = 8) -> dict[str, Any]:
-    """Read SAM's builder arguments from tensor shapes (works for vit_b/l/h and test models)."""
+    """Read SAM's builder arguments from tensor shapes (works for vit_b/l/h, MobileSAM's TinyViT
+    encoder and test models)."""
+    from .mobile_sam import is_tiny_vit, mobile_sam_arch, tiny_vit_arch
+
     try:
-        patch_w = sd["image_encoder.patch_embed.proj.weight"]      # (C, 3, p, p)
-        pos = sd["image_encoder.pos_embed"]                         # (1, g, g, C)
+        if is_tiny_vit(sd):
+            patch_w = pos = None
+        else:
+            patch_w = sd["image_encoder.patch_embed.proj.weight"]  # (C, 3, p, p)
+            pos = sd["image_encoder.pos_embed"]                     # (1, g, g, C)
         prompt_dim = int(sd["prompt_encoder.point_embeddings.0.weight"].shape[1])
         mask_in = int(sd["prompt_encoder.mask_downscaling.3.weight"].shape[0])
         mlp_dim = int(sd["mask_decoder.transformer.layers.0.mlp.lin1.weight"].shape[0])
@@ -230,6 +250,11 @@ def sam_arch_from_state_dict(sd: dict[str, Any], path: Path, decoder_heads: int 
     except KeyError as exc:
         raise CheckpointError(f"{path}: not a SAM checkpoint (missing tensor {exc.args[0]}); "
                               f"is this a CLIP or other model file?") from exc
+    decoder_depth = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("mask_decoder.transformer.layers."))
+    decoder = dict(prompt_dim=prompt_dim, mask_in_chans=mask_in, decoder_depth=decoder_depth,
+                   decoder_mlp_dim=mlp_dim, decoder_num_heads=int(decoder_heads), iou_hidden=iou_hidden)
+    if patch_w is None:
+        return mobile_sam_arch(tiny_vit_arch(sd, path), **decoder)
     embed_dim, patch = int(patch_w.shape[0]), int(patch_w.shape[-1])
     grid = int(pos.shape[1])
     depth = 1 + max(int(k.split(".")[2]) for k in sd if k.startswith("image_encoder.blocks."))
@@ -241,11 +266,8 @@ def sam_arch_from_state_dict(sd: dict[str, Any], path: Path, decoder_heads: int 
             global_idx.append(i)
         else:
             window = (n + 1) // 2
-    decoder_depth = 1 + max(int(k.split(".")[3]) for k in sd if k.startswith("mask_decoder.transformer.layers."))
     return dict(embed_dim=embed_dim, depth=depth, num_heads=embed_dim // head_dim, patch=patch,
-                img_size=grid * patch, global_attn_indexes=global_idx, window_size=window or 14,
-                prompt_dim=prompt_dim, mask_in_chans=mask_in, decoder_depth=decoder_depth,
-                decoder_mlp_dim=mlp_dim, decoder_num_heads=int(decoder_heads), iou_hidden=iou_hidden)
+                img_size=grid * patch, global_attn_indexes=global_idx, window_size=window or 14, **decoder)
 
 
 def build_sam_from_arch(a: dict[str, Any]):
@@ -258,13 +280,18 @@ def build_sam_from_arch(a: dict[str, Any]):
                                            TwoWayTransformer)
 
     emb = a["img_size"] // a["patch"]
-    sam = Sam(
-        image_encoder=ImageEncoderViT(
+    if a.get("encoder") == "tiny_vit":                       # MobileSAM
+        from .mobile_sam import build_tiny_vit
+        encoder = build_tiny_vit(a["tiny_vit"])
+    else:
+        encoder = ImageEncoderViT(
             depth=a["depth"], embed_dim=a["embed_dim"], img_size=a["img_size"], mlp_ratio=4,
             norm_layer=partial(torch.nn.LayerNorm, eps=1e-6), num_heads=a["num_heads"],
             patch_size=a["patch"], qkv_bias=True, use_rel_pos=True,
             global_attn_indexes=tuple(a["global_attn_indexes"]), window_size=a["window_size"],
-            out_chans=a["prompt_dim"]),
+            out_chans=a["prompt_dim"])
+    sam = Sam(
+        image_encoder=encoder,
         prompt_encoder=PromptEncoder(
             embed_dim=a["prompt_dim"], image_embedding_size=(emb, emb),
             input_image_size=(a["img_size"], a["img_size"]), mask_in_chans=a["mask_in_chans"]),

@@ -19,6 +19,11 @@ Where the numbers come from (checked while writing this file; see each entry's `
   The original OpenAI TorchScript archives (``openaipublic.azureedge.net/clip/models/<sha256>/...``,
   digest in the URL) are pickles and are not used.
 
+* MobileSAM: ``weights/mobile_sam.pt`` of the MobileSAM repository (Apache-2.0), the URL pinned to a
+  commit. The repository publishes no checksum; the size and SHA-256 below are the ones recorded
+  independently by several public projects that pin this file. Its TinyViT encoder class comes
+  from the ``mobilesam-mirror`` package (``models/mobile_sam.py``).
+
 ``checksum=None`` would mean "no published checksum: size check only" (``verify`` says so); every
 entry below has one.
 """
@@ -159,6 +164,20 @@ _BUILTIN = (
     ),
 )
 
+_MOBILE_SAM_COMMIT = "f706ad9c4eb7f219c00d9050e46328518ffb65d2"
+_BUILTIN += (
+    ModelSpec(
+        name="mobile_sam", kind="sam", arch="vit_t", file_name="mobile_sam.pt",
+        url=f"https://raw.githubusercontent.com/ChaoningZhang/MobileSAM/{_MOBILE_SAM_COMMIT}/weights/mobile_sam.pt",
+        size_bytes=40_728_226,
+        checksum="6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", checksum_algo="sha256",
+        image_size=1024, licence="Apache-2.0",
+        description="MobileSAM: SAM's decoder with a TinyViT encoder (fast CPU preset; 41 MB)",
+        source=(f"MobileSAM repository, weights/mobile_sam.pt at commit {_MOBILE_SAM_COMMIT[:8]}; no published "
+                "checksum: size/SHA-256 as recorded by several independent public projects pinning this file"),
+    ),
+)
+
 _BUILTIN_ALIASES = {
     "ViT-L-14-336-quickgelu": ("ViT-L-14-336", "ViT-L-14-336/openai", "ViT-L-14-336-quickgelu/openai",
                                "ViT-L/14@336px"),
@@ -166,6 +185,7 @@ _BUILTIN_ALIASES = {
     "vit_h": ("sam_vit_h", "sam-vit-h", "vit-h"),
     "vit_l": ("sam_vit_l", "sam-vit-l", "vit-l"),
     "vit_b": ("sam_vit_b", "sam-vit-b", "vit-b"),
+    "mobile_sam": ("mobilesam", "mobile-sam", "vit_t", "sam_vit_t"),
 }
 
 #: name -> spec, in listing order. Extend with :func:`register_spec`.

@@ -1,0 +1,142 @@
+"""Time a preset end to end: the first result on a new image, and showing a precomputed one.
+
+    python benchmarks/bench_presets.py                      # the fast preset (MobileSAM + ViT-B/16)
+    python benchmarks/bench_presets.py --preset balanced --images 2
+
+Random weights of the preset's architectures (timings only; maps and masks are meaningless),
+CPU, fp32, a 1024x768 image. Printed as ``name: value`` lines (medians over ``--images``):
+
+- ``fast_first_result_s``: a new image through ``Pipeline.run``: CLIP map + SAM embedding +
+  point prompts + cascade + cleanup, disk-cache writes included; text features and the decoder
+  export are per session, done before (their one-time costs are printed separately);
+- ``next_image_ms``: an image precomputed earlier: a fresh ``Pipeline`` (empty memory caches)
+  reads its CLIP tokens and SAM embedding from the disk cache, computes the map, proposes
+  points and refines.
+(``<preset>_first_result_s`` for presets other than ``fast``.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+HW = (768, 1024)
+
+
+def build_bundles(preset, device: str = "cpu"):
+    """Random-weight CLIP and SAM of the preset's architectures (no checkpoint files needed)."""
+    import open_clip
+    import torch
+
+    from zsas_gui.core.models.bundles import ClipBundle, SamBundle
+    from zsas_gui.core.models.loading import build_sam_from_arch
+    from zsas_gui.core.models.mobile_sam import mobile_sam_arch
+    from zsas_gui.core.models.registry import get_spec
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    clip_spec, sam_spec = get_spec(preset.clip, "clip"), get_spec(preset.sam, "sam")
+    clip = open_clip.create_model(clip_spec.arch, pretrained=None, force_image_size=preset.clip_size)
+    clip_b = ClipBundle(model=clip.to(dev).eval(), tokenizer=open_clip.get_tokenizer("ViT-B-16"),
+                        model_id=f"random:{clip_spec.arch}@{preset.clip_size}", image_size=preset.clip_size,
+                        device=dev, dtype=torch.float32, info={"random_test_model": True})
+    if sam_spec.arch == "vit_t":
+        sam = build_sam_from_arch(mobile_sam_arch())
+    else:
+        from segment_anything import sam_model_registry
+        sam = sam_model_registry[sam_spec.arch](checkpoint=None)
+    sam_b = SamBundle(model=sam.to(dev).eval(), model_id=f"random:{sam_spec.name}", device=dev,
+                      dtype=torch.float32, info={"random_test_model": True})
+    return clip_b, sam_b
+
+
+def test_image(seed: int) -> np.ndarray:
+    """(768, 1024, 3) uint8: grey texture with one bright defect-like blob."""
+    rng = np.random.default_rng(seed)
+    img = rng.integers(90, 130, size=(*HW, 3), dtype=np.uint8)
+    cy, cx = rng.integers(150, HW[0] - 150), rng.integers(150, HW[1] - 150)
+    yy, xx = np.mgrid[: HW[0], : HW[1]]
+    img[(yy - cy) ** 2 + (xx - cx) ** 2 < 40 ** 2] = 230
+    return img
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="fast")
+    ap.add_argument("--images", type=int, default=5, help="new images timed (medians reported)")
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--decoder", default="auto", help="Pipeline decoder: auto, onnx, fast, torch")
+    args = ap.parse_args(argv)
+
+    import torch
+
+    from zsas_gui.core.cache import DiskCache
+    from zsas_gui.core.pipeline import Pipeline
+    from zsas_gui.core.presets import get_preset
+    from zsas_gui.core.types import MethodParams
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset)
+    t0 = time.perf_counter()
+    clip, sam = build_bundles(preset)
+    print(f"preset: {preset.name}: CLIP {preset.clip_arg}, SAM {preset.sam}; random weights; image "
+          f"{HW[1]}x{HW[0]}; {torch.get_num_threads()} threads; fp32 CPU")
+    print(f"model_build_s: {time.perf_counter() - t0:.2f}")
+    cache_dir = Path(tempfile.mkdtemp(prefix="zsas-bench-cache-"))
+    params = MethodParams()
+
+    def pipeline() -> Pipeline:
+        return Pipeline(clip, sam, disk_cache=DiskCache(cache_dir), decoder=args.decoder)
+
+    pipe = pipeline()
+    t0 = time.perf_counter()
+    pipe.mapper.text_features(pipe.text_prompts)
+    print(f"text_features_s: {time.perf_counter() - t0:.2f}   (once per prompt set, cached)")
+    t0 = time.perf_counter()
+    backend = pipe.decoder_backend
+    print(f"decoder_setup_s: {time.perf_counter() - t0:.2f}   ({backend} decoder, once per model)")
+    pipe.run("warm-up", test_image(999), params)          # first-call allocations, not an image cost
+
+    first, parts = [], {"clip_ms": [], "sam_ms": [], "anomaly_ms": [], "ppg_ms": [], "refine_ms": []}
+    with torch.inference_mode():
+        for i in range(args.images):
+            image = test_image(i)
+            t0 = time.perf_counter()
+            result = pipe.run(f"img{i}", image, params)
+            first.append(time.perf_counter() - t0)
+            for k, v in result.provenance["timings_ms"].items():
+                if k in parts:
+                    parts[k].append(v)
+        nxt = []
+        for i in range(args.images):
+            image = test_image(i)
+            fresh = pipeline()                                 # empty memory caches
+            fresh.mapper.text_features(fresh.text_prompts)     # per session, as in the app
+            fresh.decoder_backend
+            t0 = time.perf_counter()
+            feats = fresh.features(f"img{i}", image)
+            ppg = fresh.propose(feats, params)
+            fresh.refine(feats, ppg.prompts, params, ppg.gated)
+            nxt.append((time.perf_counter() - t0) * 1e3)
+            assert fresh.encoder_calls == {"clip": 0, "sam": 0}, "features did not come from the disk cache"
+
+    name = "fast" if preset.name == "fast" else preset.name
+    print(f"{name}_first_result_s: {statistics.median(first):.2f}")
+    for k, v in parts.items():
+        if v:
+            print(f"  {k}: {statistics.median(v):.0f}")
+    print(f"next_image_ms: {statistics.median(nxt):.0f}   (disk cache -> map, points, mask in a fresh Pipeline)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

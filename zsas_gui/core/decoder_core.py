@@ -1,0 +1,216 @@
+"""SAM's prompt encoder (masks) + mask decoder, restructured for speed; the same maths.
+
+``DecoderCore`` computes what ``Sam.mask_decoder(...)`` computes for one prompt set on one cached
+image embedding (the low-res logits of all 4 mask tokens and their predicted IoU), with less
+work per call:
+
+- per image (once, :meth:`DecoderCore.per_image`): the image tokens in token-major layout and the
+  first layer's three image-side projections (token->image keys/values, image->token queries);
+- per call, the dense mask prompt enters those projections through low-rank products: the mask
+  embedding is ``W_c h + b_c`` with ``h`` only 16 channels (SAM's last 1x1 conv), so
+  ``W_k (src + W_c h + b_c) = W_k src + (W_k W_c) h + W_k b_c``;
+- attentions where a handful of tokens meet the 4096 image tokens fold the key/value (or query)
+  projection into the token side (``q W_k`` instead of ``W_k x`` for every image token), softmax
+  runs along the contiguous axis, and the image->token output projection is folded into the
+  attention weights;
+- the final token->image attention runs for the 5 output tokens only (the others are unused);
+- the transposed 2x2 stride-2 convolutions are plain matrix products in token-major layout.
+
+Results equal SAM's up to float rounding (max abs difference of logits ~1e-6); the refine test
+compares masks with ``SamPredictor``. The module holds only SAM's own parameters and buffers
+derived from them, and exports to ONNX as two graphs (:mod:`.onnx_decoder`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _heads_w(w: torch.Tensor, nh: int) -> torch.Tensor:
+    """A projection weight (Ci, C) split per head: (nh, Ci/nh, C)."""
+    return w.reshape(nh, w.shape[0] // nh, w.shape[1])
+
+
+class DecoderCore(nn.Module):
+    """SAM decoder for one prompt set. Raises ``ValueError`` for a decoder of another structure
+    (callers then use SAM's own ``predict``)."""
+
+    def __init__(self, sam):
+        super().__init__()
+        pe_mod, dec = sam.prompt_encoder, sam.mask_decoder
+        tr = dec.transformer
+        _check_structure(pe_mod, dec)
+        self.tr, self.dec = tr, dec
+        self.nh = int(tr.layers[0].cross_attn_token_to_image.num_heads)
+        self.pk_dim = int(tr.layers[0].cross_attn_token_to_image.k_proj.weight.shape[0])   # Ci
+        self.mask_head = pe_mod.mask_downscaling[:-1]                     # (1,1,m,m) -> (1,16,g,g)
+        up = dec.output_upscaling
+        self.up_act1, self.up_act2 = up[2], up[4]
+        self.up_ln = up[1]
+        self.c1 = int(up[0].weight.shape[1])
+        self.c2 = int(up[3].weight.shape[1])
+        dtype = dec.iou_token.weight.dtype
+        with torch.no_grad():
+            pe = pe_mod.get_dense_pe()[0].float()                          # (C, g, g)
+            self.g = int(pe.shape[-1])
+            self.C = int(pe.shape[0])
+            self.n_out = int(dec.num_mask_tokens) + 1
+            f32 = {}
+            f32["pe"] = pe.flatten(1).t()                                  # (HW, C)
+            f32["out_tokens"] = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], 0).float()
+            conv = pe_mod.mask_downscaling[-1]
+            wc = conv.weight[:, :, 0, 0].float()                           # (C, 16)
+            bc = conv.bias.float()
+            nm = pe_mod.no_mask_embed.weight[0].float()
+            f32["wc_t"], f32["bc"], f32["no_mask"] = wc.t(), bc, nm
+            l0 = tr.layers[0]
+            for name, lin in (("k", l0.cross_attn_token_to_image.k_proj),
+                              ("v", l0.cross_attn_token_to_image.v_proj),
+                              ("q", l0.cross_attn_image_to_token.q_proj)):
+                w = lin.weight.float()
+                f32[f"m{name}_t"] = (w @ wc).t()                            # (16, Ci)
+                f32[f"c{name}"] = w @ bc                                   # mask-path constant
+                f32[f"n{name}"] = w @ nm                                   # no-mask constant
+            c1, c2 = up[0], up[3]
+            # ConvTranspose2d(k=2, s=2) as (pixels, C_in) @ (C_in, 2*2*C_out), columns (di, dj, o)
+            f32["w1"] = c1.weight.float().permute(0, 2, 3, 1).reshape(c1.weight.shape[0], -1)
+            f32["b1"] = c1.bias.float().repeat(4)
+            f32["w2"] = c2.weight.float().permute(0, 2, 3, 1).reshape(c2.weight.shape[0], -1)
+            f32["b2"] = c2.bias.float().repeat(4)
+            for name, t in f32.items():
+                self.register_buffer(name, t.detach().to(dtype).clone().contiguous(), persistent=False)
+
+    # ------------------------------------------------------------------ per image
+    @torch.no_grad()
+    def per_image(self, features: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """features (1, C, g, g) -> 8 tensors, computed once per image: the inputs of
+        :meth:`forward_mask` (image tokens (HW, C) and the first layer's image-side projections
+        (HW, Ci), with the mask path's constant terms) then those of :meth:`forward_nomask`
+        (the same with the no-mask embedding added)."""
+        img = features[0].flatten(1).t().contiguous().to(self.pe.dtype)
+        l0 = self.tr.layers[0]
+        a, b = l0.cross_attn_token_to_image, l0.cross_attn_image_to_token
+        ip = img + self.pe
+        pk = F.linear(ip, a.k_proj.weight, a.k_proj.bias)
+        pv = F.linear(img, a.v_proj.weight, a.v_proj.bias)
+        pq = F.linear(ip, b.q_proj.weight, b.q_proj.bias)
+        return (img + self.bc, pk + self.ck, pv + self.cv, pq + self.cq,
+                img + self.no_mask, pk + self.nk, pv + self.nv, pq + self.nq)
+
+    # ------------------------------------------------------------------ per call
+    def forward_nomask(self, sparse, keys, k0, v0, q0):
+        """sparse (N, C) prompt tokens; the last 4 tensors of :meth:`per_image`
+        -> low (4, m, m) logits over the padded square, iou (4,)."""
+        return self._decode(sparse, keys, k0, v0, q0)
+
+    def forward_mask(self, sparse, mask_input, img, pk, pv, pq):
+        """As :meth:`forward_nomask` with a mask prompt: mask_input (1, 1, m, m) logits; the
+        first 4 tensors of :meth:`per_image`."""
+        h = self.mask_head(mask_input)[0].flatten(1).t()                   # (HW, 16)
+        return self._decode(sparse, torch.addmm(img, h, self.wc_t), torch.addmm(pk, h, self.mk_t),
+                            torch.addmm(pv, h, self.mv_t), torch.addmm(pq, h, self.mq_t))
+
+    def _decode(self, sparse, keys, k0, v0, q0):
+        nh, tr = self.nh, self.tr
+        qpe = torch.cat([self.out_tokens, sparse], 0)                       # (T, C)
+        l0 = tr.layers[0]                                                  # skip_first_layer_pe
+        queries = l0.norm1(l0.self_attn(q=qpe[None], k=qpe[None], v=qpe[None])[0])
+        queries = l0.norm2(queries + self._tok_to_img_kv(l0.cross_attn_token_to_image, queries + qpe, k0, v0))
+        queries = l0.norm3(queries + l0.mlp(queries))
+        b = l0.cross_attn_image_to_token
+        kt = F.linear(queries + qpe, b.k_proj.weight, b.k_proj.bias)       # (T, Ci)
+        T, ci = kt.shape
+        d = ci // nh
+        s = torch.bmm(kt.reshape(T, nh, d).transpose(0, 1), q0.reshape(-1, nh, d).permute(1, 2, 0))
+        keys = self._ln(l0.norm4, keys + self._img_to_tok(b, s.reshape(nh * T, -1), queries))
+        for layer in tr.layers[1:]:
+            q = queries + qpe
+            queries = layer.norm1(queries + layer.self_attn(q=q[None], k=q[None], v=queries[None])[0])
+            kp = keys + self.pe
+            queries = layer.norm2(queries + self._tok_to_img(layer.cross_attn_token_to_image,
+                                                             queries + qpe, kp, keys))
+            queries = layer.norm3(queries + layer.mlp(queries))
+            b = layer.cross_attn_image_to_token
+            kth = F.linear(queries + qpe, b.k_proj.weight, b.k_proj.bias).reshape(T, nh, d).transpose(0, 1)
+            qk = torch.bmm(kth, _heads_w(b.q_proj.weight, nh)).reshape(nh * T, -1)         # (nh*T, C)
+            qb = (kth * b.q_proj.bias.reshape(nh, 1, d)).sum(-1).reshape(nh * T, 1)
+            keys = self._ln(layer.norm4, keys + self._img_to_tok(b, torch.addmm(qb, qk, kp.t()), queries))
+        n = self.n_out                                                     # only the output tokens
+        fa = tr.final_attn_token_to_image
+        hs = tr.norm_final_attn(queries[:n] + self._tok_to_img(fa, queries[:n] + qpe[:n], keys + self.pe, keys))
+        dec = self.dec
+        iou = dec.iou_prediction_head(hs[0:1])[0]                          # (4,)
+        hyper = torch.stack([dec.output_hypernetworks_mlps[i](hs[1 + i]) for i in range(n - 1)], 0)
+        y = torch.addmm(self.b1, keys, self.w1).reshape(-1, self.c1)        # (HW*4, c1)
+        y = self.up_act1(F.layer_norm(y, (self.c1,), self.up_ln.weight, self.up_ln.bias, self.up_ln.eps))
+        y = self.up_act2(torch.addmm(self.b2, y, self.w2).reshape(-1, self.c2))   # (HW*16, c2)
+        m = hyper @ y.t()                                                  # (4, HW*16)
+        g, k = self.g, n - 1
+        # columns are ordered (i, j, di, dj, ei, ej): pixel (4i + 2di + ei, 4j + 2dj + ej)
+        low = m.reshape(k, g, g, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6).reshape(k, 4 * g, 4 * g)
+        return low, iou
+
+    def _ln(self, norm, x):
+        return F.layer_norm(x, (self.C,), norm.weight, norm.bias, norm.eps)
+
+    def _tok_to_img_kv(self, attn, q_in, k, v):
+        """Tokens (T, C) attend to the image with ready keys/values k, v (HW, Ci)."""
+        nh = self.nh
+        q = F.linear(q_in, attn.q_proj.weight, attn.q_proj.bias)
+        T, ci = q.shape
+        d = ci // nh
+        s = torch.bmm(q.reshape(T, nh, d).transpose(0, 1), k.reshape(-1, nh, d).permute(1, 2, 0))
+        p = torch.softmax(s / math.sqrt(d), dim=-1)                        # (nh, T, HW)
+        o = torch.bmm(p, v.reshape(-1, nh, d).transpose(0, 1))             # (nh, T, d)
+        return F.linear(o.transpose(0, 1).reshape(T, ci), attn.out_proj.weight, attn.out_proj.bias)
+
+    def _tok_to_img(self, attn, q_in, kp, x):
+        """Tokens attend to image tokens x (HW, C) with keys from kp = x + pe; the key and value
+        projections are applied on the token side (softmax rows sum to 1, so the value bias
+        passes through)."""
+        nh = self.nh
+        q = F.linear(q_in, attn.q_proj.weight, attn.q_proj.bias)
+        T, ci = q.shape
+        d = ci // nh
+        qh = q.reshape(T, nh, d).transpose(0, 1)                           # (nh, T, d)
+        qk = torch.bmm(qh, _heads_w(attn.k_proj.weight, nh)).reshape(nh * T, -1)            # (nh*T, C)
+        qb = (qh * attn.k_proj.bias.reshape(nh, 1, d)).sum(-1).reshape(nh * T, 1)
+        p = torch.softmax(torch.addmm(qb, qk, kp.t()) / math.sqrt(d), dim=-1)              # (nh*T, HW)
+        r = (p @ x).reshape(nh, T, -1)                                     # (nh, T, C)
+        o = torch.bmm(r, _heads_w(attn.v_proj.weight, nh).transpose(1, 2)) + attn.v_proj.bias.reshape(nh, 1, d)
+        return F.linear(o.transpose(0, 1).reshape(T, ci), attn.out_proj.weight, attn.out_proj.bias)
+
+    def _img_to_tok(self, attn, s, queries):
+        """Image tokens attend to the tokens; s: (nh*T, HW) raw scores (keys-major, so softmax
+        runs over the token axis of a contiguous (nh, T, HW) view); returns (HW, C)."""
+        nh = self.nh
+        v = F.linear(queries, attn.v_proj.weight, attn.v_proj.bias)        # (T, Ci)
+        T, ci = v.shape
+        d = ci // nh
+        p = torch.softmax((s / math.sqrt(d)).reshape(nh, T, -1), dim=1).reshape(nh * T, -1)
+        wo = attn.out_proj.weight.reshape(-1, nh, d).permute(1, 2, 0)      # (nh, d, C)
+        u = torch.bmm(v.reshape(T, nh, d).transpose(0, 1), wo).reshape(nh * T, -1)          # (nh*T, C)
+        return torch.addmm(attn.out_proj.bias, p.t(), u)
+
+
+def _check_structure(pe_mod, dec) -> None:
+    """The restructuring assumes segment_anything's modules; refuse anything else."""
+    from segment_anything.modeling.transformer import TwoWayTransformer
+
+    tr = dec.transformer
+    md, up = pe_mod.mask_downscaling, dec.output_upscaling
+    ok = (isinstance(tr, TwoWayTransformer) and len(tr.layers) >= 1
+          and tr.layers[0].skip_first_layer_pe and not any(l.skip_first_layer_pe for l in tr.layers[1:])
+          and isinstance(md[-1], nn.Conv2d) and tuple(md[-1].kernel_size) == (1, 1)
+          and len(up) == 5 and all(isinstance(up[i], nn.ConvTranspose2d) for i in (0, 3))
+          and all(tuple(up[i].kernel_size) == (2, 2) and tuple(up[i].stride) == (2, 2) for i in (0, 3))
+          and tuple(pe_mod.mask_input_size) == tuple(4 * s for s in pe_mod.image_embedding_size)
+          and len({int(p.weight.shape[0]) for p in (tr.layers[0].cross_attn_token_to_image.k_proj,
+                                                    tr.layers[0].cross_attn_token_to_image.v_proj,
+                                                    tr.layers[0].cross_attn_image_to_token.q_proj)}) == 1)
+    if not ok:
+        raise ValueError("SAM decoder of an unexpected structure: use SAM's own predict")

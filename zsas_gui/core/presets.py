@@ -1,0 +1,78 @@
+"""Model presets as data: which CLIP and SAM a preset loads, for which device, at what cost.
+
+    preset = get_preset("fast")
+    pipe = Pipeline.from_names(clip=preset.clip_arg, sam=preset.sam, device=preset.device)
+
+``clip_arg`` carries the CLIP input side (``"ViT-B-16-quickgelu@224"``, understood by
+``models.loading.load_clip``). Explicit ``--clip``/``--sam`` override a preset's choice (CLI:
+``cli/common.py``). The costs were measured on 2 shared CPU cores, fp32, random weights of the
+same architectures (docs/benchmarks.md, "Refinement and presets"); GPU figures are marked as
+such. No torch import here: the CLI lists presets in ``--help``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import ZsasError
+
+
+@dataclass(frozen=True)
+class Preset:
+    """One choice of models. ``clip``/``sam``: registry names; ``clip_size``: CLIP input side in
+    pixels; ``device``: what it is meant for ("cpu" or "cuda"; "auto" picks what is there);
+    ``first_result_s``: seconds from a new 1024-px image to its mask (CLIP map + SAM embedding +
+    points + cascade), measured where ``measured_on`` says; ``next_image_ms``: showing an image
+    whose features were precomputed (disk cache)."""
+
+    name: str
+    clip: str
+    clip_size: int
+    sam: str
+    device: str
+    summary: str
+    first_result_s: float
+    next_image_ms: float
+    measured_on: str
+
+    @property
+    def clip_arg(self) -> str:
+        """The ``--clip`` value that loads this preset's CLIP at its size."""
+        return f"{self.clip}@{self.clip_size}"
+
+    @property
+    def cost_text(self) -> str:
+        """``"~1.6 s per new image, ~60 ms to show a precomputed one (2 CPU cores)"``."""
+        return (f"~{self.first_result_s:g} s per new image, ~{self.next_image_ms:g} ms to show a "
+                f"precomputed one ({self.measured_on})")
+
+    def describe(self) -> str:
+        return (f"{self.name}: {self.summary}. CLIP {self.clip_arg}, SAM {self.sam}, for {self.device}; "
+                f"{self.cost_text}")
+
+
+_CPU = "2 shared CPU cores, fp32"
+
+PRESETS: dict[str, Preset] = {p.name: p for p in (
+    Preset(name="fast", clip="ViT-B-16-quickgelu", clip_size=224, sam="mobile_sam", device="cpu",
+           summary="CPU: MobileSAM (TinyViT encoder) + CLIP ViT-B/16 at 224 px (14x14 map)",
+           first_result_s=1.6, next_image_ms=60, measured_on=_CPU),
+    Preset(name="balanced", clip="ViT-B-16-quickgelu", clip_size=448, sam="vit_b", device="auto",
+           summary="SAM ViT-B + CLIP ViT-B/16 at 448 px (28x28 map)",
+           first_result_s=11, next_image_ms=60, measured_on=_CPU),
+    Preset(name="best", clip="ViT-L-14-336-quickgelu", clip_size=518, sam="vit_h", device="cuda",
+           summary="GPU: SAM ViT-H + CLIP ViT-L/14-336 at 518 px (37x37 map), the paper setting",
+           first_result_s=50, next_image_ms=70, measured_on=_CPU + "; a GPU takes a fraction of that"),
+)}
+
+
+def preset_names() -> tuple[str, ...]:
+    return tuple(PRESETS)
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name`` (case-insensitive); :class:`ZsasError` listing the known ones."""
+    preset = PRESETS.get(str(name).strip().lower())
+    if preset is None:
+        raise ZsasError(f"unknown preset {name!r}; known presets: {', '.join(PRESETS)}")
+    return preset
