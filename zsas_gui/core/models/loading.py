@@ -39,9 +39,12 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
     if not f.exists():
         return {}
     try:
-        return json.loads(f.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
+        data = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as exc:
         raise CheckpointError(f"{f}: unreadable model manifest ({exc})") from exc
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{f}: the model manifest is not a JSON object")
+    return data
 
 
 def load_state_dict(path: Path) -> dict[str, Any]:
@@ -116,15 +119,19 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
         try:
             cfg = json.loads(cfg_file.read_text(encoding="utf-8"))
             model_cfg = cfg["model_cfg"]
-        except (OSError, ValueError, KeyError) as exc:
+        except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             raise CheckpointError(f"{cfg_file}: not an open_clip config ({exc})") from exc
         weights = next((path / n for n in CLIP_WEIGHT_NAMES if (path / n).exists()), None)
         if weights is None:
             raise CheckpointError(f"{path}: no weights file (looked for {', '.join(CLIP_WEIGHT_NAMES)})")
         manifest = _read_manifest(path)
         arch = manifest.get("name", path.name)
-        size = image_size or manifest.get("image_size") or model_cfg["vision_cfg"]["image_size"]
-        model = _create_clip_from_cfg(arch, model_cfg, size)
+        try:
+            size = image_size or manifest.get("image_size") or model_cfg["vision_cfg"]["image_size"]
+            model = _create_clip_from_cfg(arch, model_cfg, size)
+        except (KeyError, TypeError, ValueError, AttributeError, AssertionError, RuntimeError) as exc:
+            raise CheckpointError(f"{cfg_file}: open_clip cannot build a model from this config "
+                                  f"({type(exc).__name__}: {str(exc)[:200]})") from exc
         info.update(random_test_model=bool(manifest.get("random_test_model")), arch=arch)
     else:
         if spec is None:
@@ -210,15 +217,23 @@ def load_sam(name_or_path: str | None = None, device: str = "auto", precision: s
         manifest = _read_manifest(path)
         if "weights" not in manifest:
             raise CheckpointError(f"{path}: folder has no {MANIFEST} naming a SAM weights file")
-        weights = path / manifest["weights"]
+        name = manifest["weights"]
+        if not isinstance(name, str) or Path(name).name != name or name in ("", ".", ".."):
+            raise CheckpointError(f"{path / MANIFEST}: 'weights' must name a file in {path}, got {name!r}")
+        weights = path / name
+    heads = manifest.get("decoder_num_heads", 8)
+    if type(heads) is not int or heads < 1:
+        raise CheckpointError(f"{path / MANIFEST}: 'decoder_num_heads' must be a positive integer, got {heads!r}")
     sd = load_state_dict(weights)
-    arch = sam_arch_from_state_dict(sd, weights, decoder_heads=manifest.get("decoder_num_heads", 8))
-    model = build_sam_from_arch(arch)
-    try:
+    try:   # any failure past here means the tensors do not describe a SAM this code can build
+        arch = sam_arch_from_state_dict(sd, weights, decoder_heads=heads)
+        model = build_sam_from_arch(arch)
         model.load_state_dict(sd, strict=True)
-    except RuntimeError as exc:
+    except CheckpointError:
+        raise
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, AssertionError, IndexError) as exc:
         raise CheckpointError(f"{weights}: does not fit the SAM architecture read from it "
-                              f"({str(exc)[:300]})") from exc
+                              f"({type(exc).__name__}: {str(exc)[:300]})") from exc
     dtype = _choose_dtype(dev, precision)
     model = model.to(device=dev).eval()
     if dtype != torch.float32:

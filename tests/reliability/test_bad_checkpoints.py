@@ -1,0 +1,152 @@
+"""Bad checkpoints and model folders: every one is a CheckpointError naming the file, nothing in
+them runs, and a model folder cannot point the loader outside itself. (Truncated SAM .pth, CLIP
+given as SAM, SAM folder as CLIP and a pickled os.system in a SAM .pth are in
+tests/core/test_loading.py; here the payload is also proven never to run, through every path.)"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+
+import pytest
+import torch
+
+from zsas_gui.cli import main
+from zsas_gui.core.errors import CheckpointError
+from zsas_gui.core.models.loading import load_clip, load_sam
+
+
+class _Payload:
+    """Unpickling this creates the file ``marker`` (what a hostile checkpoint would do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.fixture
+def models(tiny_models, tmp_path):
+    """Private copies of the tiny model folders (tests damage them)."""
+    clip, sam = tiny_models
+    return (shutil.copytree(clip, tmp_path / "clip"), shutil.copytree(sam, tmp_path / "sam"))
+
+
+def _edit_json(path, change):
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("where", ["sam-pth", "sam-folder", "clip-bin", "clip-bare", "cli"])
+def test_a_pickle_that_runs_code_is_refused_and_never_runs(models, tmp_path, where, capsys):
+    clip, sam = models
+    marker = tmp_path / "PWNED"
+    evil_sd = {"image_encoder.pos_embed": _Payload(marker), "w": torch.zeros(1)}
+    if where in ("sam-pth", "cli"):
+        torch.save(evil_sd, tmp_path / "evil.pth")
+    if where == "sam-pth":
+        with pytest.raises(CheckpointError, match="evil.pth.*refused to load"):
+            load_sam(str(tmp_path / "evil.pth"), device="cpu")
+    elif where == "sam-folder":
+        torch.save(evil_sd, sam / "model.pth")
+        with pytest.raises(CheckpointError, match="refused to load"):
+            load_sam(str(sam), device="cpu")
+    elif where == "clip-bin":
+        (clip / "open_clip_model.safetensors").unlink()
+        with open(clip / "open_clip_pytorch_model.bin", "wb") as fh:
+            pickle.dump({"visual.conv1.weight": _Payload(marker)}, fh)
+        with pytest.raises(CheckpointError):
+            load_clip(str(clip), device="cpu")
+    elif where == "clip-bare":
+        torch.save({"visual.conv1.weight": _Payload(marker)}, tmp_path / "clip.pth")
+        with pytest.raises(CheckpointError, match="refused to load"):
+            load_clip(str(tmp_path / "clip.pth"), device="cpu")
+    else:
+        (tmp_path / "x.png").write_bytes((clip / "open_clip_config.json").read_bytes())
+        rc = main(["segment", str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--clip", str(clip),
+                   "--sam", str(tmp_path / "evil.pth"), "--device", "cpu"])
+        err = capsys.readouterr().err
+        assert rc == 1 and "refused to load" in err and "Traceback" not in err
+    assert not marker.exists(), "the pickle ran code"
+
+
+def test_zero_byte_and_truncated_safetensors(models, tmp_path):
+    clip, _ = models
+    (tmp_path / "zero.pth").write_bytes(b"")
+    for loader in (load_sam, load_clip):
+        with pytest.raises(CheckpointError, match="zero.pth.*truncated or corrupt"):
+            loader(str(tmp_path / "zero.pth"), device="cpu")
+    weights = clip / "open_clip_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="open_clip_model.safetensors"):
+        load_clip(str(clip), device="cpu")
+    weights.write_bytes(b"\xff" * 8 + b"{}")                # header length beyond the file
+    with pytest.raises(CheckpointError, match="open_clip_model.safetensors"):
+        load_clip(str(clip), device="cpu")
+
+
+def _sam_state(sam):
+    return torch.load(sam / "model.pth", weights_only=True)
+
+
+@pytest.mark.parametrize("damage", ["extra-key", "wrong-shape", "missing-rel-pos", "missing-block"])
+def test_sam_of_the_wrong_architecture(models, tmp_path, damage):
+    _, sam = models
+    sd = _sam_state(sam)
+    if damage == "extra-key":
+        sd["extra.weight"] = torch.zeros(1)
+    elif damage == "wrong-shape":
+        k = "mask_decoder.output_upscaling.0.weight"
+        sd[k] = torch.zeros(sd[k].shape[0] + 1, *sd[k].shape[1:])
+    elif damage == "missing-rel-pos":
+        sd = {k: v for k, v in sd.items() if ".attn.rel_pos" not in k}
+    else:
+        sd = {k: v for k, v in sd.items() if not k.startswith("image_encoder.blocks.0.")}   # a gap
+    torch.save(sd, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="bad.pth"):
+        load_sam(str(tmp_path / "bad.pth"), device="cpu")
+
+
+@pytest.mark.parametrize("config", [
+    "[1, 2]",
+    '{"model_cfg": {"embed_dim": 32}}',
+    "width",                       # vision width changed: weights do not fit
+    "bogus-key",                   # an argument open_clip does not know
+    "[" * 50_000,
+])
+def test_clip_folder_with_a_bad_config(models, config):
+    clip, _ = models
+    cfg_file = clip / "open_clip_config.json"
+    if config == "width":
+        _edit_json(cfg_file, lambda d: d["model_cfg"]["vision_cfg"].update(width=64))
+    elif config == "bogus-key":
+        _edit_json(cfg_file, lambda d: d["model_cfg"]["vision_cfg"].update(bogus=1))
+    else:
+        cfg_file.write_text(config)
+    with pytest.raises(CheckpointError, match=str(clip)):
+        load_clip(str(clip), device="cpu")
+
+
+@pytest.mark.parametrize("manifest", ["[1]", "[" * 50_000, "{not json"])
+@pytest.mark.parametrize("kind", ["clip", "sam"])
+def test_unreadable_model_manifest(models, kind, manifest):
+    clip, sam = models
+    folder = clip if kind == "clip" else sam
+    (folder / "zsas_model.json").write_text(manifest)
+    loader = load_clip if kind == "clip" else load_sam
+    with pytest.raises(CheckpointError, match="zsas_model.json"):
+        loader(str(folder), device="cpu")
+
+
+@pytest.mark.parametrize("weights, heads", [("../outside/model.pth", 2), ("/etc/passwd", 2), (5, 2),
+                                            ("model.pth", 3), ("model.pth", "x")])
+def test_sam_manifest_cannot_point_outside_or_break_the_builder(models, tmp_path, weights, heads):
+    _, sam = models
+    (tmp_path / "outside").mkdir()
+    shutil.copy(sam / "model.pth", tmp_path / "outside" / "model.pth")
+    _edit_json(sam / "zsas_model.json", lambda d: d.update(weights=weights, decoder_num_heads=heads))
+    with pytest.raises(CheckpointError, match="zsas_model.json|model.pth"):
+        load_sam(str(sam), device="cpu")
