@@ -6,6 +6,11 @@ import argparse
 
 from ..core.types import MethodParams, NEGATIVE_RULES
 
+#: In-memory feature cache of the batch commands (segment, label, eval): each image is seen once,
+#: so nothing is kept between images and memory stays flat however long the batch (a disk
+#: cache, ``zsas eval --cache``, still works).
+BATCH_CACHE_BYTES = 0
+
 
 class _PresetAction(argparse.Action):
     """``--preset NAME`` fills ``--clip``/``--sam`` unless they are given (before or after it)."""

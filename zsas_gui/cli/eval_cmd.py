@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
         write_plots,
     )
     from ..core.types import TextPrompts
-    from .common import method_params_from_args, progress
+    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress
 
     params = method_params_from_args(args)
     if args.bins < 16:
@@ -95,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     from ..core.pipeline import Pipeline
 
     disk = DiskCache(args.cache) if args.cache else None
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, disk_cache=disk)
+    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, disk_cache=disk,
+                               cache_bytes=BATCH_CACHE_BYTES)
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):

@@ -32,3 +32,8 @@ class OutputError(ZsasError):
 
 class RecordError(ZsasError):
     """A stored annotation record or imported label file is malformed."""
+
+
+class DeviceMemoryError(ZsasError):
+    """A model ran out of memory on its device (usually GPU memory) while running; the message
+    says what ran and suggests a smaller model, a smaller image or the CPU."""

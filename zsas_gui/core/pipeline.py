@@ -119,9 +119,10 @@ class Pipeline:
         self.decoder, self.encoder = decoder, encoder
         self._fast: Any = None   # FastDecoder, False once it fell back to the reference
         self._encoder: Any = None   # OrtImageEncoder, False for SAM's torch encoder
-        self._tokens = ByteLRU(cache_bytes // 2, lambda t: t.nbytes)
-        self._embeddings = ByteLRU(cache_bytes // 2, lambda e: e.nbytes)
-        self._maps = ByteLRU(max(64 << 20, cache_bytes // 8), lambda a: a.anomaly_map.nbytes)
+        maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
+        self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
+        self._embeddings = ByteLRU((cache_bytes - maps_bytes) // 2, lambda e: e.nbytes)
+        self._maps = ByteLRU(maps_bytes, lambda a: a.anomaly_map.nbytes)
         self.encoder_calls = {"clip": 0, "sam": 0}
 
     # ------------------------------------------------------------------ construction
@@ -178,10 +179,12 @@ class Pipeline:
             tokens = self._tokens.get((key, tokens_key))
             if tokens is None:
                 yield "clip"
-                tokens = self._load_or_encode_tokens(image, disk_key("clip", tokens_key), timings)
+                with self._memory_guard("encoding the image with CLIP"):
+                    tokens = self._load_or_encode_tokens(image, disk_key("clip", tokens_key), timings)
                 self._tokens.put((key, tokens_key), tokens)
             t0 = time.perf_counter()
-            anomaly = self.mapper.anomaly(tokens, tp)
+            with self._memory_guard("computing the anomaly map"):
+                anomaly = self.mapper.anomaly(tokens, tp)
             timings["anomaly_ms"] = (time.perf_counter() - t0) * 1e3
             self._maps.put(map_key, anomaly)
 
@@ -190,9 +193,17 @@ class Pipeline:
             emb = self._embeddings.get((key, self.sam.model_id))
             if emb is None:
                 yield "sam"
-                emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
+                with self._memory_guard("encoding the image with SAM"):
+                    emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
                 self._embeddings.put((key, self.sam.model_id), emb)
         return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings)
+
+    def _memory_guard(self, what: str):
+        """Out of memory inside the block -> :class:`DeviceMemoryError` (a user error)."""
+        from .models.device import out_of_memory_as_user_error
+
+        bundle = self.sam or self.clip
+        return out_of_memory_as_user_error(what, bundle.device if bundle is not None else "cpu")
 
     def features(self, image_key: str | None, image: np.ndarray,
                  text_prompts: TextPrompts | None = None) -> ImageFeatures:
@@ -318,7 +329,8 @@ class Pipeline:
             groups = (_group_by_component(prompts, S, params, hw) if params.per_component
                       else [prompts])
             for ci, group in enumerate(groups):
-                run = yield from iter_cascade(decoder, group, component=ci)
+                with self._memory_guard("refining the mask with SAM's decoder"):
+                    run = yield from iter_cascade(decoder, group, component=ci)
                 stages.extend(run)
                 if run:
                     final |= run[-1].mask

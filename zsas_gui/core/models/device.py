@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from ..errors import ZsasError
+from ..errors import DeviceMemoryError, ZsasError
 
 DEVICE_CHOICES = "auto, cpu, cuda, cuda:N, mps"
 _GIB = 1024 ** 3
@@ -142,3 +144,29 @@ def describe(device, dtype) -> str:
         parts.append(f"GPU {gpu}")
     parts.append(f"RAM {_gib(mem['rss'] if mem['rss'] is not None else mem['peak_rss'])}")
     return " · ".join(parts)
+
+
+#: Lower-case fragments of the errors torch (CUDA, MPS, CPU allocator) and onnxruntime raise
+#: when memory runs out.
+_OOM_WORDS = ("out of memory", "can't allocate memory", "failed to allocate memory")
+
+
+@contextmanager
+def out_of_memory_as_user_error(what: str, device: Any) -> Iterator[None]:
+    """Turn running out of memory inside the block into :class:`DeviceMemoryError` (a user
+    error saying ``what`` ran on ``device`` and what to try); frees the CUDA cache so the next
+    call starts clean. Every other exception passes unchanged."""
+    try:
+        yield
+    except (RuntimeError, MemoryError) as exc:
+        text = str(exc)
+        if not isinstance(exc, MemoryError) and not any(w in text.lower() for w in _OOM_WORDS):
+            raise
+        if "cuda" in str(device):
+            import torch
+            torch.cuda.empty_cache()
+        first = text.strip().splitlines()[0][:200] if text.strip() else type(exc).__name__
+        raise DeviceMemoryError(
+            f"out of memory on {device} while {what} ({first}); try a smaller model "
+            f"(--preset fast, or --sam vit_b), a smaller image, closing other programs using the "
+            f"{'GPU' if str(device) != 'cpu' else 'memory'}, or --device cpu") from exc

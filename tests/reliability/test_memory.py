@@ -1,0 +1,62 @@
+"""Memory under load: the pipeline's in-memory caches stay within their byte budget however many
+images pass, and a long `zsas label` run keeps no per-image Python objects alive.
+(Resident memory at images 50 and 500 is measured by benchmarks/bench_soak.py.)"""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import pytest
+from PIL import Image
+from synthetic import blob_image
+
+from zsas_gui.cli import main
+from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.types import MethodParams, TextPrompts
+from zsas_gui.state.project import Project
+
+
+@pytest.mark.parametrize("budget", [150_000, 400_000])
+def test_pipeline_caches_stay_within_their_byte_budget(tiny_bundles, budget):
+    clip, sam = tiny_bundles
+    pipe = Pipeline(clip, sam, cache_bytes=budget)
+    params = MethodParams(k_pos=1, k_neg=1)
+    peak = 0
+    for i in range(30):
+        image = blob_image((64 + 2 * i, 96), [(20 + i, 30)], seed=i)
+        pipe.run(f"img{i}", image, params, TextPrompts(object_name=("tile", "screw")[i % 2]))
+        peak = max(peak, pipe.cache_bytes)
+        assert pipe.cache_bytes <= budget, f"image {i}: {pipe.cache_bytes} bytes cached > {budget}"
+    assert peak > budget // 3, "the budget was never approached: the test proves nothing"
+    calls = dict(pipe.encoder_calls)
+    pipe.run("img29", image, params, TextPrompts(object_name="screw"))   # most recent: still cached
+    assert pipe.encoder_calls == calls
+
+
+@pytest.mark.slow
+def test_label_run_keeps_no_per_image_python_objects(tmp_path, tiny_models, monkeypatch):
+    """Traced Python/numpy allocations between image 15 and image 45 of one `zsas label` run
+    grow by less than one image's worth of results (an image's masks, maps and record)."""
+    clip, sam = tiny_models
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(45):
+        Image.fromarray(blob_image((64, 80), [(10 + i, 30)], seed=i)).save(src / f"{i:03d}.png")
+    samples = {}
+    real_save = Project.save
+
+    def save(self, rec):
+        real_save(self, rec)
+        n = len(samples) + 1
+        samples[n] = tracemalloc.get_traced_memory()[0]
+
+    monkeypatch.setattr(Project, "save", save)
+    tracemalloc.start()
+    try:
+        assert main(["label", str(src), "--clip", str(clip), "--sam", str(sam), "--device", "cpu"]) == 0
+    finally:
+        tracemalloc.stop()
+    assert len(samples) == 45
+    one_image = 64 * 80 * (4 * 4 + 3)                  # four float32 maps and three masks, roughly
+    growth = samples[45] - samples[15]
+    assert growth < one_image, f"{growth} bytes kept over 30 images"
