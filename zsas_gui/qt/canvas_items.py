@@ -191,6 +191,8 @@ def make_layer_items(scene, mask_rgb: tuple[int, int, int]) -> dict[str, QGraphi
              "outline": outline, "split": split, "stroke": stroke, "cursor": cursor}
     z = {"image": Z_IMAGE, "clip": Z_HEATMAP, "contour": Z_CONTOUR, "mask": Z_MASK, "outline": Z_OUTLINE,
          "split": Z_SPLIT, "stroke": Z_STROKE, "cursor": Z_CURSOR}
+    for item in (contour, outline):   # long paths: repaint from a pixmap while points move over them
+        item.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     for name, item in items.items():
         if name != "heat":
             item.setZValue(z[name])

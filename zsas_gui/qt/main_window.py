@@ -24,7 +24,7 @@ from ..core.errors import ZsasError
 from .canvas import ImageCanvas
 from .compat import guard_none_refcount
 from .controller import Controller
-from .lane import InferenceLane
+from .lane import InferenceLane, freeze_heap
 from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
 from .settings import app_settings
@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         self._mem_timer.timeout.connect(self._update_device_label)
         self._mem_timer.start()
         self._restore_settings()
+        freeze_heap("window")       # libraries and widgets: out of the collector's way (lane.py)
 
     # -- construction -----------------------------------------------------------------------------
     def _handlers(self) -> dict:
