@@ -69,6 +69,7 @@ def _category(root: Path) -> Path:
     return cat
 
 
+@pytest.mark.slow
 def test_every_command_runs_without_touching_the_network(no_network, tmp_path, tiny_models, monkeypatch,
                                                          capsys):
     monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models-cache"))
