@@ -136,6 +136,8 @@ def main() -> int:
     t0 = time.perf_counter()
     _wait(app, lambda: not window.lane.busy, 600)
     emit("model_warmup_s", time.perf_counter() - t0)
+    backend = getattr(pipe, "decoder_backend", "torch")
+    emit("sam_decoder", backend() if callable(backend) else backend)
     emit("ui_max_stall_ms_model_warmup", hb.stall_ms)
 
     # phase 1: open the image; the lane encodes (CLIP + SAM vit_b), proposes and refines
