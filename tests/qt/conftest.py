@@ -8,8 +8,9 @@ import pytest
 HW = (96, 128)
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(autouse=True)
 def _settings_in_tmp(tmp_path_factory):
+    """Fresh app settings for every test (window layout, chosen models, per-project defaults)."""
     from PySide6.QtCore import QSettings
 
     path = tmp_path_factory.mktemp("qsettings")

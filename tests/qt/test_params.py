@@ -50,7 +50,7 @@ def test_a_text_prompt_change_recomputes_the_heatmap_without_re_encoding(
     assert "{}" in w.text_box.error.text() and doc.state.text_prompts.object_name == "magnetic tile"
 
 
-def test_window_layout_persists(make_window, qtbot):
+def test_window_layout_persists(make_window, qtbot):  # both windows share this test's settings
     from zsas_gui.qt.lane import InferenceLane
     from zsas_gui.qt.main_window import MainWindow
 

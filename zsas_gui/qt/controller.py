@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict
 
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core.errors import ZsasError
-from ..state.document import Document, document_from_record, paint_stroke, record_fields
+from ..state.document import Document, paint_stroke
+from .documents import OpenDocuments
 from .lane import InferenceLane, PrefetchItem, Request, image_key_for
+from .settings import load_defaults, save_defaults
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +25,6 @@ DEBOUNCE_MS = 150        # quiet time after an edit before the refinement is req
 MAX_WAIT_MS = 150        # during continuous edits (dragging), request at least this often
 SAVE_DELAY_MS = 800      # autosave after the last change
 PARAM_BURST_S = 0.8      # slider moves closer together than this undo as one step
-DOC_CACHE = 16           # documents (with their undo history) kept in memory
 PREFETCH_AHEAD = 2
 
 
@@ -52,9 +52,7 @@ class Controller(QObject):
         self._drag_rev: tuple | None = None    # (image id, revision) of the drag refinement in flight
         self._user_cancel = False
         self._shown_anomaly = None     # the AnomalyResult on screen (the pipeline caches them)
-        self._docs: OrderedDict[str, Document] = OrderedDict()
-        self._records: dict[str, object] = {}
-        self._prov: dict[str, dict] = {}
+        self.docs = OpenDocuments()
         self._scores: dict[str, float] = {}
         self._order: list[str] = []
         self._first_edit_at: float | None = None
@@ -78,29 +76,20 @@ class Controller(QObject):
         self.flush()
         self.lane.prefetch([])
         self.project = project
-        self._docs.clear()
-        self._records.clear()
-        self._prov.clear()
+        self.docs = OpenDocuments(project)
         self._scores.clear()
         self.doc = self.image = self.image_key = self.heatmap = None
         self._order = [e.rel for e in project.images]
         self.defaults = load_defaults(project.root)
         for e in project.images:
             if project.has_record(e.rel):
-                score = self._stored_score(e.rel)
+                score = self.docs.stored_score(e.rel)
                 if score is not None:
                     self._scores[e.rel] = score
         for msg in project.problems:
             self.error.emit(msg)
         self.document_shown.emit()
         return [(r, project.status(r), self._scores.get(r)) for r in self._order]
-
-    def _stored_score(self, rel: str) -> float | None:
-        try:
-            score = self.project.store.read_record_json(rel).get("image_score")
-        except (ZsasError, OSError, ValueError, AttributeError):
-            return None
-        return float(score) if isinstance(score, (int, float)) else None
 
     def set_order(self, order: list[str]) -> None:
         """The order the file list shows (used to choose what to prefetch)."""
@@ -121,21 +110,9 @@ class Controller(QObject):
             self.error.emit(str(exc))
             return False
         hw = image.shape[:2]
-        doc = self._docs.pop(rel, None)
-        if doc is None:
-            rec = self.project.load(rel)
-            self._records[rel] = rec
-            try:
-                doc = document_from_record(rec, hw)
-            except ValueError as exc:
-                self.error.emit(f"{rel}: {exc}; starting from an empty annotation")
-                rec.mask, rec.status = None, "unreviewed"
-                doc = document_from_record(rec, hw)
-        if not self.project.has_record(rel) and self.defaults is not None:
-            doc.set_defaults(*self.defaults)
-        self._docs[rel] = doc
-        while len(self._docs) > DOC_CACHE:
-            self._docs.popitem(last=False)
+        doc, warning = self.docs.open(rel, hw, self.defaults)
+        if warning:
+            self.error.emit(warning)
         self.doc, self.image, self.image_key, self.heatmap = doc, image, key, None
         self._shown_anomaly = None
         if doc.image_score is None and rel in self._scores:
@@ -189,7 +166,7 @@ class Controller(QObject):
             self.progress.emit(text, step, total)
 
     def _on_features(self, req: Request, anomaly) -> None:
-        doc = self._docs.get(req.image_id)
+        doc = self.docs.get(req.image_id)
         if anomaly is self._shown_anomaly and doc is self.doc:
             return                  # the cached map again (every refinement reports it): nothing new
         score = float(anomaly.image_score)
@@ -205,14 +182,14 @@ class Controller(QObject):
             self._prefetch_next()
 
     def _on_result(self, req: Request, result) -> None:
-        doc = self._docs.get(req.image_id)
+        doc = self.docs.get(req.image_id)
         if doc is None or not doc.apply_result(req.revision, result.prompts, result.pred_mask,
                                                result.anomaly.image_score):
             self.dropped_results += 1
             self._drag_settled(req)
             return
         self.shown_results += 1
-        self._prov[req.image_id] = {k: v for k, v in result.provenance.items() if k not in ("prompts",)}
+        self.docs.note_provenance(req.image_id, result.provenance)
         if result.gated:
             self.info.emit(f"{req.image_id}: image score below the gate: predicted normal (empty mask)")
         if doc is self.doc:
@@ -248,8 +225,9 @@ class Controller(QObject):
         self.lane.prefetch(items)
 
     def _status(self, rel: str) -> str:
-        if rel in self._docs:
-            return self._docs[rel].status
+        doc = self.docs.get(rel)
+        if doc is not None:
+            return doc.status
         return self.project.status(rel) if self.project is not None else "unreviewed"
 
     def _remember_defaults(self) -> None:
@@ -403,50 +381,5 @@ class Controller(QObject):
         self._save_timer.stop()
         if self.project is None:
             return
-        for rel, doc in list(self._docs.items()):
-            if not doc.dirty:
-                continue
-            rec = self._records.get(rel) or self.project.load(rel)
-            fields = record_fields(doc, {**rec.provenance, **self._prov.get(rel, {})})
-            for k, v in fields.items():
-                setattr(rec, k, v)
-            try:
-                self.project.save(rec)
-            except (ZsasError, OSError) as exc:
-                self.error.emit(f"could not save {rel}: {exc}")
-                continue
-            self._records[rel] = rec
-            doc.dirty = False
-
-
-def _settings_key(root) -> str:
-    import hashlib
-
-    return "projects/" + hashlib.sha1(str(root).encode()).hexdigest()[:16]
-
-
-def load_defaults(root) -> tuple | None:
-    """(MethodParams, TextPrompts) last used in the project at ``root`` (from QSettings), or None."""
-    import json
-
-    from ..core.types import MethodParams, TextPrompts
-    from .settings import app_settings
-
-    raw = app_settings().value(_settings_key(root) + "/defaults")
-    if not raw:
-        return None
-    try:
-        d = json.loads(str(raw))
-        return MethodParams.from_dict(d["params"]), TextPrompts.from_dict(d["text_prompts"])
-    except (ValueError, KeyError, TypeError) as exc:
-        log.warning("ignoring unreadable saved parameters for %s: %s", root, exc)
-        return None
-
-
-def save_defaults(root, params, text_prompts) -> None:
-    import json
-
-    from .settings import app_settings
-
-    app_settings().setValue(_settings_key(root) + "/defaults",
-                            json.dumps({"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}))
+        for message in self.docs.flush():
+            self.error.emit(message)

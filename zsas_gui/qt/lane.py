@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-import sys
 import threading
 import traceback
 from collections import deque
@@ -29,7 +28,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import ZsasError
 from ..core.types import MethodParams, Prompts, TextPrompts
-from .threads import FunctionThread
+from .threads import FunctionThread, freeze_heap, lower_priority
 
 log = logging.getLogger(__name__)
 
@@ -86,34 +85,6 @@ class LoadModels:
     sam: str | None
     device: str = "auto"
     precision: str = "auto"
-
-
-_frozen: set[str] = set()
-
-
-def freeze_heap(when: str) -> None:
-    """Once per process and ``when`` (``"window"``, ``"models"``): move every object alive now
-    (libraries, models, widgets) out of the cyclic garbage collector's reach (``gc.freeze``).
-    With torch loaded a full collection walks millions of objects and stops every thread for
-    100-400 ms; after this it walks only what the session creates. Reference counting still
-    frees frozen objects; only cyclic garbage alive at that moment is kept, hence once."""
-    import gc
-
-    if when not in _frozen:
-        _frozen.add(when)
-        gc.freeze()
-
-
-def _lower_priority(nice: int) -> None:
-    """Raise the calling thread's nice value by ``nice`` (Linux: per thread; threads it creates,
-    such as torch's OpenMP workers, inherit it)."""
-    if nice <= 0 or not hasattr(os, "setpriority") or not sys.platform.startswith("linux"):
-        return
-    try:
-        tid = threading.get_native_id()
-        os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + nice)
-    except OSError as exc:
-        log.info("could not lower the lane's priority: %s", exc)
 
 
 def _same_work(a: Any, b: Request) -> bool:
@@ -256,7 +227,7 @@ class InferenceLane(QObject):
             return job
 
     def _loop(self) -> None:
-        _lower_priority(self.nice)
+        lower_priority(self.nice)
         while (job := self._next_job()) is not None:
             try:
                 if isinstance(job, Request):

@@ -24,11 +24,12 @@ from ..core.errors import ZsasError
 from .canvas import ImageCanvas
 from .compat import guard_none_refcount
 from .controller import Controller
-from .lane import InferenceLane, freeze_heap
+from .lane import InferenceLane
 from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
 from .settings import app_settings
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
+from .threads import freeze_heap
 from .view_panel import LayersBox, ToolsBox
 
 log = logging.getLogger(__name__)
@@ -305,7 +306,9 @@ class MainWindow(QMainWindow):
         self.status.device.setText(self._device_text)
         self.status.progress_label.setText("")
         note = " — RANDOM test weights, results are meaningless" if info.get("random") else ""
-        self.statusBar().showMessage(f"models: {info['models']['clip']} + {info['models']['sam']}{note}", 8000)
+        decoder = f" (SAM decoder: {info['decoder']})" if info.get("decoder") else ""
+        self.statusBar().showMessage(
+            f"models: {info['models']['clip']} + {info['models']['sam']}{decoder}{note}", 8000)
         for w in info.get("warnings", []):
             self.show_error(w)
         if self._no_models_dialog is not None:
