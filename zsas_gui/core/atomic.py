@@ -34,6 +34,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException as exc:
         try:
             os.unlink(tmp)
@@ -43,6 +44,22 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
     return path
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable across a power cut (POSIX; a no-op elsewhere)."""
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the rename itself is done
+    finally:
+        os.close(fd)
 
 
 def _new_file_mode(path: Path) -> int:
