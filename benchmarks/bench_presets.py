@@ -68,12 +68,40 @@ def test_image(seed: int) -> np.ndarray:
     return img
 
 
+def time_clip_sizes(preset, sizes: list[int], repeat: int = 3) -> int:
+    """Median wall and CPU time of the mapper's ``encode_image`` per CLIP input size."""
+    import dataclasses
+
+    import torch
+
+    from zsas_gui.core.anomaly_map import VVAnomalyMapper
+
+    image = test_image(0)
+    for size in sizes:
+        clip, _ = build_bundles(dataclasses.replace(preset, clip_size=size, sam="mobile_sam"))
+        mapper = VVAnomalyMapper(clip)
+        wall, cpu = [], []
+        with torch.inference_mode():
+            mapper.encode_image(image)
+            for _ in range(repeat):
+                t0, c0 = time.perf_counter(), time.process_time()
+                mapper.encode_image(image)
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
+        print(f"clip_encode_s@{size}: {statistics.median(wall):.2f}   (CPU time {statistics.median(cpu):.2f} s, "
+              f"{torch.get_num_threads()} threads, {preset.clip})")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--images", type=int, default=5, help="new images timed (medians reported)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--decoder", default="auto", help="Pipeline decoder: auto, onnx, fast, torch")
+    ap.add_argument("--encoder", default="auto", help="Pipeline SAM image encoder: auto, onnx, torch")
+    ap.add_argument("--clip-sizes", default=None, metavar="S,S,...",
+                    help="only time the preset's CLIP mapper (encode_image) at these input sizes")
     args = ap.parse_args(argv)
 
     import torch
@@ -86,6 +114,8 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     preset = get_preset(args.preset)
+    if args.clip_sizes:
+        return time_clip_sizes(preset, [int(x) for x in args.clip_sizes.split(",")])
     t0 = time.perf_counter()
     clip, sam = build_bundles(preset)
     print(f"preset: {preset.name}: CLIP {preset.clip_arg}, SAM {preset.sam}; random weights; image "
@@ -95,7 +125,7 @@ def main(argv=None) -> int:
     params = MethodParams()
 
     def pipeline() -> Pipeline:
-        return Pipeline(clip, sam, disk_cache=DiskCache(cache_dir), decoder=args.decoder)
+        return Pipeline(clip, sam, disk_cache=DiskCache(cache_dir), decoder=args.decoder, encoder=args.encoder)
 
     pipe = pipeline()
     t0 = time.perf_counter()
@@ -104,29 +134,35 @@ def main(argv=None) -> int:
     t0 = time.perf_counter()
     backend = pipe.decoder_backend
     print(f"decoder_setup_s: {time.perf_counter() - t0:.2f}   ({backend} decoder, once per model)")
+    t0 = time.perf_counter()
+    encoder = "onnx" if pipe._image_encoder() else "torch"
+    print(f"encoder_setup_s: {time.perf_counter() - t0:.2f}   ({encoder} SAM image encoder, once per model)")
     pipe.run("warm-up", test_image(999), params)          # first-call allocations, not an image cost
 
-    first, parts = [], {"clip_ms": [], "sam_ms": [], "anomaly_ms": [], "ppg_ms": [], "refine_ms": []}
+    first, first_cpu = [], []
+    parts = {"clip_ms": [], "sam_ms": [], "anomaly_ms": [], "ppg_ms": [], "refine_ms": []}
     with torch.inference_mode():
         for i in range(args.images):
             image = test_image(i)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             result = pipe.run(f"img{i}", image, params)
             first.append(time.perf_counter() - t0)
+            first_cpu.append(time.process_time() - c0)
             for k, v in result.provenance["timings_ms"].items():
                 if k in parts:
                     parts[k].append(v)
-        nxt = []
+        nxt, nxt_cpu = [], []
         for i in range(args.images):
             image = test_image(i)
             fresh = pipeline()                                 # empty memory caches
             fresh.mapper.text_features(fresh.text_prompts)     # per session, as in the app
             fresh.decoder_backend
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             feats = fresh.features(f"img{i}", image)
             ppg = fresh.propose(feats, params)
             fresh.refine(feats, ppg.prompts, params, ppg.gated)
             nxt.append((time.perf_counter() - t0) * 1e3)
+            nxt_cpu.append((time.process_time() - c0) * 1e3)
             assert fresh.encoder_calls == {"clip": 0, "sam": 0}, "features did not come from the disk cache"
 
     name = "fast" if preset.name == "fast" else preset.name
@@ -135,6 +171,9 @@ def main(argv=None) -> int:
         if v:
             print(f"  {k}: {statistics.median(v):.0f}")
     print(f"next_image_ms: {statistics.median(nxt):.0f}   (disk cache -> map, points, mask in a fresh Pipeline)")
+    if torch.get_num_threads() == 1:   # CPU time of one thread: the wall time on an idle core
+        print(f"cpu_time (1 thread, immune to other load): first_result_s {statistics.median(first_cpu):.2f}, "
+              f"next_image_ms {statistics.median(nxt_cpu):.0f}")
     return 0
 
 

@@ -179,12 +179,14 @@ def main(argv=None) -> int:
         results = {"refine_ms": fast_cascade("onnx"), "refine_torch_fast_ms": fast_cascade("fast"),
                    "onnx_cascade_ms": onnx_ref.cascade(POINTS, LABELS)}
         times: dict[str, list[float]] = {k: [] for k in methods}
+        cpu: dict[str, list[float]] = {k: [] for k in methods}
         for _ in range(args.repeat):
             for name, fn in methods.items():
                 for _ in range(args.inner):
-                    t = time.perf_counter()
+                    t, c = time.perf_counter(), time.process_time()
                     fn()
                     times[name].append((time.perf_counter() - t) * 1e3)
+                    cpu[name].append((time.process_time() - c) * 1e3)
     med = {k: statistics.median(v) for k, v in times.items()}
     # the reference is the faster of onnxruntime's default options and ours (no spin-waiting)
     med["onnx_cascade_ms"] = min(med["onnx_cascade_default_ms"], med["onnx_cascade_nospin_ms"])
@@ -193,6 +195,12 @@ def main(argv=None) -> int:
         print(f"{k}: {med[k]:.1f}")
     print(f"refine_vs_onnx_ratio: {med['refine_ms'] / med['onnx_cascade_ms']:.2f}")
     print(f"refine_vs_torch_ratio: {med['refine_ms'] / med['torch_cascade_ms']:.2f}")
+    if threads == 1:   # CPU time of one thread: what the wall time would be on an idle core
+        cmed = {k: statistics.median(v) for k, v in cpu.items()}
+        connx = min(cmed["onnx_cascade_default_ms"], cmed["onnx_cascade_nospin_ms"])
+        print(f"cpu_time_ms (1 thread, immune to other load): torch_cascade {cmed['torch_cascade_ms']:.1f}, "
+              f"onnx_cascade {connx:.1f}, refine {cmed['refine_ms']:.1f}, "
+              f"refine_torch_fast {cmed['refine_torch_fast_ms']:.1f}; ratio {cmed['refine_ms'] / connx:.2f}")
 
     # a dragged point: the app's refine (cascade + cleanup) with the first positive point moving
     S = np.zeros(HW, np.float32)
@@ -200,13 +208,14 @@ def main(argv=None) -> int:
     pipe = Pipeline(None, bundle, mapper=_NoMapper(), decoder="auto")
     params = MethodParams()
     pipe.refine(feats, prompts, params)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i in range(args.drag):
         pts = POINTS.copy()
         pts[0] += (3.0 * (i + 1), 2.0 * (i + 1))
         pipe.refine(feats, Prompts(pts, LABELS), params)
-    dt = time.perf_counter() - t0
-    print(f"drag_refines_per_s: {args.drag / dt:.1f}   ({pipe.decoder_backend} decoder, Pipeline.refine incl. cleanup)")
+    dt, dc = time.perf_counter() - t0, time.process_time() - c0
+    print(f"drag_refines_per_s: {args.drag / dt:.1f}   ({pipe.decoder_backend} decoder, Pipeline.refine incl. cleanup"
+          + (f"; {args.drag / dc:.1f} by CPU time)" if threads == 1 else ")"))
 
     def iou_min(masks):
         if len(masks) != len(ref_masks):

@@ -6,8 +6,7 @@
 ``clip_arg`` carries the CLIP input side (``"ViT-B-16-quickgelu@224"``, understood by
 ``models.loading.load_clip``). Explicit ``--clip``/``--sam`` override a preset's choice (CLI:
 ``cli/common.py``). The costs were measured on 2 shared CPU cores, fp32, random weights of the
-same architectures (docs/benchmarks.md, "Refinement and presets"); GPU figures are marked as
-such. No torch import here: the CLI lists presets in ``--help``.
+same architectures (docs/benchmarks.md, "Refinement and presets"); ``measured_on`` says where. No torch import here: the CLI lists presets in ``--help``.
 """
 
 from __future__ import annotations
@@ -51,18 +50,21 @@ class Preset:
                 f"{self.cost_text}")
 
 
-_CPU = "2 shared CPU cores, fp32"
-
 PRESETS: dict[str, Preset] = {p.name: p for p in (
+    # benchmarks/bench_presets.py (2 threads, shared machine at load average ~2.5)
     Preset(name="fast", clip="ViT-B-16-quickgelu", clip_size=224, sam="mobile_sam", device="cpu",
            summary="CPU: MobileSAM (TinyViT encoder) + CLIP ViT-B/16 at 224 px (14x14 map)",
-           first_result_s=1.6, next_image_ms=60, measured_on=_CPU),
+           first_result_s=1.2, next_image_ms=180, measured_on="2 CPU cores, fp32"),
+    # ... --preset balanced --threads 1: CPU time of one core (wall time there: 46 s and 220 ms)
     Preset(name="balanced", clip="ViT-B-16-quickgelu", clip_size=448, sam="vit_b", device="auto",
            summary="SAM ViT-B + CLIP ViT-B/16 at 448 px (28x28 map)",
-           first_result_s=11, next_image_ms=60, measured_on=_CPU),
+           first_result_s=24, next_image_ms=230, measured_on="one CPU core, fp32"),
+    # SAM ViT-H ~43 s + CLIP ViT-L/14-336 at 518 ~5.6 s on 2 idle cores (issue 7's figures, not
+    # rerun here); the decoder is the same for every SAM size; no GPU was available to measure
     Preset(name="best", clip="ViT-L-14-336-quickgelu", clip_size=518, sam="vit_h", device="cuda",
            summary="GPU: SAM ViT-H + CLIP ViT-L/14-336 at 518 px (37x37 map), the paper setting",
-           first_result_s=50, next_image_ms=70, measured_on=_CPU + "; a GPU takes a fraction of that"),
+           first_result_s=49, next_image_ms=230,
+           measured_on="2 CPU cores, fp32; a GPU takes a fraction, not measured yet"),
 )}
 
 
