@@ -80,11 +80,12 @@ def clean_mask(mask: np.ndarray, min_area_px: int) -> np.ndarray:
         return mask.copy()
     out = mask.copy()
     for value, target in ((True, False), (False, True)):   # small islands, then small holes
-        layer = (out == value).astype(np.uint8)
+        layer = (out == value).view(np.uint8)
         n, labels, stats, _ = cv2.connectedComponentsWithStats(layer, connectivity=8)
-        small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] < min_area_px]
-        if small:
-            out[np.isin(labels, small)] = target
+        small = stats[:, cv2.CC_STAT_AREA] < min_area_px      # (n,) per label, 0 = the other layer
+        small[0] = False
+        if small.any():
+            out[small[labels]] = target
     return out
 
 
