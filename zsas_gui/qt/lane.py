@@ -8,7 +8,10 @@ queued signals carrying the request; the receiver drops a result whose revision 
 Errors become the ``failed`` signal, never an exception in the GUI thread.
 
 Lower-priority work runs only when nothing else is pending: model loading (first), then
-prefetching (encoding the next images ahead within a memory budget).
+prefetching (encoding the next images ahead within a memory budget), then folder precompute
+(every image of the folder, one image per job: an interactive request always goes first, and a
+precompute job it interrupts is put back at the head of its queue). Out of memory while running
+a request also emits ``out_of_memory`` (the window offers the CPU or a smaller model).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import ZsasError
 from ..core.types import MethodParams, Prompts, TextPrompts
+from .precompute import LanePrecompute, PrecomputeItem
+from .recovery import LaneRecovery, is_out_of_memory
 from .threads import FunctionThread, freeze_heap, lower_priority
 
 log = logging.getLogger(__name__)
@@ -96,7 +101,7 @@ class _Cancelled(Exception):
     pass
 
 
-class InferenceLane(QObject):
+class InferenceLane(LanePrecompute, LaneRecovery, QObject):
     """The single background worker. Signals are emitted from the worker thread and delivered
     queued to receivers on the GUI thread."""
 
@@ -110,11 +115,19 @@ class InferenceLane(QObject):
     models_loaded = Signal(object)               # dict: ids, device, dtype, warnings
     models_failed = Signal(str)                  # message
     idle = Signal()                              # nothing left to do
+    out_of_memory = Signal(object, str)          # request, message (also sent as ``failed``)
+    precompute_progress = Signal(int, int, str)  # images done, total, image id just done
+    precompute_finished = Signal(int, int, bool) # done, total, cancelled
 
     def __init__(self, pipeline: Any = None, prefetch_budget_bytes: int = PREFETCH_BUDGET_BYTES,
-                 parent: QObject | None = None, nice: int = LANE_NICE):
+                 parent: QObject | None = None, nice: int = LANE_NICE, disk_cache: Any = None):
+        """``disk_cache``: a :class:`~zsas_gui.core.cache.DiskCache` given to the pipelines this
+        lane loads (models chosen in the app); a ``pipeline`` passed in keeps its own."""
         super().__init__(parent)
         self.nice = nice
+        self.disk_cache = disk_cache
+        self._precompute: deque[PrecomputeItem] = deque()
+        self._pc_total = self._pc_done = 0     # folder precompute: images done, total
         self._pipe = pipeline
         self._cond = threading.Condition()
         self._pending: Request | None = None
@@ -149,7 +162,8 @@ class InferenceLane(QObject):
             if _same_work(run, request) or _same_work(self._pending, request):
                 return                      # that exact computation is already under way
             self._pending = request
-            if isinstance(run, Request) or (isinstance(run, PrefetchItem) and run.image_id != request.image_id):
+            if isinstance(run, Request) or (isinstance(run, (PrefetchItem, PrecomputeItem))
+                                            and run.image_id != request.image_id):
                 self._cancel.set()
             self._cond.notify()
 
@@ -196,6 +210,7 @@ class InferenceLane(QObject):
             self._stop = True
             self._pending = None
             self._prefetch.clear()
+            self._precompute.clear()
             self._cancel.set()
             self._cond.notify()
         if timeout_ms is None:
@@ -207,7 +222,7 @@ class InferenceLane(QObject):
         with self._cond:
             announced = False
             while not self._stop and not (self._control or self._pending or
-                                          (self._prefetch and self._pipe is not None)):
+                                          ((self._prefetch or self._precompute) and self._pipe is not None)):
                 self._running = None
                 if not announced:
                     announced = True
@@ -220,8 +235,10 @@ class InferenceLane(QObject):
                 job = self._control.popleft()
             elif self._pending is not None:
                 job, self._pending = self._pending, None
-            else:
+            elif self._prefetch:
                 job = self._prefetch.popleft()
+            else:
+                job = self._precompute.popleft()
             self._running = job
             self._cancel = threading.Event()
             return job
@@ -232,6 +249,8 @@ class InferenceLane(QObject):
             try:
                 if isinstance(job, Request):
                     self._run_request(job)
+                elif isinstance(job, PrecomputeItem):
+                    self._run_precompute(job)
                 elif isinstance(job, PrefetchItem):
                     self._run_prefetch(job)
                 elif isinstance(job, LoadModels):
@@ -239,6 +258,8 @@ class InferenceLane(QObject):
                 elif job[0] == "warm":
                     self._warm(job[1])
                     freeze_heap("models")
+                elif job[0] == "device":
+                    self._run_switch_device(job[1])
                 else:
                     self._pipe = job[1]
                     self._prefetched_bytes.clear()
@@ -246,15 +267,21 @@ class InferenceLane(QObject):
                 self.counters["cancelled"] += 1
                 if isinstance(job, Request):
                     self.cancelled.emit(job)
+                elif isinstance(job, PrecomputeItem):
+                    self._precompute_interrupted(job)
             except Exception as exc:  # noqa: BLE001 - every error becomes a signal
                 self.counters["failed"] += 1
                 if not isinstance(exc, ZsasError):
                     log.error("lane job failed:\n%s", traceback.format_exc())
                 msg = str(exc) if isinstance(exc, ZsasError) else f"{type(exc).__name__}: {exc}"
-                if isinstance(job, LoadModels):
+                if isinstance(job, LoadModels) or (isinstance(job, tuple) and job[0] == "device"):
                     self.models_failed.emit(msg)
                 elif isinstance(job, Request):
                     self.failed.emit(job, msg)
+                    if is_out_of_memory(exc):
+                        self.out_of_memory.emit(job, msg)
+                elif isinstance(job, PrecomputeItem):
+                    self._precompute_failed(job, exc, msg)
                 else:
                     log.warning("prefetch of %s failed: %s", getattr(job, "image_id", job), msg)
 
@@ -355,7 +382,6 @@ class InferenceLane(QObject):
             self._prefetched_bytes.pop(image_id, None)
 
     def _run_load(self, job: LoadModels) -> None:
-        from ..core.models.device import describe
         from ..core.models.loading import load_clip, load_sam
         from ..core.pipeline import Pipeline
 
@@ -366,7 +392,12 @@ class InferenceLane(QObject):
         except ZsasError as exc:
             sam = None
             warnings.append(f"SAM not loaded: {exc}")
-        pipe = Pipeline(clip, sam)
+        self._install(Pipeline(clip, sam, disk_cache=self.disk_cache), warnings)
+
+    def _install(self, pipe, warnings: list[str]) -> None:
+        from ..core.models.device import describe
+
+        clip, sam = pipe.clip, pipe.sam
         decoder = self._warm(pipe) if sam is not None else None
         freeze_heap("models")
         self._pipe = pipe

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QScrollArea,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -27,6 +28,8 @@ from .controller import Controller
 from .lane import InferenceLane
 from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
+from .precompute import PrecomputeControls, make_disk_cache
+from .recovery import OutOfMemoryControls
 from .settings import app_settings
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
 from .threads import freeze_heap
@@ -42,12 +45,16 @@ class MainWindow(QMainWindow):
         self.setObjectName("main_window")
         self.setWindowTitle("zsas-gui")
         self.setAcceptDrops(True)
-        self.lane = lane or InferenceLane()
+        self.lane = lane or InferenceLane(disk_cache=make_disk_cache())
         self.lane.setParent(self)
         self.controller = Controller(self.lane, self)
         self.canvas = ImageCanvas()
         self.actions = make_actions(self, self._handlers())
         self._build_ui()
+        self.precompute = PrecomputeControls(self)
+        self.precompute.install(self.menuBar().actions()[0].menu(), self.findChild(QToolBar, "main_toolbar"),
+                                before=self.actions["quit"])
+        self.oom = OutOfMemoryControls(self)    # a model out of memory: offers the CPU or a smaller model
         self._wire()
         self._no_models_dialog: QMessageBox | None = None
         self._model_dialog = None
@@ -241,6 +248,7 @@ class MainWindow(QMainWindow):
             self.show_error(str(exc))
             return False
         rows = self.controller.open_project(project)
+        self.precompute.folder_opened()
         self.file_list.set_images(rows)
         self.controller.set_order(self.file_list.ordered())
         classes = {r.split("/")[-2] for r, _s, _c in rows if "/" in r} - {"good"}
@@ -380,6 +388,9 @@ class MainWindow(QMainWindow):
             self._model_dialog.close()
         if self._no_models_dialog is not None:
             self._no_models_dialog.close()
+        for box in (self.oom.box, self.precompute._dialog):
+            if box is not None:
+                box.close()
         self.hide()                 # the lane may need a moment to reach its next checkpoint
         self.lane.shutdown()
         super().closeEvent(event)

@@ -1,5 +1,6 @@
-"""The model manager: the registry with installed/missing state and sizes, downloads with progress
-and cancel (on a worker thread), local files, device and precision."""
+"""The model manager: presets (fast / balanced / best, each with its models and expected cost), the
+registry with installed/missing state and sizes, downloads with progress and cancel (on a worker
+thread), local files, device and precision."""
 
 from __future__ import annotations
 
@@ -27,11 +28,18 @@ from PySide6.QtWidgets import (
 
 from ..core.errors import ZsasError
 from ..core.models import registry
+from ..core.presets import PRESETS, get_preset
 from .threads import FunctionThread
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16")
 COLUMNS = ("Kind", "Name", "Size", "State", "Description")
+
+
+def _has_cuda() -> bool:
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def model_state(spec: registry.ModelSpec) -> str:
@@ -90,6 +98,24 @@ class ModelDialog(QDialog):
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel(f"Model folder: {registry.models_dir()} "
                              f"(set ${registry.MODELS_DIR_ENV} to use another)"))
+        prow = QHBoxLayout()
+        prow.addWidget(QLabel("Preset"))
+        self.preset = QComboBox()
+        self.preset.setObjectName("preset")
+        self.preset.addItems(list(PRESETS))
+        self.preset.currentTextChanged.connect(self._show_preset)
+        prow.addWidget(self.preset)
+        self.preset_btn = QPushButton("Apply preset")
+        self.preset_btn.setObjectName("apply_preset")
+        self.preset_btn.clicked.connect(lambda: self.apply_preset())
+        prow.addWidget(self.preset_btn)
+        prow.addStretch(1)
+        lay.addLayout(prow)
+        self.preset_info = QLabel("")
+        self.preset_info.setObjectName("preset_info")
+        self.preset_info.setWordWrap(True)
+        lay.addWidget(self.preset_info)
+        self._waiting_preset: str | None = None
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setObjectName("model_table")
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -153,6 +179,7 @@ class ModelDialog(QDialog):
         lay.addLayout(buttons)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.refresh()
+        self._show_preset(self.preset.currentText())
         self.resize(900, 520)
 
     def refresh(self) -> None:
@@ -193,6 +220,51 @@ class ModelDialog(QDialog):
                 self, title, "", "Checkpoints (*.pth *.pt *.bin *.safetensors *.ckpt);;All files (*)")
         if path:
             edit.setText(path)
+
+    # -- presets --------------------------------------------------------------------------------
+    @staticmethod
+    def preset_specs(name: str) -> list[registry.ModelSpec]:
+        p = get_preset(name)
+        return [registry.get_spec(p.clip, "clip"), registry.get_spec(p.sam, "sam")]
+
+    def _show_preset(self, name: str) -> None:
+        p = get_preset(name)
+        models = ", ".join(f"{s.kind.upper()} {s.name} ({s.size_text}, {model_state(s)})"
+                           for s in self.preset_specs(name))
+        self.preset_info.setText(f"<b>{p.name}</b>: {p.summary}.<br>Models: {models}.<br>"
+                                 f"Expected cost: {p.cost_text}.")
+
+    def apply_preset(self, name: str | None = None) -> bool:
+        """Load the preset's models on the lane (``models_chosen``); when one is missing, say so,
+        select it for download and apply the preset once the downloads are done. True if loading."""
+        name = name or self.preset.currentText()
+        self.preset.setCurrentText(name)
+        p = get_preset(name)
+        missing = [s for s in self.preset_specs(name) if model_state(s) != "installed"]
+        if missing:
+            self._waiting_preset = name
+            self._select_spec(missing[0])
+            self.message.setText(f"preset {name} needs {', '.join(f'{s.name} ({s.size_text})' for s in missing)}"
+                                 f", not installed: press Download selected (the preset is applied once "
+                                 f"{'they are' if len(missing) > 1 else 'it is'} downloaded)")
+            return False
+        self._waiting_preset = None
+        self.clip_edit.setText(p.clip_arg)
+        self.sam_edit.setText(p.sam)
+        self.device.setCurrentText(p.device if p.device != "cuda" or _has_cuda() else "auto")
+        self.precision.setCurrentText("auto")
+        self._load()
+        if p.device == "cuda" and not _has_cuda():
+            self.message.setText(f"preset {name} is meant for a GPU; none here, so it runs on "
+                                 f"{self.device.currentText()} (slow: {p.cost_text})")
+        return True
+
+    def _select_spec(self, spec: registry.ModelSpec) -> None:
+        for r in range(self.table.rowCount()):
+            if self.table.item(r, 1).data(Qt.ItemDataRole.UserRole) == spec.name and \
+                    self.table.item(r, 0).text() == spec.kind.upper():
+                self.table.selectRow(r)
+                return
 
     def _load(self) -> None:
         self.models_chosen.emit(self.clip_edit.text().strip() or None, self.sam_edit.text().strip() or None,
@@ -254,6 +326,9 @@ class ModelDialog(QDialog):
         self.cancel_btn.setEnabled(False)
         self.message.setText(f"{name}: {error}" if error else f"{name} downloaded and verified")
         self.refresh()
+        self._show_preset(self.preset.currentText())
+        if not error and self._waiting_preset is not None:
+            self.apply_preset(self._waiting_preset)   # the next missing model, or load
 
     def cancel_download(self) -> None:
         self._cancel.set()
