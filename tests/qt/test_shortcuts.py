@@ -2,7 +2,7 @@
 
 from PySide6.QtWidgets import QTableWidget
 
-from zsas_gui.qt.shortcuts import ACTIONS, MOUSE_HELP, HelpDialog, conflicts, normalised_keys
+from zsas_gui.qt.shortcuts import ACTIONS, FOCUS_KEYS, MOUSE_HELP, HelpDialog, conflicts, normalised_keys
 
 
 def test_no_two_actions_share_a_key(qapp):
@@ -29,7 +29,7 @@ def test_every_action_has_a_handler_and_the_help_lists_every_key(make_window, qt
     for a in ACTIONS:
         if a.keys:
             assert ", ".join(a.keys) in texts
-    assert table.rowCount() == sum(1 for a in ACTIONS if a.keys) + len(MOUSE_HELP)
+    assert table.rowCount() == sum(1 for a in ACTIONS if a.keys) + len(FOCUS_KEYS) + len(MOUSE_HELP)
 
 
 def test_the_user_guide_lists_every_key():

@@ -26,7 +26,7 @@ from .convert import (
     set_colour_table,
 )
 
-LAYERS = ("image", "heatmap", "contour", "mask", "points")
+LAYERS = ("image", "heatmap", "contour", "mask", "points", "gt")
 TOOLS = ("points", "brush", "eraser")
 MASK_RGB = (255, 40, 200)
 #: Mouse travel (screen px) that turns a click on empty space into a pan.
@@ -58,6 +58,9 @@ class ImageCanvas(QGraphicsView):
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.PreventContextMenu)
         self._build_layers()
+        self._step_item, self._gt_item = ci.make_overlay_items(self.scene())
+        self._layer_items["gt"] = [self._gt_item]
+        self._caption = ci.caption_label(self)
         self._hw: tuple[int, int] | None = None
         self._heat_index: np.ndarray | None = None
         self._heat_image = None
@@ -92,6 +95,7 @@ class ImageCanvas(QGraphicsView):
         self.set_heatmap(None)
         self.set_mask(None)
         self.set_points(Prompts.empty())
+        self.set_step(None)
         self._stroke_item.setPath(ci.stroke_path([]))
         self._gesture = None
         if rgb is None:
@@ -154,6 +158,26 @@ class ImageCanvas(QGraphicsView):
             return
         self._mask_item.setPixmap(QPixmap.fromImage(mask_to_qimage(mask, MASK_RGB, self._mask_alpha)))
         self._outline_item.setPath(ci.mask_outline_path(mask))
+
+    def set_step(self, rgb: np.ndarray | None, caption: str = "") -> None:
+        """Show one step of the method ((H, W, 3) uint8 RGB, the image frame) over the image,
+        heatmap and mask layers (the point markers stay on top), with a one-line caption;
+        None returns to the normal view."""
+        self._step_item.setPixmap(QPixmap() if rgb is None else QPixmap.fromImage(rgb_to_qimage(rgb)))
+        self._step_item.setVisible(rgb is not None)
+        self.set_step_caption(caption if rgb is not None else "")
+
+    def set_step_caption(self, caption: str) -> None:
+        self._caption.setText(caption)
+        self._caption.adjustSize()
+        self._caption.setVisible(self._step_item.isVisible() and bool(caption))
+
+    def step_caption(self) -> str:
+        return self._caption.text() if self._step_item.isVisible() else ""
+
+    def set_ground_truth(self, mask: np.ndarray | None) -> None:
+        """Outline a ground-truth (H, W) bool mask (yellow dashed); None removes it."""
+        self._gt_item.setPath(ci.stroke_path([]) if mask is None else ci.mask_outline_path(mask))
 
     def set_mask_opacity(self, opacity: float) -> None:
         self._mask_item.setOpacity(float(np.clip(opacity, 0.0, 1.0)))

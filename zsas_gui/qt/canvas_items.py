@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QGraphicsPathItem,
     QGraphicsPixmapItem,
     QGraphicsRectItem,
+    QLabel,
 )
 
 POSITIVE_COLOUR = QColor(40, 200, 70)
@@ -198,3 +199,33 @@ def make_layer_items(scene, mask_rgb: tuple[int, int, int]) -> dict[str, QGraphi
             item.setZValue(z[name])
             scene.addItem(item)
     return items
+
+
+GT_COLOUR = QColor(255, 225, 0)
+Z_STEP = Z_SPLIT + 0.5         # above image, heatmap, mask and split line; below stroke and points
+Z_GT = Z_OUTLINE + 0.5
+
+
+def make_overlay_items(scene) -> tuple[QGraphicsPixmapItem, QGraphicsPathItem]:
+    """The method-step pixmap (hidden until a step is chosen) and the ground-truth outline
+    (yellow, dashed, cosmetic) in ``scene``."""
+    step = QGraphicsPixmapItem()
+    step.setZValue(Z_STEP)
+    step.setVisible(False)
+    gt = QGraphicsPathItem()
+    gt.setPen(cosmetic_pen(GT_COLOUR, 2.0, Qt.PenStyle.DashLine))
+    gt.setZValue(Z_GT)
+    gt.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
+    for item in (step, gt):
+        scene.addItem(item)
+    return step, gt
+
+
+def caption_label(view) -> QLabel:
+    """A one-line caption in the top-left corner of ``view`` (hidden while empty)."""
+    label = QLabel(view)
+    label.setObjectName("step_caption")
+    label.setStyleSheet("background: rgba(0, 0, 0, 170); color: white; padding: 4px 8px;")
+    label.move(8, 8)
+    label.setVisible(False)
+    return label

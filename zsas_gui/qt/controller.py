@@ -35,6 +35,7 @@ class Controller(QObject):
     error = Signal(str)
     info = Signal(str)
     image_updated = Signal(str, str, object)  # rel, status, score or None
+    result_shown = Signal(object, object)     # request, SegmentationResult now in the current document
 
     def __init__(self, lane: InferenceLane, parent: QObject | None = None):
         super().__init__(parent)
@@ -193,6 +194,7 @@ class Controller(QObject):
         if result.gated:
             self.info.emit(f"{req.image_id}: image score below the gate: predicted normal (empty mask)")
         if doc is self.doc:
+            self.result_shown.emit(req, result)
             self.document_shown.emit()
         self._save_timer.start()
         self._drag_settled(req)

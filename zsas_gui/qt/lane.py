@@ -108,6 +108,7 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
     progress = Signal(object, str, int, int)     # request, text, step, total (0 = encoding)
     features_ready = Signal(object, object)      # request, AnomalyResult
     stage_ready = Signal(object, object)         # request, StageResult
+    ppg_ready = Signal(object, object)           # request, PPGResult or None (just before its result_ready)
     result_ready = Signal(object, object)        # request, SegmentationResult
     cancelled = Signal(object)                   # request
     failed = Signal(object, str)                 # request (or None), message
@@ -139,6 +140,7 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
         self.prefetch_budget_bytes = int(prefetch_budget_bytes)
         self._prefetched_bytes: dict[str, int] = {}
         self._per_image_bytes = 0
+        self._last_ppg: tuple | None = None          # ((pipeline, image key, text prompts, params), PPGResult)
         self.counters = {"refines": 0, "cancelled": 0, "features": 0, "prefetched": 0, "failed": 0}
         if pipeline is not None:
             self._control.append(("warm", pipeline))
@@ -335,8 +337,8 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
             raise ZsasError("no SAM model loaded: the heatmap is shown, but masks need a SAM model "
                             "(Models…); you can paint masks by hand")
         prompts, gated = req.prompts, False
+        ppg = self._propose(pipe, feats, req)
         if prompts is None:
-            ppg = pipe.propose(feats, req.params)
             prompts, gated = ppg.prompts, ppg.gated
         self.progress.emit(req, "stage 1/3", 1, 3)
 
@@ -349,7 +351,25 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
         self._check()
         result.provenance["text_prompts"] = req.text_prompts.to_dict()
         self.counters["refines"] += 1
+        self.ppg_ready.emit(req, ppg)
         self.result_ready.emit(req, result)
+
+    def _propose(self, pipe, feats, req: Request):
+        """PPG for ``req``: its automatic points or, when the user's points replace them, the
+        R, N and similarity the method panel shows (None if that fails). One-entry cache: a drag
+        or a point edit does not recompute it."""
+        key = (pipe, req.image_key, req.text_prompts, req.params)
+        if self._last_ppg is not None and self._last_ppg[0] == key:
+            return self._last_ppg[1]
+        try:
+            ppg = pipe.propose(feats, req.params)
+        except Exception as exc:   # only the method panel needs it when the points are the user's
+            if req.prompts is None:
+                raise
+            log.warning("PPG for the method panel failed: %s", exc)
+            return None
+        self._last_ppg = (key, ppg)
+        return ppg
 
     def _note_size(self, feats) -> None:
         sam = getattr(feats, "sam", None)

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
+from . import ground_truth, method_panel
 from .canvas import ImageCanvas
 from .compat import guard_none_refcount
 from .controller import Controller
@@ -84,7 +85,8 @@ class MainWindow(QMainWindow):
             "toggle_contour": lambda on: self.canvas.set_layer_visible("contour", on),
             "toggle_mask": lambda on: self.canvas.set_layer_visible("mask", on),
             "toggle_points": lambda on: self.canvas.set_layer_visible("points", on),
-            "toggle_split": None,
+            "toggle_split": None, "toggle_method": lambda on: self.method_panel.setVisible(on),
+            "toggle_gt": lambda on: self.canvas.set_layer_visible("gt", on),
             "accept": c.accept, "reject": c.reject, "mark_good": c.mark_good,
             "defect_class": lambda: self.review_box.focus_class(),
             "next_image": lambda: self._go(self.file_list.neighbour(1)),
@@ -150,6 +152,7 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
 
         self.status = StatusWidgets(self.statusBar(), a["cancel"])
+        self.method_panel, self.ground_truth = method_panel.install(self), ground_truth.install(self)
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas

@@ -65,6 +65,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("toggle_points", "P&oints", "View", ("O",), "Show or hide the points", None, True),
     ActionSpec("toggle_split", "&Split view", "View", ("V",),
                "Heatmap on the left part of the image only (drag the split slider)", None, True),
+    ActionSpec("toggle_gt", "&Ground truth", "View", ("Shift+G",),
+               "Show or hide the ground-truth outline (folders with masks, e.g. MVTec AD)", None, True),
+    ActionSpec("toggle_method", "Method &panel", "View", ("Shift+M",),
+               "The method step by step: heatmap, region, ring, similarity, points, stages 1-3",
+               "fa5s.layer-group", True),
     ActionSpec("accept", "&Accept", "Review", ("A",), "Accept the mask", "fa5s.check"),
     ActionSpec("reject", "&Reject", "Review", ("X",), "Reject: the proposal is wrong", "fa5s.times"),
     ActionSpec("mark_good", "Mark &good", "Review", ("G",), "The image is defect-free (empty mask)",
@@ -89,6 +94,13 @@ MOUSE_HELP = (
     ("Wheel", "zoom around the cursor"),
     ("Drag empty space / middle drag / Space+drag", "pan"),
     ("Left drag (brush / eraser)", "paint / erase the mask"),
+)
+
+#: Keys that act only while a given widget has focus (that widget takes them from the window's
+#: shortcuts): (where, keys, effect); listed in the help dialog after the actions.
+FOCUS_KEYS = (
+    ("Method strip", "Left, Right", "previous / next step of the method"),
+    ("Method strip", "Esc", "back to the normal view (instead of Cancel computation)"),
 )
 
 
@@ -153,6 +165,7 @@ class HelpDialog(QDialog):
         self.setWindowTitle("Keyboard and mouse")
         lay = QVBoxLayout(self)
         rows = [(a.menu, a.text.replace("&", ""), ", ".join(a.keys)) for a in ACTIONS if a.keys]
+        rows += [(where, what, keys) for where, keys, what in FOCUS_KEYS]
         rows += [("Mouse", what, gesture) for gesture, what in MOUSE_HELP]
         table = QTableWidget(len(rows), 3, self)
         table.setObjectName("help_table")
