@@ -20,6 +20,14 @@ Prints ``name: value`` lines:
   final state is the newest edit's result.
 - leaked_threads: lane threads still running after ``shutdown`` plus Python threads alive that
   were not there before the storm.
+- window_edit_storm_max_stall_ms (section "GUI edit storm", owner: the app session): the same
+  storm at the real MainWindow (offscreen, tiny models, a 480x640 image): ``--storm-edits``
+  prompt edits (add / move / remove a point through the controller, each sent to the lane at
+  once) in ``--storm-seconds`` s; the longest gap of a 2 ms heartbeat timer on the GUI thread
+  minus 2 ms, so drawing the results (mask, outline, points) is included.
+  window_storm_newest_applied: 1 when the mask shown at the end equals a fresh pipeline's refine
+  of the final points; window_leaked_threads: tracked QThreads still running plus Python threads
+  more than before, after the window closed; window_storm_results_shown/_dropped.
 """
 
 from __future__ import annotations
@@ -170,6 +178,91 @@ def storm(models: tuple[Path, Path], edits: int, seconds: float) -> dict[str, fl
             "leaked_threads": leaked + (0 if ok else 1)}
 
 
+# -- GUI edit storm (the app session's section) --------------------------------------------------------
+def window_storm(models: tuple[Path, Path], edits: int, seconds: float, work: Path) -> dict[str, float]:
+    """``edits`` prompt edits over ``seconds`` s at the real window (offscreen), from the GUI thread."""
+    import threading
+
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from zsas_gui.core.imageio import save_png
+    from zsas_gui.core.models.loading import load_clip, load_sam
+    from zsas_gui.core.pipeline import Pipeline
+    from zsas_gui.qt.lane import InferenceLane
+    from zsas_gui.qt.main_window import MainWindow
+    from zsas_gui.qt.threads import running_threads
+
+    app = QApplication.instance() or QApplication([])
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
+    image = np.random.default_rng(1).integers(90, 120, (480, 640, 3), dtype=np.uint8)
+    image[200:260, 300:380] = 230
+    save_png(work / "storm" / "part.png", image)
+    threads_before = threading.active_count()
+    clip, sam = load_clip(str(models[0]), device="cpu"), load_sam(str(models[1]), device="cpu")
+    win = MainWindow(InferenceLane(Pipeline(clip, sam)))
+    win.controller.models_state = "ready"
+    win.resize(1200, 800)
+    win.show()
+    win.open_folder(work / "storm")
+    c = win.controller
+
+    def pump(cond, limit_s: float) -> None:
+        deadline = time.monotonic() + limit_s
+        while not cond() and time.monotonic() < deadline:
+            app.processEvents()
+            time.sleep(0.0005)
+
+    pump(lambda: c.doc is not None and c.doc.mask is not None and not win.lane.busy, 60)
+    rng = np.random.default_rng(2)
+    clock = QElapsedTimer()
+    clock.start()
+    st = {"gap": 0, "last": clock.elapsed(), "sent": 0}
+
+    def beat() -> None:
+        now = clock.elapsed()
+        st["gap"], st["last"] = max(st["gap"], now - st["last"]), now
+
+    def edit() -> None:
+        if st["sent"] >= edits:
+            editor.stop()
+            return
+        st["sent"] += 1
+        n, r = len(c.doc.prompts), rng.random()
+        if n >= 8 or (n > 1 and r < 0.2):
+            c.remove_point(int(rng.integers(n)))
+        elif n and r < 0.6:
+            i = int(rng.integers(n))
+            c.move_point(i, float(rng.uniform(0, 639)), float(rng.uniform(0, 479)))
+            c.end_drag(i)
+        else:
+            c.add_point(float(rng.uniform(0, 639)), float(rng.uniform(0, 479)), bool(rng.random() < 0.7))
+        c.submit_now()
+
+    heartbeat, editor = QTimer(interval=2), QTimer(interval=max(1, int(seconds * 1000 / edits)))
+    heartbeat.timeout.connect(beat)
+    editor.timeout.connect(edit)
+    shown0, dropped0 = c.shown_results, c.dropped_results
+    st["last"] = clock.elapsed()
+    heartbeat.start()
+    editor.start()
+    pump(lambda: st["sent"] >= edits and not win.lane.busy and not c.doc.needs_refine, seconds + 60)
+    pump(lambda: False, 0.05)                 # the last queued signals
+    heartbeat.stop()
+    fresh = Pipeline(clip, sam)
+    feats = fresh.features(c.image_key, c.image, c.doc.state.text_prompts)
+    expected = fresh.refine(feats, c.doc.prompts, c.doc.state.params).pred_mask
+    newest = int(c.doc.mask is not None and bool(np.array_equal(c.doc.mask, expected)) and not c.doc.needs_refine)
+    out = {"window_edit_storm_max_stall_ms": max(0.0, st["gap"] - 2.0), "window_storm_edits": st["sent"],
+           "window_storm_results_shown": c.shown_results - shown0,
+           "window_storm_results_dropped": c.dropped_results - dropped0, "window_storm_newest_applied": newest}
+    win.close()
+    pump(lambda: not running_threads() and threading.active_count() <= threads_before, 10)
+    out["window_leaked_threads"] = len(running_threads()) + max(0, threading.active_count() - threads_before)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=500)
@@ -177,6 +270,7 @@ def main() -> None:
     ap.add_argument("--no-storm", action="store_true", help="skip the lane edit storm (no Qt needed)")
     ap.add_argument("--storm-edits", type=int, default=200)
     ap.add_argument("--storm-seconds", type=float, default=10.0)
+    ap.add_argument("--no-window-storm", action="store_true", help="skip the edit storm at the real window")
     args = ap.parse_args()
     if args.images < 50:
         raise SystemExit("--images must be at least 50")
@@ -190,6 +284,9 @@ def main() -> None:
         emit("image_hw", f"{args.hw[0]}x{args.hw[1]}")
         for name, value in soak_label(models, args.images, tuple(args.hw), work).items():
             emit(name, value)
+        if not args.no_window_storm:      # first: it needs a QApplication, the lane storm a QCoreApplication
+            for name, value in window_storm(models, args.storm_edits, args.storm_seconds, work).items():
+                emit(name, value)
         if not args.no_storm:
             for name, value in storm(models, args.storm_edits, args.storm_seconds).items():
                 emit(name, value)
