@@ -88,12 +88,19 @@ def test_arrow_keys_step_through_and_the_canvas_shows_the_step(
     assert not panel.isVisible() and not canvas._step_item.isVisible()
 
 
-def test_strip_follows_a_point_edit(make_window, image_folder, tiny_pipeline, qtbot, wait_idle, mouse):
+def test_strip_follows_a_point_edit(make_window, image_folder, tiny_pipeline, qtbot, wait_idle, mouse,
+                                    monkeypatch):
+    from zsas_gui.qt import method_panel
+
+    monkeypatch.setattr(method_panel, "LIVE_SIDE", 64)    # the quick rendering, then the sharp one
     w, seen = _ready(make_window, image_folder, tiny_pipeline, qtbot, wait_idle)
     panel, doc = w.method_panel, w.controller.doc
     panel.select("points")
     before_expl, before_pix = panel.explanation, w.canvas._step_item.pixmap().cacheKey()
     assert panel.explanation.prompts_source == "auto"
+    widths, set_step = [], w.canvas.set_step
+    monkeypatch.setattr(w.canvas, "set_step", lambda rgb, caption="": (
+        widths.append(None if rgb is None else rgb.shape[1]), set_step(rgb, caption)))
     mouse.click(w.canvas, 20, 30)
     assert "(before your last edit)" in w.canvas.step_caption()
     qtbot.waitUntil(lambda: panel.request is not None and panel.request.revision == doc.revision, timeout=20000)
@@ -105,6 +112,13 @@ def test_strip_follows_a_point_edit(make_window, image_folder, tiny_pipeline, qt
     assert panel.current_step().data["prompts"] is expl.prompts
     assert w.canvas._step_item.pixmap().cacheKey() != before_pix
     assert "(before your last edit)" not in w.canvas.step_caption()
+    # quick (64 px long, stretched over the 128 px image), then full size
+    item = w.canvas._step_item
+    qtbot.waitUntil(lambda: item.pixmap().width() == 128, timeout=5000)
+    assert 64 in widths and widths[-1] == 128
+    assert item.scale() == 1.0
+    assert np.array_equal(_pixmap_rgb(item.pixmap()), render_step(w.controller.image, panel.current_step(),
+                                                                  w.layers_box.colormap.currentText()))
 
 
 def test_thumbnails_come_from_a_downscaled_image():

@@ -160,10 +160,12 @@ class ImageCanvas(QGraphicsView):
         self._outline_item.setPath(ci.mask_outline_path(mask))
 
     def set_step(self, rgb: np.ndarray | None, caption: str = "") -> None:
-        """Show one step of the method ((H, W, 3) uint8 RGB, the image frame) over the image,
-        heatmap and mask layers (the point markers stay on top), with a one-line caption;
-        None returns to the normal view."""
+        """Show one step of the method ((h, w, 3) uint8 RGB, the image or a downscaled copy
+        stretched over it) above the image, heatmap and mask layers (the point markers stay on
+        top), with a one-line caption; None returns to the normal view."""
         self._step_item.setPixmap(QPixmap() if rgb is None else QPixmap.fromImage(rgb_to_qimage(rgb)))
+        if rgb is not None and self._hw is not None:     # a smaller rendering covers the image
+            self._step_item.setScale(self._hw[1] / rgb.shape[1])
         self._step_item.setVisible(rgb is not None)
         self.set_step_caption(caption if rgb is not None else "")
 
