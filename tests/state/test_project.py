@@ -271,3 +271,20 @@ def test_export_items_follow_statuses(folder):
     assert all(i.mask_path.is_file() for i in items if i.status == "accepted")
     with pytest.raises(ValueError, match="unknown status"):
         proj.export_items(("done",))
+
+
+def test_mvtec_dataset_root_lists_no_ground_truth_masks(tmp_path):
+    """Opened at a dataset root (categories as subfolders), every category's ground_truth/ is
+    left out; a folder merely named ground_truth elsewhere is kept."""
+    import numpy as np
+    from PIL import Image
+
+    from zsas_gui.state.project import Project
+
+    img = Image.fromarray(np.zeros((40, 40, 3), np.uint8))
+    for rel in ("bottle/test/crack/000.png", "bottle/ground_truth/crack/000_mask.png",
+                "bottle/train/good/000.png", "misc/ground_truth/keep.png"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        img.save(tmp_path / rel)
+    rels = [e.rel for e in Project.open(tmp_path).images]
+    assert rels == ["bottle/test/crack/000.png", "bottle/train/good/000.png", "misc/ground_truth/keep.png"]

@@ -90,11 +90,18 @@ class Project:
         proj._scan()
         return proj
 
+    def _in_mvtec_ground_truth(self, rel: str) -> bool:
+        """True for files under ``<category>/ground_truth/`` beside a ``<category>/test/`` folder
+        (an MVTec AD dataset opened at its root: the masks are labels, not images)."""
+        parts = rel.split("/")[:-1]
+        return any(part == "ground_truth" and self.root.joinpath(*parts[:i], "test").is_dir()
+                   for i, part in enumerate(parts))
+
     def _scan(self) -> None:
         exclude = [e.strip("/") + "/" for e in self.settings.get("exclude", []) if e.strip("/")]
         for path in find_images(self.root):
             rel = path.relative_to(self.root).as_posix()
-            if any(rel.startswith(e) for e in exclude):
+            if any(rel.startswith(e) for e in exclude) or self._in_mvtec_ground_truth(rel):
                 continue
             try:    # e.g. a backslash in a file name: a path separator on Windows, never stored
                 AnnotationRecord.fresh(rel).check(str(path))
