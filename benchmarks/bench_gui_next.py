@@ -11,6 +11,13 @@ image after the first: ``next_image_ms`` = time from selecting the next image in
 holds the newest result and the window processed the events that draw it). Printed as
 ``name: value`` lines: median and max over the images, and the encoder calls made while
 moving (0: every image came from the precompute).
+
+The moves alternate between the app as it is (``next_image_ms``: the automatic result and the
+decoded pixels the lane computed ahead are applied at once, qt/ahead.py) and the same window
+with that switched off (``next_image_ms_no_ahead``: the GUI thread decodes the PNG and the lane
+runs PPG + the cascade on the cached features, the figure this benchmark printed before),
+interleaved in one run. ``cascades_while_moving`` counts the PPG/cascade runs for the image
+moved to, between the selection and its display, in the first mode (0: nothing recomputed).
 """
 
 from __future__ import annotations
@@ -65,7 +72,7 @@ def build_pipeline(preset: str | None, work: Path):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default=None, help="time this preset's architectures (default: tiny models)")
-    ap.add_argument("--images", type=int, default=8)
+    ap.add_argument("--images", type=int, default=15)
     ap.add_argument("--hw", type=int, nargs=2, default=None, metavar=("H", "W"))
     args = ap.parse_args(argv)
     hw = tuple(args.hw) if args.hw else ((768, 1024) if args.preset else (480, 640))
@@ -113,20 +120,37 @@ def main(argv=None) -> int:
         pump(lambda: bool(finished) and not win.lane.busy, 3600)
         precompute_s = time.perf_counter() - t0
         calls = dict(pipe.encoder_calls)
-        times = []
-        for rel in rels[1:]:
+        ahead_on = [True]
+        apply_ahead, ahead_image = c._apply_ahead, win.lane.ahead.image
+        c._apply_ahead = lambda *a: ahead_on[0] and apply_ahead(*a)
+        win.lane.ahead.image = lambda *a: ahead_image(*a) if ahead_on[0] else None
+        cascades: list[str] = []                 # image keys of the cascades run (any thread)
+        iter_refine = pipe.iter_refine
+        pipe.iter_refine = lambda feats, *a, **k: (cascades.append(feats.image_key), iter_refine(feats, *a, **k))[1]
+        times: dict[bool, list[float]] = {True: [], False: []}
+        moved_cascades = 0
+        for i, rel in enumerate(rels[1:]):
+            ahead_on[0] = i % 2 == 0
+            n0 = len(cascades)
             t0 = time.perf_counter()
             win.file_list.select(rel)            # what "Next image" (PgDown) does
             if not pump(lambda r=rel: shown(r), 60):
                 raise SystemExit(f"{rel} was not shown within 60 s")
             app.processEvents()                  # the paint of the new layers
-            times.append((time.perf_counter() - t0) * 1e3)
+            times[ahead_on[0]].append((time.perf_counter() - t0) * 1e3)
+            if ahead_on[0]:
+                moved_cascades += cascades[n0:].count(c.image_key)
             pump(lambda: not win.lane.busy, 60)  # nothing else in flight before the next move
         emit("models", what)
         emit("image_hw", f"{hw[0]}x{hw[1]}")
         emit("precompute_s_per_image", precompute_s / len(rels))
-        emit("next_image_ms", statistics.median(times))
-        emit("next_image_ms_max", max(times))
+        emit("moves_per_mode", len(times[True]))
+        emit("next_image_ms", statistics.median(times[True]))
+        emit("next_image_ms_max", max(times[True]))
+        emit("next_image_ms_no_ahead", statistics.median(times[False]))
+        emit("next_image_ms_no_ahead_max", max(times[False]))
+        emit("results_applied_ahead", c.ahead_hits)
+        emit("cascades_while_moving", moved_cascades)
         emit("encoder_calls_while_moving", sum(pipe.encoder_calls.values()) - sum(calls.values()))
         win.close()
         app.processEvents()

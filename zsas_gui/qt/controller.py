@@ -49,6 +49,7 @@ class Controller(QObject):
         self.models_state = "none"            # none | loading | ready | heatmap-only | missing
         self.dropped_results = 0
         self.shown_results = 0
+        self.ahead_hits = 0                   # results applied from the lane's ahead cache
         self._drag: tuple | None = None        # (image id, index, x, y) not yet in the document
         self._drag_rev: tuple | None = None    # (image id, revision) of the drag refinement in flight
         self._user_cancel = False
@@ -105,8 +106,10 @@ class Controller(QObject):
         self.flush()
         entry = self.project.entry(rel)
         try:
-            image = load_image(entry.path)
             key = image_key_for(entry.path)
+            image = self.lane.ahead.image(str(entry.path), key)    # decoded ahead by the lane
+            if image is None:
+                image = load_image(entry.path)
         except (ZsasError, OSError) as exc:
             self.error.emit(str(exc))
             return False
@@ -151,8 +154,31 @@ class Controller(QObject):
         if kind is None or kind == "refine":
             kind = "refine" if doc.needs_refine and self.models_state != "heatmap-only" else "features"
         s = doc.state
+        if (kind == "features" or s.auto) and self._apply_ahead(kind, doc, s):
+            return True
         self.lane.submit(Request.make(kind, doc.image_id, doc.revision, self.image_key, self.image, s.params,
                                       s.text_prompts, None if s.auto else s.prompts))
+        return True
+
+    def _apply_ahead(self, kind: str, doc: Document, s) -> bool:
+        """The heatmap (``kind`` "features") or the automatic result ("refine", automatic points)
+        the lane computed ahead for exactly this image, models, parameters and text prompts,
+        applied at once instead of asking the lane (ahead.py). False when there is none."""
+        if self.models_state not in ("ready", "heatmap-only"):
+            return False                       # models being loaded: the lane's answer may differ
+        pipe, ahead = self.lane.pipeline, self.lane.ahead
+        hit = ahead.result(pipe, self.image_key, s.params, s.text_prompts) if kind == "refine" else None
+        anomaly = hit.result.anomaly if hit is not None else ahead.anomaly(pipe, self.image_key, s.text_prompts)
+        if anomaly is None or (kind == "refine" and hit is None):
+            return False
+        self.lane.cancel()                     # anything in flight for this image is superseded
+        req = Request.make(kind, doc.image_id, doc.revision, self.image_key, self.image, s.params,
+                           s.text_prompts)
+        self.ahead_hits += 1
+        self._on_features(req, anomaly)
+        if hit is not None:
+            self.lane.ppg_ready.emit(req, hit.ppg)     # the method panel's intermediates
+            self._on_result(req, hit.result)
         return True
 
     def cancel(self) -> None:
@@ -222,7 +248,9 @@ class Controller(QObject):
         if self.doc is None or self.doc.image_id not in self._order or not self.can_compute:
             return
         i = self._order.index(self.doc.image_id)
-        items = [PrefetchItem(rel, str(self.project.entry(rel).path), self.doc.state.text_prompts)
+        s = self.doc.state
+        params, text = self.defaults if self.defaults else (s.params, s.text_prompts)
+        items = [PrefetchItem(rel, str(self.project.entry(rel).path), text, params)
                  for rel in self._order[i + 1:i + 1 + PREFETCH_AHEAD]]
         self.lane.prefetch(items)
 

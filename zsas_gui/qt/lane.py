@@ -31,6 +31,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import ZsasError
 from ..core.types import MethodParams, Prompts, TextPrompts
+from .ahead import AheadCache, LaneAhead
 from .precompute import LanePrecompute, PrecomputeItem
 from .recovery import LaneRecovery, is_out_of_memory
 from .threads import FunctionThread, freeze_heap, lower_priority
@@ -79,9 +80,12 @@ class Request:
 
 @dataclass(frozen=True)
 class PrefetchItem:
+    """An image to prepare ahead; with ``params``, its automatic result too (ahead.py)."""
+
     image_id: str
     path: str
     text_prompts: TextPrompts
+    params: MethodParams | None = None
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ class _Cancelled(Exception):
     pass
 
 
-class InferenceLane(LanePrecompute, LaneRecovery, QObject):
+class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
     """The single background worker. Signals are emitted from the worker thread and delivered
     queued to receivers on the GUI thread."""
 
@@ -127,6 +131,7 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
         super().__init__(parent)
         self.nice = nice
         self.disk_cache = disk_cache
+        self.ahead = AheadCache()              # decoded images and automatic results done ahead
         self._precompute: deque[PrecomputeItem] = deque()
         self._pc_total = self._pc_done = 0     # folder precompute: images done, total
         self._pipe = pipeline
@@ -265,6 +270,7 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
                 else:
                     self._pipe = job[1]
                     self._prefetched_bytes.clear()
+                    self.ahead.clear()
             except _Cancelled:
                 self.counters["cancelled"] += 1
                 if isinstance(job, Request):
@@ -377,24 +383,27 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
         self._per_image_bytes = max(self._per_image_bytes, n)
 
     def _run_prefetch(self, item: PrefetchItem) -> None:
-        from ..core.imageio import load_image
-
         with self._cond:
             used = sum(self._prefetched_bytes.values())
-            if item.image_id in self._prefetched_bytes:
+            done = item.image_id in self._prefetched_bytes
+        if done:
+            key, _image = self._read_ahead(item.path)      # keep its pixels decoded
+            if item.params is None or self.ahead.result(self._pipe, key, item.params,
+                                                        item.text_prompts) is not None:
                 return
-        if self._per_image_bytes and used + self._per_image_bytes > self.prefetch_budget_bytes:
+        elif self._per_image_bytes and used + self._per_image_bytes > self.prefetch_budget_bytes:
             log.info("prefetch of %s skipped: memory budget %d MB reached", item.image_id,
                      self.prefetch_budget_bytes >> 20)
             return
-        image = load_image(item.path)
-        feats = self._drive(self._pipe.iter_features(image_key_for(item.path), image, item.text_prompts),
-                            lambda _step: None)
+        key, image = self._read_ahead(item.path)
+        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts), lambda _step: None)
         self._note_size(feats)
         with self._cond:
             self._prefetched_bytes[item.image_id] = self._per_image_bytes
-        self.counters["prefetched"] += 1
-        self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
+        if not done:
+            self.counters["prefetched"] += 1
+            self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
+        self._result_ahead(feats, item.params, item.text_prompts)
 
     def forget_prefetched(self, image_id: str) -> None:
         """The user reached this image: its features no longer count against the prefetch budget."""
@@ -422,6 +431,7 @@ class InferenceLane(LanePrecompute, LaneRecovery, QObject):
         freeze_heap("models")
         self._pipe = pipe
         self._prefetched_bytes.clear()
+        self.ahead.clear()
         bundle = sam or clip
         self.models_loaded.emit({"models": self._pipe.model_ids, "device": bundle.device,
                                  "dtype": bundle.dtype, "describe": describe(bundle.device, bundle.dtype),

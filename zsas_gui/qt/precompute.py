@@ -39,7 +39,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.types import TextPrompts
+from ..core.types import MethodParams, TextPrompts
 from .settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -50,11 +50,13 @@ DEFAULT_CACHE_GB = 4
 
 @dataclass(frozen=True)
 class PrecomputeItem:
-    """One image of a folder precompute: project-relative id, file path, text prompts to map with."""
+    """One image of a folder precompute: project-relative id, file path, text prompts to map with;
+    with ``params``, its automatic result is computed and kept too (ahead.py)."""
 
     image_id: str
     path: str
     text_prompts: TextPrompts
+    params: MethodParams | None = None
 
 
 # -- the disk cache ----------------------------------------------------------------------------------
@@ -121,12 +123,9 @@ class LanePrecompute:
             return self._pc_done, self._pc_total
 
     def _run_precompute(self, item: PrecomputeItem) -> None:
-        from ..core.imageio import load_image
-        from .lane import image_key_for
-
-        image = load_image(item.path)
-        feats = self._drive(self._pipe.iter_features(image_key_for(item.path), image, item.text_prompts),
-                            lambda _step: None)
+        key, image = self._read_ahead(item.path)
+        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts), lambda _step: None)
+        self._result_ahead(feats, item.params, item.text_prompts)
         self.counters["precomputed"] = self.counters.get("precomputed", 0) + 1
         self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
         self._precompute_step(item)
@@ -210,8 +209,8 @@ class PrecomputeControls(QObject):
         if not c.can_compute:
             self.window.show_error("precompute needs the models: open Models… to load them")
             return False
-        text = c.defaults[1] if c.defaults else TextPrompts()
-        items = [PrecomputeItem(e.rel, str(e.path), text) for e in c.project.images]
+        params, text = c.defaults if c.defaults else (MethodParams(), TextPrompts())
+        items = [PrecomputeItem(e.rel, str(e.path), text, params) for e in c.project.images]
         self.lane.precompute(items)
         self._on_progress(0, len(items), "")
         return True
