@@ -127,6 +127,7 @@ def test_cache_keys_bounds_and_models(tiny_bundles):
     for i in range(40):                                                     # ~0.1 MB each
         cache.put_result(p1, f"k{i}", params, text, *entry((256, 256)))
     assert 0 < cache.result_bytes <= 3 << 20 and cache.result(p1, "k0", params, text) is None
+    assert not cache.has_room                   # a folder precompute stops adding results here
     ref = weakref.ref(p2)
     cache.put_result(p2, "x", params, text, *entry())
     del p2
@@ -138,4 +139,4 @@ def test_cache_keys_bounds_and_models(tiny_bundles):
     assert cache.image("/a/2.png", "key2") is img
     assert cache.image("/a/2.png", "key2-changed-file") is None
     cache.clear()
-    assert cache.result_bytes == 0 and cache.image("/a/2.png", "key2") is None
+    assert cache.result_bytes == 0 and cache.image("/a/2.png", "key2") is None and cache.has_room

@@ -69,6 +69,7 @@ class AheadCache:
 
     def __init__(self, result_bytes: int = AHEAD_RESULT_BYTES, images: int = AHEAD_IMAGES):
         self._results = ByteLRU(result_bytes, lambda r: r.nbytes)
+        self.last_result_bytes = 0
         self._maps = ByteLRU(result_bytes // 4, lambda a: a[1].anomaly_map.nbytes)
         self._images: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
         self.max_images = int(images)
@@ -86,8 +87,14 @@ class AheadCache:
 
     def put_result(self, pipe: Any, image_key: str, params: MethodParams, text_prompts: TextPrompts,
                    ppg: Any, result: Any) -> None:
-        self._results.put((image_key, params, text_prompts),
-                          AutoResult(weakref.ref(pipe), ppg, result, result_nbytes(ppg, result)))
+        entry = AutoResult(weakref.ref(pipe), ppg, result, result_nbytes(ppg, result))
+        self.last_result_bytes = entry.nbytes
+        self._results.put((image_key, params, text_prompts), entry)
+
+    @property
+    def has_room(self) -> bool:
+        """True while one more result (as big as the last one) fits without evicting any."""
+        return self._results.nbytes + self.last_result_bytes <= self._results.max_bytes
 
     def anomaly(self, pipe: Any, image_key: str, text_prompts: TextPrompts) -> Any:
         """The AnomalyResult of ``image_key`` for these text prompts computed by ``pipe``, or None."""
@@ -145,10 +152,14 @@ class LaneAhead:
             self.ahead.put_image(path, key, image)
         return key, image
 
-    def _result_ahead(self, feats: Any, params: MethodParams | None, text_prompts: TextPrompts) -> None:
+    def _result_ahead(self, feats: Any, params: MethodParams | None, text_prompts: TextPrompts,
+                      only_if_room: bool = False) -> None:
         """Keep the anomaly map of ``feats`` and compute and keep the automatic result (what a
         ``"refine"`` request with automatic points gives) unless it is kept already; cancellable
-        between stages. A failure here is only logged: the features are what was asked for."""
+        between stages. ``only_if_room``: not when it would evict another (a folder precompute
+        keeps the results of the folder's first images; the prefetch of the next images, which
+        follows the user, does the rest). A failure here is only logged: the features are what
+        was asked for."""
         from .lane import _Cancelled
 
         pipe = self._pipe
@@ -158,6 +169,8 @@ class LaneAhead:
         if params is None or getattr(pipe, "sam", None) is None:
             return
         if self.ahead.result(pipe, feats.image_key, params, text_prompts) is not None:
+            return
+        if only_if_room and not self.ahead.has_room:
             return
         try:
             self._check()

@@ -10,7 +10,9 @@ status bar shows ``precompute n/N`` with a cancel button.
 The features go to the pipeline's memory cache and to a :class:`~zsas_gui.core.cache.DiskCache`
 (default ``<user cache>/zsas-gui/features``, size-bounded, safe to delete; **File → Feature
 cache…** sets its size, clears it, and turns on precomputing every opened folder
-automatically), so a restart does not encode them again.
+automatically), so a restart does not encode them again. While there is room in the lane's
+ahead cache (ahead.py), each image's automatic result is computed and kept too, so moving to it
+shows the heatmap, points and mask at once.
 """
 
 from __future__ import annotations
@@ -125,7 +127,7 @@ class LanePrecompute:
     def _run_precompute(self, item: PrecomputeItem) -> None:
         key, image = self._read_ahead(item.path)
         feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts), lambda _step: None)
-        self._result_ahead(feats, item.params, item.text_prompts)
+        self._result_ahead(feats, item.params, item.text_prompts, only_if_room=True)
         self.counters["precomputed"] = self.counters.get("precomputed", 0) + 1
         self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
         self._precompute_step(item)
