@@ -75,7 +75,7 @@ def image_to_sam_grid(image_map: np.ndarray, grid: int, long_side: int = SAM_REF
 def mask_to_box(mask: np.ndarray) -> np.ndarray | None:
     """Tight box of a (H, W) bool mask as (4,) float32 (x0, y0, x1, y1) image pixels
     (x1, y1 inclusive pixel index), or None for an empty mask."""
-    ys, xs = np.nonzero(mask)
-    if len(xs) == 0:
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(cols) == 0:
         return None
-    return np.array([xs.min(), ys.min(), xs.max(), ys.max()], dtype=np.float32)
+    return np.array([cols[0], rows[0], cols[-1], rows[-1]], dtype=np.float32)
