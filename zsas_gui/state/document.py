@@ -326,7 +326,7 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 
 def state_from_record(rec: Any, hw: tuple[int, int]) -> EditState:
-    """The edit state stored in an annotation record (see TEAM_NOTES: AnnotationRecord)."""
+    """The edit state stored in an annotation record (zsas_gui.state.record.AnnotationRecord)."""
     source = (rec.provenance or {}).get("mask_source", "none") if rec.mask is not None else "none"
     auto = rec.prompts is None or source == "auto"
     settled = rec.mask is not None or rec.status != "unreviewed"
