@@ -138,6 +138,25 @@ def numbered(n_total: int) -> int:
     return max(3, len(str(max(n_total - 1, 0))))
 
 
+def write_numbered(groups: dict[str, list[Prepared]], dest: Path, image_rel, mask_rel) -> list[dict]:
+    """Write each folder's images as PNGs numbered 000, 001, ... in the order of their source
+    paths, with a mask for each abnormal one; return the manifest entries.
+
+    ``image_rel(folder, stem)`` and ``mask_rel(folder, stem, prepared)`` give the paths inside
+    ``dest`` (the layouts differ only there)."""
+    entries = []
+    for folder, items in sorted(groups.items()):
+        items = sorted(items, key=lambda p: p.item.rel)
+        width = numbered(len(items))
+        for i, p in enumerate(items):
+            stem = f"{i:0{width}d}"
+            paths = {"image": put_bytes(dest, image_rel(folder, stem), image_png_bytes(p.item.image_path))}
+            if p.abnormal:
+                paths["mask"] = put_mask(dest, mask_rel(folder, stem, p), p.mask)
+            entries.append(manifest_entry(p, **paths))
+    return entries
+
+
 def manifest_entry(p: Prepared, **paths: str) -> dict[str, Any]:
     it = p.item
     return {"source": it.rel, "status": it.status, "defect_class": it.defect_class,

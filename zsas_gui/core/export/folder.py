@@ -22,12 +22,8 @@ from ..imageio import load_mask
 from .common import (
     Prepared,
     image_hw,
-    image_png_bytes,
-    manifest_entry,
-    numbered,
-    put_bytes,
-    put_mask,
     safe_name,
+    write_numbered,
 )
 
 CONFIG = "datamodule.yaml"
@@ -38,16 +34,8 @@ def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
     groups: dict[str, list[Prepared]] = defaultdict(list)
     for p in prepared:
         groups[p.safe_class if p.abnormal else "good"].append(p)
-    entries = []
-    for folder, items in sorted(groups.items()):
-        items.sort(key=lambda p: p.item.rel)
-        width = numbered(len(items))
-        for i, p in enumerate(items):
-            name = f"{i:0{width}d}.png"
-            paths = {"image": put_bytes(dest, f"{cat}/{folder}/{name}", image_png_bytes(p.item.image_path))}
-            if p.abnormal:
-                paths["mask"] = put_mask(dest, f"{cat}/mask/{folder}/{name}", p.mask)
-            entries.append(manifest_entry(p, **paths))
+    entries = write_numbered(groups, dest, lambda folder, stem: f"{cat}/{folder}/{stem}.png",
+                             lambda folder, stem, p: f"{cat}/mask/{folder}/{stem}.png")
     classes = sorted(g for g in groups if g != "good")
     final_root = (opts.out_final / cat) if getattr(opts, "out_final", None) else Path(cat)
     atomic_write_text(dest / CONFIG, datamodule_yaml(cat, final_root, classes))

@@ -22,12 +22,8 @@ from ..imageio import load_mask
 from .common import (
     Prepared,
     image_hw,
-    image_png_bytes,
-    manifest_entry,
-    numbered,
-    put_bytes,
-    put_mask,
     safe_name,
+    write_numbered,
 )
 
 
@@ -47,16 +43,9 @@ def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
             groups[f"test/{p.safe_class}"].append(p)
     train, test = split_good([p for p in prepared if not p.abnormal], opts.good_test_fraction)
     groups["train/good"], groups["test/good"] = train, test
-    entries = []
-    for folder, items in sorted(groups.items()):
-        items.sort(key=lambda p: p.item.rel)
-        width = numbered(len(items))
-        for i, p in enumerate(items):
-            name = f"{i:0{width}d}"
-            paths = {"image": put_bytes(dest, f"{cat}/{folder}/{name}.png", image_png_bytes(p.item.image_path))}
-            if p.abnormal:
-                paths["mask"] = put_mask(dest, f"{cat}/ground_truth/{p.safe_class}/{name}_mask.png", p.mask)
-            entries.append(manifest_entry(p, **paths))
+    entries = write_numbered(
+        groups, dest, lambda folder, stem: f"{cat}/{folder}/{stem}.png",
+        lambda folder, stem, p: f"{cat}/ground_truth/{p.safe_class}/{stem}_mask.png")
     return entries
 
 
