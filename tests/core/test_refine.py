@@ -118,3 +118,37 @@ def test_cascade_on_tiny_sam_uses_model_mask_input_size(tiny_pipeline):
         assert s.low_res_logits.shape == (h, w)
     assert list(result.stages) == stages
     assert result.pred_mask.shape == (96, 128) and result.score_map.dtype == np.float32
+
+
+def _clean_mask_whole_image(mask, min_area_px):
+    """The reference: label the whole image (what clean_mask must equal)."""
+    import cv2
+
+    out = mask.copy()
+    for value in (True, False):
+        n, labels, stats, _ = cv2.connectedComponentsWithStats((out == value).astype(np.uint8), connectivity=8)
+        small = [i for i in range(1, n) if stats[i, cv2.CC_STAT_AREA] < min_area_px]
+        out[np.isin(labels, small)] = not value
+    return out
+
+
+def test_clean_mask_equals_whole_image_labelling_on_random_masks():
+    """Masks of every shape: noisy, touching borders, thin strips left outside the box.
+    (Images smaller than min_area itself never occur: min_area is a fraction < 1 of the image.)"""
+    rng = np.random.default_rng(0)
+    cases = 0
+    for _ in range(3000):
+        h, w = rng.integers(2, 40, size=2)
+        m = rng.random((h, w)) < rng.uniform(0.05, 0.97)
+        m[: rng.integers(0, h)] = False
+        m[:, : rng.integers(0, w)] = False
+        if rng.random() < 0.3:
+            m[rng.integers(0, h):] = False
+        if rng.random() < 0.3:
+            m[:, rng.integers(0, w):] = False
+        min_area = int(rng.integers(2, 40))
+        if h * w < min_area or not m.any():
+            continue
+        np.testing.assert_array_equal(clean_mask(m, min_area), _clean_mask_whole_image(m, min_area))
+        cases += 1
+    assert cases > 1500

@@ -73,20 +73,61 @@ def iter_cascade(decoder: MaskDecoder, prompts: Prompts, component: int = 0
 
 def clean_mask(mask: np.ndarray, min_area_px: int) -> np.ndarray:
     """Remove foreground components and fill background components (holes) smaller than
-    ``min_area_px`` pixels (8-connectivity). mask: (H, W) bool -> (H, W) bool."""
-    import cv2
+    ``min_area_px`` pixels (8-connectivity). mask: (H, W) bool -> (H, W) bool.
 
+    Works inside the mask's bounding box grown by one pixel (a defect mask is usually a small
+    part of the image); the result equals labelling the whole image (tests compare both)."""
     if min_area_px <= 1 or not mask.any():
         return mask.copy()
     out = mask.copy()
-    for value, target in ((True, False), (False, True)):   # small islands, then small holes
-        layer = (out == value).view(np.uint8)
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(layer, connectivity=8)
-        small = stats[:, cv2.CC_STAT_AREA] < min_area_px      # (n,) per label, 0 = the other layer
-        small[0] = False
-        if small.any():
-            out[small[labels]] = target
+    box, _ = _grown_box(out)
+    _drop_small(out[box], True, min_area_px)            # every island lies inside the box
+    if not out.any():
+        return out
+    box, padded = _grown_box(out)
+    if _outside_is_large(out.shape, box, padded, min_area_px):
+        _drop_small(out[box], False, min_area_px, outside=padded)
+    else:                                                # a small strip outside the box: label it all
+        _drop_small(out, False, min_area_px)
     return out
+
+
+def _grown_box(mask: np.ndarray) -> tuple[tuple[slice, slice], tuple[bool, bool, bool, bool]]:
+    """Slices of the mask's bounding box grown by one pixel where the image allows, and which
+    sides (top, bottom, left, right) got that extra pixel row/column."""
+    h, w = mask.shape
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    y0, y1, x0, x1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    padded = (y0 > 0, y1 < h, x0 > 0, x1 < w)
+    return (slice(y0 - padded[0], y1 + padded[1]), slice(x0 - padded[2], x1 + padded[3])), padded
+
+
+def _outside_is_large(hw, box, padded, min_area_px: int) -> bool:
+    """True when every strip of the image outside the (ungrown) box has at least ``min_area_px``
+    pixels, so a background component reaching outside the box is never a small hole."""
+    h, w = hw
+    y0, y1 = box[0].start + padded[0], box[0].stop - padded[1]
+    x0, x1 = box[1].start + padded[2], box[1].stop - padded[3]
+    strips = (y0 * w, (h - y1) * w, (y1 - y0) * x0, (y1 - y0) * (w - x1))
+    return all(a == 0 or a >= min_area_px for a in strips)
+
+
+def _drop_small(view: np.ndarray, value: bool, min_area_px: int,
+                outside: tuple[bool, bool, bool, bool] = (False,) * 4) -> None:
+    """In place: set components of ``view == value`` smaller than ``min_area_px`` to ``not
+    value``. Components touching a grown side (``outside``: top, bottom, left, right) reach
+    outside the view and are kept."""
+    import cv2
+
+    layer = np.ascontiguousarray(view == value).view(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(layer, connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < min_area_px      # (n,) per label; 0 = the other value
+    small[0] = False
+    for side, edge in zip(outside, (labels[0], labels[-1], labels[:, 0], labels[:, -1])):
+        if side:
+            small[edge] = False
+    if small.any():
+        view[small[labels]] = not value
 
 
 def min_area_pixels(hw: tuple[int, int], frac: float) -> int:
