@@ -15,7 +15,7 @@ class ScriptedDecoder:
         self.calls = []
 
     def decode(self, points, labels, box, mask_input, multimask):
-        self.calls.append(dict(points=points, box=box, mask_input=mask_input, multimask=multimask))
+        self.calls.append({"points": points, "box": box, "mask_input": mask_input, "multimask": multimask})
         return self.outputs.pop(0)
 
 

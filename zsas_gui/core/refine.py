@@ -120,8 +120,8 @@ def _drop_small(view: np.ndarray, value: bool, min_area_px: int,
     import cv2
 
     layer = np.ascontiguousarray(view == value).view(np.uint8)
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(layer, connectivity=8)
-    small = stats[:, cv2.CC_STAT_AREA] < min_area_px      # (n,) per label; 0 = the other value
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(layer, connectivity=8)
+    small = stats[:, cv2.CC_STAT_AREA] < min_area_px      # one per label; 0 = the other value
     small[0] = False
     for side, edge in zip(outside, (labels[0], labels[-1], labels[:, 0], labels[:, -1])):
         if side:
