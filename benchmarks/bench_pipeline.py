@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-from _common import emit, median_ms, random_clip_bundle, random_sam_bundle, test_image  # noqa: E402
+import numpy as np
+from _common import emit, median_ms, random_clip_bundle, random_sam_bundle, test_image
 
 
 def main() -> None:

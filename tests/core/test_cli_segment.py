@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-
 from synthetic import blob_image
+
 from zsas_gui.cli import main
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import blob_image
 from PIL import Image
+from synthetic import blob_image
 
 from zsas_gui.cli import main
 from zsas_gui.core.errors import ZsasError

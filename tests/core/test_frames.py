@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from zsas_gui.core.frames import (image_scale_from_1024, image_to_sam_grid, image_to_sam_points,
-                                  mask_to_box, sam_grid_to_image, sam_input_size)
+from zsas_gui.core.frames import (
+    image_scale_from_1024,
+    image_to_sam_grid,
+    image_to_sam_points,
+    mask_to_box,
+    sam_grid_to_image,
+    sam_input_size,
+)
 
 
 @pytest.mark.parametrize("hw,expected", [((768, 1024), (768, 1024)), ((500, 250), (1024, 512)),

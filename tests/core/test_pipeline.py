@@ -1,8 +1,8 @@
 """The cached pipeline: encoders run once per image; edits only run the decoder."""
 
 import numpy as np
-
 from synthetic import blob_image
+
 from zsas_gui.core.cache import ByteLRU, DiskCache
 from zsas_gui.core.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from zsas_gui.core.ppg import (extreme_region, feature_similarity, generate_prompts,
-                               region_components, ring_around, spaced_extrema)
+from zsas_gui.core.ppg import (
+    extreme_region,
+    feature_similarity,
+    generate_prompts,
+    region_components,
+    ring_around,
+    spaced_extrema,
+)
 from zsas_gui.core.types import MethodParams
 
 

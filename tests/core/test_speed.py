@@ -6,8 +6,8 @@ import logging
 import numpy as np
 import pytest
 import torch
-
 from synthetic import blob_image
+
 from zsas_gui.core import fast_decoder, onnx_cache
 from zsas_gui.core.fast_decoder import FastDecoder, LazyMasks, make_decoder, upscale_logits
 from zsas_gui.core.frames import sam_input_size

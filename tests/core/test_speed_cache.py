@@ -6,8 +6,8 @@ import os
 
 import numpy as np
 import pytest
-
 from synthetic import blob_image
+
 from zsas_gui.core.cache import DiskCache
 from zsas_gui.core.errors import ZsasError
 from zsas_gui.core.pipeline import Pipeline

@@ -4,16 +4,15 @@ images pass, and a long `zsas label` run keeps no per-image Python objects alive
 
 from __future__ import annotations
 
-import tracemalloc
+import subprocess
+import sys
 
 import pytest
 from PIL import Image
 from synthetic import blob_image
 
-from zsas_gui.cli import main
 from zsas_gui.core.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, TextPrompts
-from zsas_gui.state.project import Project
 
 
 @pytest.mark.parametrize("budget", [150_000, 400_000])
@@ -33,30 +32,35 @@ def test_pipeline_caches_stay_within_their_byte_budget(tiny_bundles, budget):
     assert pipe.encoder_calls == calls
 
 
+_LABEL_PROBE = """
+import sys, tracemalloc
+from zsas_gui.cli import main
+from zsas_gui.state.project import Project
+samples, real_save = [], Project.save
+def save(self, rec):
+    real_save(self, rec)
+    samples.append(tracemalloc.get_traced_memory()[0])
+Project.save = save
+tracemalloc.start()
+rc = main(["label", sys.argv[1], "--clip", sys.argv[2], "--sam", sys.argv[3], "--device", "cpu"])
+print(rc, len(samples), samples[44] - samples[14])
+"""
+
+
 @pytest.mark.slow
-def test_label_run_keeps_no_per_image_python_objects(tmp_path, tiny_models, monkeypatch):
+def test_label_run_keeps_no_per_image_python_objects(tmp_path, tiny_models):
     """Traced Python/numpy allocations between image 15 and image 45 of one `zsas label` run
-    grow by less than one image's worth of results (an image's masks, maps and record)."""
+    grow by less than one image's worth of results (an image's masks, maps and record).
+    Runs in a fresh interpreter: what earlier tests left in module-level caches must not count."""
     clip, sam = tiny_models
     src = tmp_path / "in"
     src.mkdir()
     for i in range(45):
         Image.fromarray(blob_image((64, 80), [(10 + i, 30)], seed=i)).save(src / f"{i:03d}.png")
-    samples = {}
-    real_save = Project.save
-
-    def save(self, rec):
-        real_save(self, rec)
-        n = len(samples) + 1
-        samples[n] = tracemalloc.get_traced_memory()[0]
-
-    monkeypatch.setattr(Project, "save", save)
-    tracemalloc.start()
-    try:
-        assert main(["label", str(src), "--clip", str(clip), "--sam", str(sam), "--device", "cpu"]) == 0
-    finally:
-        tracemalloc.stop()
-    assert len(samples) == 45
+    out = subprocess.run([sys.executable, "-c", _LABEL_PROBE, str(src), str(clip), str(sam)],
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    rc, n_saves, growth = (int(v) for v in out.stdout.split()[-3:])
+    assert rc == 0 and n_saves == 45
     one_image = 64 * 80 * (4 * 4 + 3)                  # four float32 maps and three masks, roughly
-    growth = samples[45] - samples[15]
     assert growth < one_image, f"{growth} bytes kept over 30 images"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.types import MethodParams, NEGATIVE_RULES
+from ..core.types import NEGATIVE_RULES, MethodParams
 
 #: In-memory feature cache of the batch commands (segment, label, eval): each image is seen once,
 #: so nothing is kept between images and memory stays flat however long the batch (a disk

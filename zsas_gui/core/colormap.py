@@ -5,14 +5,14 @@ All functions take S as (H, W) float32 in [0, 1] and return (H, W, 3) uint8 RGB.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
 COLORMAPS = ("jet", "turbo", "inferno", "viridis", "magma", "hot")
 
 
-@lru_cache(maxsize=None)
+@cache
 def lut(name: str = "jet") -> np.ndarray:
     """(256, 3) uint8 RGB colour table of an OpenCV colormap."""
     import cv2

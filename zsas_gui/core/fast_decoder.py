@@ -107,9 +107,9 @@ class FastDecoder:
     def __init__(self, sam_bundle, backend: str = "fast", threads: int | None = None,
                  cache_dir: str | Path | None = None, keep_images: int = 2):
         import torch
+        from segment_anything.utils.transforms import ResizeLongestSide
 
         from .decoder_core import DecoderCore
-        from segment_anything.utils.transforms import ResizeLongestSide
 
         if backend not in ("fast", "onnx"):
             raise ValueError(f"backend must be 'fast' or 'onnx', got {backend!r}")

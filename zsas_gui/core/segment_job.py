@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +103,7 @@ class SegmentJob:
     def write_summary(self, pipe, params: MethodParams, text: TextPrompts, seconds: float) -> Path:
         failed = [e for e in self.entries if not e["ok"]]
         return atomic_write_json(self.out / "summary.json", {
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created": datetime.now(UTC).isoformat(timespec="seconds"),
             "models": pipe.model_ids, "params": params.to_dict(), "text_prompts": text.to_dict(),
             "images": len(self.entries), "succeeded": len(self.entries) - len(failed),
             "failed": len(failed), "seconds": round(seconds, 2), "entries": self.entries})

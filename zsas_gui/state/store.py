@@ -142,9 +142,8 @@ class Store:
         """Names of all stored mask files of image ``rel``."""
         base = rel.rsplit("/", 1)[-1]
         folder = self.mask_path(rel, "x").parent
-        pattern = re.compile(re.escape(base) + rf"\.[0-9a-f]{{{MASK_HASH_LEN}}}\.png")
         try:
-            return sorted(n for n in os.listdir(folder) if pattern.fullmatch(n))
+            return sorted(n for n in os.listdir(folder) if _is_mask_name(n, base))
         except FileNotFoundError:
             return []
 
@@ -155,6 +154,14 @@ class Store:
                     self.mask_path(rel, name).unlink()
                 except OSError:
                     pass  # a stray mask costs disk space only; the next save retries
+
+
+_MASK_SUFFIX = re.compile(rf"\.[0-9a-f]{{{MASK_HASH_LEN}}}\.png")
+
+
+def _is_mask_name(name: str, base: str) -> bool:
+    """``name`` is ``<base>.<16 hex digits>.png`` (one compiled pattern, not one per image)."""
+    return name.startswith(base) and _MASK_SUFFIX.fullmatch(name, len(base)) is not None
 
 
 def mask_hash(mask: np.ndarray) -> str:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 # OpenAI CLIP normalisation (open_clip's OPENAI_DATASET_MEAN/STD)
 OPENAI_MEAN = (0.48145466, 0.4578275, 0.40821073)

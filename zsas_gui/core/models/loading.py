@@ -102,7 +102,6 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
     may carry one too: ``"ViT-B-16-quickgelu@224"`` (``image_size`` wins over it).
     """
     import open_clip
-    import torch
 
     from .device import pick_device
 
@@ -143,7 +142,7 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
         info.update(arch=arch, registry_name=spec.name)
     try:
         open_clip.load_checkpoint(model, str(weights), strict=True, weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any failure here is a bad file for the user
+    except Exception as exc:
         raise CheckpointError(
             f"{weights}: does not fit CLIP architecture {arch} ({type(exc).__name__}: "
             f"{str(exc)[:300]}). Is it a CLIP checkpoint of that model?") from exc
@@ -291,8 +290,7 @@ def build_sam_from_arch(a: dict[str, Any]):
     from functools import partial
 
     import torch
-    from segment_anything.modeling import (ImageEncoderViT, MaskDecoder, PromptEncoder, Sam,
-                                           TwoWayTransformer)
+    from segment_anything.modeling import ImageEncoderViT, MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
 
     emb = a["img_size"] // a["patch"]
     if a.get("encoder") == "tiny_vit":                       # MobileSAM
