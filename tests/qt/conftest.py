@@ -123,3 +123,17 @@ def mouse():
             self.send(canvas, "release", *path[-1], button)
 
     return Mouse()
+
+
+@pytest.fixture
+def dialog(qtbot, tmp_path, monkeypatch):
+    """The model manager dialog over an empty, private models folder."""
+    from zsas_gui.qt.model_dialog import ModelDialog
+
+    monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models"))
+    d = ModelDialog()
+    qtbot.addWidget(d)
+    d.show()
+    yield d
+    d.shutdown()
+    d.close()

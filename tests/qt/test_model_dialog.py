@@ -10,18 +10,6 @@ import pytest
 from PySide6.QtCore import Qt
 
 from zsas_gui.core.models import registry
-from zsas_gui.qt.model_dialog import ModelDialog
-
-
-@pytest.fixture
-def dialog(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models"))
-    d = ModelDialog()
-    qtbot.addWidget(d)
-    d.show()
-    yield d
-    d.shutdown()
-    d.close()
 
 
 def test_lists_the_registry_with_state_and_size(dialog):

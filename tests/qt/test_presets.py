@@ -6,18 +6,6 @@ from PySide6.QtCore import Qt
 
 from zsas_gui.core.presets import PRESETS, get_preset
 from zsas_gui.qt import model_dialog
-from zsas_gui.qt.model_dialog import ModelDialog
-
-
-@pytest.fixture
-def dialog(qtbot, tmp_path, monkeypatch):
-    monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models"))
-    d = ModelDialog()
-    qtbot.addWidget(d)
-    d.show()
-    yield d
-    d.shutdown()
-    d.close()
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
