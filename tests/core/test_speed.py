@@ -100,6 +100,32 @@ def test_fast_decode_gives_predictor_masks(backend, model, request):
             assert differ.sum() <= 0.0005 * differ.size
 
 
+@pytest.mark.parametrize("backend", ["fast", "onnx"])
+@pytest.mark.parametrize("model", ["tiny", "vit_b_geometry"])
+def test_decode_best_gives_the_candidate_predict_ranks_first(backend, model, request):
+    """What the cascade calls: only the kept candidate is computed (in onnxruntime for "onnx")."""
+    bundle, emb = request.getfixturevalue("tiny_sam_emb" if model == "tiny" else model)
+    hw = (75, 100) if model == "tiny" else (768, 1024)
+    engine = FastDecoder(bundle, backend, threads=2)
+    dec = engine.bind(emb, sam_input_size(hw, bundle.long_side), hw)
+    ref = _predictor(bundle, emb, hw)
+    m = bundle.mask_input_size[0]
+    for pts, lab, box, mask, multi in _random_calls(np.random.default_rng(1), hw, m, n=6):
+        got_mask, ious, low, index = dec.decode_best(pts, lab, box, mask, multi)
+        kw = dict(point_coords=pts, point_labels=lab, box=box, multimask_output=multi,
+                  mask_input=None if mask is None else mask[None])
+        r_masks, r_ious, r_low = ref.predict(**kw)
+        r_logits, _, _ = ref.predict(**kw, return_logits=True)
+        best = int(np.argmax(r_ious))
+        assert index == best and isinstance(index, int)
+        assert got_mask.shape == hw and got_mask.dtype == bool and low.shape == (m, m)
+        assert ious.shape == r_ious.shape and low.dtype == ious.dtype == np.float32
+        np.testing.assert_allclose(ious, r_ious, atol=1e-5)
+        np.testing.assert_allclose(low, r_low[best], atol=1e-4)
+        differ = got_mask != r_masks[best]
+        assert np.all(np.abs(r_logits[best][differ]) < 1e-4), f"{differ.sum()} pixels differ"
+
+
 @pytest.mark.parametrize("hw", [(768, 1024), (1024, 683), (333, 1000), (1500, 1100), (20, 30)])
 def test_upscaling_equals_sam_postprocess(hw, vit_b_geometry, tiny_bundles):
     for bundle in (vit_b_geometry[0], tiny_bundles[1]):

@@ -47,6 +47,9 @@ class DecoderCore(nn.Module):
         self.tr, self.dec = tr, dec
         self.nh = int(tr.layers[0].cross_attn_token_to_image.num_heads)
         self.pk_dim = int(tr.layers[0].cross_attn_token_to_image.k_proj.weight.shape[0])   # Ci
+        # 1/sqrt(head dim) applied to the (few) query-side rows, not to the (nh*T, HW) scores;
+        # for SAM (head dim 16) it is 0.25, a power of two, so the products are the same numbers
+        self.scale = 1.0 / math.sqrt(self.pk_dim // self.nh)
         self.mask_head = pe_mod.mask_downscaling[:-1]                     # (1,1,m,m) -> (1,16,g,g)
         up = dec.output_upscaling
         self.up_act1, self.up_act2 = up[2], up[4]
@@ -102,19 +105,23 @@ class DecoderCore(nn.Module):
                 img + self.no_mask, pk + self.nk, pv + self.nv, pq + self.nq)
 
     # ------------------------------------------------------------------ per call
-    def forward_nomask(self, sparse, keys, k0, v0, q0):
+    def forward_nomask(self, sparse, keys, k0, v0, q0, multimask=None):
         """sparse (N, C) prompt tokens; the last 4 tensors of :meth:`per_image`
-        -> low (4, m, m) logits over the padded square, iou (4,)."""
-        return self._decode(sparse, keys, k0, v0, q0)
+        -> low (4, m, m) logits over the padded square, iou (4,).
 
-    def forward_mask(self, sparse, mask_input, img, pk, pv, pq):
+        With ``multimask`` (a 0-d bool tensor) only the candidate SAM's ``predict`` ranks first
+        is upscaled to low-res logits: token 0 when False, else the best of tokens 1-3 by
+        predicted IoU -> low (1, m, m), iou (4,), index (0-d int64: which token)."""
+        return self._decode(sparse, keys, k0, v0, q0, multimask)
+
+    def forward_mask(self, sparse, mask_input, img, pk, pv, pq, multimask=None):
         """As :meth:`forward_nomask` with a mask prompt: mask_input (1, 1, m, m) logits; the
         first 4 tensors of :meth:`per_image`."""
         h = self.mask_head(mask_input)[0].flatten(1).t()                   # (HW, 16)
         return self._decode(sparse, torch.addmm(img, h, self.wc_t), torch.addmm(pk, h, self.mk_t),
-                            torch.addmm(pv, h, self.mv_t), torch.addmm(pq, h, self.mq_t))
+                            torch.addmm(pv, h, self.mv_t), torch.addmm(pq, h, self.mq_t), multimask)
 
-    def _decode(self, sparse, keys, k0, v0, q0):
+    def _decode(self, sparse, keys, k0, v0, q0, multimask=None):
         nh, tr = self.nh, self.tr
         qpe = torch.cat([self.out_tokens, sparse], 0)                       # (T, C)
         l0 = tr.layers[0]                                                  # skip_first_layer_pe
@@ -122,11 +129,11 @@ class DecoderCore(nn.Module):
         queries = l0.norm2(queries + self._tok_to_img_kv(l0.cross_attn_token_to_image, queries + qpe, k0, v0))
         queries = l0.norm3(queries + l0.mlp(queries))
         b = l0.cross_attn_image_to_token
-        kt = F.linear(queries + qpe, b.k_proj.weight, b.k_proj.bias)       # (T, Ci)
+        kt = F.linear(queries + qpe, b.k_proj.weight, b.k_proj.bias) * self.scale   # (T, Ci)
         T, ci = kt.shape
         d = ci // nh
         s = torch.bmm(kt.reshape(T, nh, d).transpose(0, 1), q0.reshape(-1, nh, d).permute(1, 2, 0))
-        keys = self._ln(l0.norm4, keys + self._img_to_tok(b, s.reshape(nh * T, -1), queries))
+        keys = self._ln(l0.norm4, self._img_to_tok(b, s, queries, keys))
         for layer in tr.layers[1:]:
             q = queries + qpe
             queries = layer.norm1(queries + layer.self_attn(q=q[None], k=q[None], v=queries[None])[0])
@@ -135,10 +142,11 @@ class DecoderCore(nn.Module):
                                                              queries + qpe, kp, keys))
             queries = layer.norm3(queries + layer.mlp(queries))
             b = layer.cross_attn_image_to_token
-            kth = F.linear(queries + qpe, b.k_proj.weight, b.k_proj.bias).reshape(T, nh, d).transpose(0, 1)
+            kth = (F.linear(queries + qpe, b.k_proj.weight, b.k_proj.bias) * self.scale
+                   ).reshape(T, nh, d).transpose(0, 1)
             qk = torch.bmm(kth, _heads_w(b.q_proj.weight, nh)).reshape(nh * T, -1)         # (nh*T, C)
             qb = (kth * b.q_proj.bias.reshape(nh, 1, d)).sum(-1).reshape(nh * T, 1)
-            keys = self._ln(layer.norm4, keys + self._img_to_tok(b, torch.addmm(qb, qk, kp.t()), queries))
+            keys = self._ln(layer.norm4, self._img_to_tok(b, torch.addmm(qb, qk, kp.t()), queries, keys))
         n = self.n_out                                                     # only the output tokens
         fa = tr.final_attn_token_to_image
         hs = tr.norm_final_attn(queries[:n] + self._tok_to_img(fa, queries[:n] + qpe[:n], keys + self.pe, keys))
@@ -148,11 +156,16 @@ class DecoderCore(nn.Module):
         y = torch.addmm(self.b1, keys, self.w1).reshape(-1, self.c1)        # (HW*4, c1)
         y = self.up_act1(F.layer_norm(y, (self.c1,), self.up_ln.weight, self.up_ln.bias, self.up_ln.eps))
         y = self.up_act2(torch.addmm(self.b2, y, self.w2).reshape(-1, self.c2))   # (HW*16, c2)
-        m = hyper @ y.t()                                                  # (4, HW*16)
-        g, k = self.g, n - 1
-        # columns are ordered (i, j, di, dj, ei, ej): pixel (4i + 2di + ei, 4j + 2dj + ej)
-        low = m.reshape(k, g, g, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6).reshape(k, 4 * g, 4 * g)
-        return low, iou
+        if multimask is None:
+            return self._to_image(hyper @ y.t()), iou                      # (4, m, m), (4,)
+        best = torch.where(multimask, torch.argmax(iou[1:]) + 1, torch.zeros((), dtype=torch.long))
+        return self._to_image((hyper[best] @ y.t())[None]), iou, best
+
+    def _to_image(self, m):
+        """(k, HW*16) logits, columns ordered (i, j, di, dj, ei, ej) -> (k, 4g, 4g) with
+        pixel (4i + 2di + ei, 4j + 2dj + ej)."""
+        g, k = self.g, m.shape[0]
+        return m.reshape(k, g, g, 2, 2, 2, 2).permute(0, 1, 3, 5, 2, 4, 6).reshape(k, 4 * g, 4 * g)
 
     def _ln(self, norm, x):
         return F.layer_norm(x, (self.C,), norm.weight, norm.bias, norm.eps)
@@ -160,11 +173,11 @@ class DecoderCore(nn.Module):
     def _tok_to_img_kv(self, attn, q_in, k, v):
         """Tokens (T, C) attend to the image with ready keys/values k, v (HW, Ci)."""
         nh = self.nh
-        q = F.linear(q_in, attn.q_proj.weight, attn.q_proj.bias)
+        q = F.linear(q_in, attn.q_proj.weight, attn.q_proj.bias) * self.scale
         T, ci = q.shape
         d = ci // nh
         s = torch.bmm(q.reshape(T, nh, d).transpose(0, 1), k.reshape(-1, nh, d).permute(1, 2, 0))
-        p = torch.softmax(s / math.sqrt(d), dim=-1)                        # (nh, T, HW)
+        p = torch.softmax(s, dim=-1)                                       # (nh, T, HW)
         o = torch.bmm(p, v.reshape(-1, nh, d).transpose(0, 1))             # (nh, T, d)
         return F.linear(o.transpose(0, 1).reshape(T, ci), attn.out_proj.weight, attn.out_proj.bias)
 
@@ -173,28 +186,36 @@ class DecoderCore(nn.Module):
         projections are applied on the token side (softmax rows sum to 1, so the value bias
         passes through)."""
         nh = self.nh
-        q = F.linear(q_in, attn.q_proj.weight, attn.q_proj.bias)
+        q = F.linear(q_in, attn.q_proj.weight, attn.q_proj.bias) * self.scale
         T, ci = q.shape
         d = ci // nh
         qh = q.reshape(T, nh, d).transpose(0, 1)                           # (nh, T, d)
         qk = torch.bmm(qh, _heads_w(attn.k_proj.weight, nh)).reshape(nh * T, -1)            # (nh*T, C)
         qb = (qh * attn.k_proj.bias.reshape(nh, 1, d)).sum(-1).reshape(nh * T, 1)
-        p = torch.softmax(torch.addmm(qb, qk, kp.t()) / math.sqrt(d), dim=-1)              # (nh*T, HW)
+        p = torch.softmax(torch.addmm(qb, qk, kp.t()), dim=-1)             # (nh*T, HW)
         r = (p @ x).reshape(nh, T, -1)                                     # (nh, T, C)
         o = torch.bmm(r, _heads_w(attn.v_proj.weight, nh).transpose(1, 2)) + attn.v_proj.bias.reshape(nh, 1, d)
         return F.linear(o.transpose(0, 1).reshape(T, ci), attn.out_proj.weight, attn.out_proj.bias)
 
-    def _img_to_tok(self, attn, s, queries):
-        """Image tokens attend to the tokens; s: (nh*T, HW) raw scores (keys-major, so softmax
-        runs over the token axis of a contiguous (nh, T, HW) view); returns (HW, C)."""
+    def _img_to_tok(self, attn, s, queries, keys):
+        """Image tokens ``keys`` (HW, C) attend to the tokens, residual included; s: (nh*T, HW) or
+        (nh, T, HW) scaled scores (keys-major). Returns keys + attention output, (HW, C).
+
+        Softmax over the token axis is written out (max, exp, sum over axis 1 of (nh, T, HW)):
+        onnxruntime's Softmax on a non-last axis transposes twice. The output projection is
+        folded into the values (``u``) and its bias into ``u`` too: each head's weights sum to 1,
+        so adding ``bias / nh`` to every row of ``u`` adds ``bias`` once; the residual enters
+        the same matrix product."""
         nh = self.nh
         v = F.linear(queries, attn.v_proj.weight, attn.v_proj.bias)        # (T, Ci)
         T, ci = v.shape
         d = ci // nh
-        p = torch.softmax((s / math.sqrt(d)).reshape(nh, T, -1), dim=1).reshape(nh * T, -1)
+        s = s.reshape(nh, T, -1)
+        e = torch.exp(s - s.amax(dim=1, keepdim=True))
+        p = (e / e.sum(dim=1, keepdim=True)).reshape(nh * T, -1)            # (nh*T, HW)
         wo = attn.out_proj.weight.reshape(-1, nh, d).permute(1, 2, 0)      # (nh, d, C)
         u = torch.bmm(v.reshape(T, nh, d).transpose(0, 1), wo).reshape(nh * T, -1)          # (nh*T, C)
-        return torch.addmm(attn.out_proj.bias, p.t(), u)
+        return torch.addmm(keys, p.t(), u + attn.out_proj.bias / nh)
 
 
 def _check_structure(pe_mod, dec) -> None:

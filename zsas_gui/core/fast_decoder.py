@@ -2,7 +2,8 @@
 
     engine = make_decoder(sam_bundle, "auto")     # None -> use SAM's own predict (reference)
     decoder = engine.bind(features, input_size, original_size)
-    masks, ious, low = decoder.decode(points, labels, box, mask_input, multimask)
+    mask, ious, low, index = decoder.decode_best(points, labels, box, mask_input, multimask)
+    masks, ious, low = decoder.decode(points, labels, box, mask_input, multimask)   # all candidates
 
 Backends (``Pipeline(decoder=...)``):
 
@@ -13,8 +14,10 @@ Backends (``Pipeline(decoder=...)``):
 - ``"auto"``: ``onnx`` on the CPU when onnxruntime is installed, else ``fast``.
 
 Compared with ``SamPredictor.predict`` the fast paths also (1) cache per-image work across edits,
-(2) upscale a candidate to image resolution only when the caller reads it (the cascade reads one
-of three), cropping the padded square before upsampling. The upscaling is SAM's own
+(2) compute the low-res logits and the image-size mask of only the candidate the cascade keeps
+(``decode_best``: the single one, or the best of three by predicted IoU, chosen inside the graph),
+cropping the padded square before upsampling. ``decode`` (every candidate, upscaled when read)
+runs the torch module. The upscaling is SAM's own
 (bilinear to the padded square, crop, bilinear to the image), so a candidate's full mask equals
 what SAM computes from the same low-res logits.
 """
@@ -160,46 +163,85 @@ class FastDecoder:
 
 class BoundDecoder:
     """:class:`~.refine.MaskDecoder` (``SamPredictor.predict`` semantics) on one embedding.
-    ``decode`` returns masks as :class:`LazyMasks` (indexing gives (H, W) bool arrays)."""
+
+    ``decode_best`` (what the cascade calls) returns only the candidate ``predict`` ranks first,
+    computed in the engine's backend; ``decode`` returns every candidate (indexing its masks
+    gives (H, W) bool arrays, see :class:`LazyMasks`) and always runs the torch module."""
 
     def __init__(self, engine: FastDecoder, features, input_size, original_size):
         self.engine, self.features = engine, features
         self.input_size, self.original_size = input_size, original_size
+
+    def _prompts(self, points, labels, box, mask_input):
+        """-> sparse prompt tokens (N, C) torch, mask prompt (1, 1, m, m) torch or None."""
+        import torch
+
+        e = self.engine
+        coords = e.transform.apply_coords(np.asarray(points, np.float32), self.original_size)
+        pts = (torch.as_tensor(coords, dtype=torch.float, device=e.device)[None],
+               torch.as_tensor(np.asarray(labels), dtype=torch.int, device=e.device)[None])
+        box_t = None
+        if box is not None:
+            b = e.transform.apply_boxes(np.asarray(box, np.float32), self.original_size)
+            box_t = torch.as_tensor(b, dtype=torch.float, device=e.device)[None]
+        sparse = e.model.prompt_encoder(pts, box_t, None)[0][0].to(e.dtype)          # (N, C)
+        mask_t = None
+        if mask_input is not None:
+            mask_t = torch.as_tensor(np.asarray(mask_input, np.float32), device=e.device)[None, None]
+        return sparse, mask_t
+
+    def _torch(self, sparse, mask_t, multimask):
+        """The torch module on the per-image tensors (the onnx engine's, numpy, are the same
+        numbers: the export is verified)."""
+        import torch
+
+        e = self.engine
+        pim = e.per_image(self.features)
+        if e.ort is not None:
+            pim = [torch.from_numpy(a) for a in pim]
+        if mask_t is None:
+            return e.core.forward_nomask(sparse, *pim[4:], multimask=multimask)
+        return e.core.forward_mask(sparse, mask_t.to(e.dtype), *pim[:4], multimask=multimask)
+
+    def decode_best(self, points, labels, box, mask_input, multimask):
+        """-> mask (H, W) bool, ious (C,) float32, low (m, m) float32, index: the candidate
+        ``predict`` ranks first (``index`` into the C = 3 or 1 candidates ``predict`` returns)."""
+        import torch
+
+        e = self.engine
+        with torch.inference_mode():
+            sparse, mask_t = self._prompts(points, labels, box, mask_input)
+            if e.ort is not None:
+                pim = e.per_image(self.features)
+                flag = np.array(bool(multimask))
+                if mask_t is None:
+                    low_np, iou_np, index = e.ort.run("nomask", sparse.numpy(), *pim[4:], flag)
+                else:
+                    low_np, iou_np, index = e.ort.run("mask", sparse.numpy(), mask_t.numpy(), *pim[:4], flag)
+                low = torch.from_numpy(low_np[0])
+            else:
+                low, iou, index = self._torch(sparse, mask_t, torch.tensor(bool(multimask), device=e.device))
+                low, iou_np = low[0], iou.float().cpu().numpy()
+            index = int(index)
+            mask = (upscale_logits(low.float(), self.input_size, self.original_size, e.long_side)
+                    > e.threshold).cpu().numpy()
+            low_np = low.float().cpu().numpy()
+        sel = slice(1, None) if multimask else slice(0, 1)
+        return (mask, np.ascontiguousarray(iou_np[sel], dtype=np.float32), low_np,
+                index - 1 if multimask else index)
 
     def decode(self, points, labels, box, mask_input, multimask):
         import torch
 
         e = self.engine
         with torch.inference_mode():
-            coords = e.transform.apply_coords(np.asarray(points, np.float32), self.original_size)
-            pts = (torch.as_tensor(coords, dtype=torch.float, device=e.device)[None],
-                   torch.as_tensor(np.asarray(labels), dtype=torch.int, device=e.device)[None])
-            box_t = None
-            if box is not None:
-                b = e.transform.apply_boxes(np.asarray(box, np.float32), self.original_size)
-                box_t = torch.as_tensor(b, dtype=torch.float, device=e.device)[None]
-            sparse = e.model.prompt_encoder(pts, box_t, None)[0][0].to(e.dtype)          # (N, C)
-            pim = e.per_image(self.features)
-            mask_t = None
-            if mask_input is not None:
-                mask_t = torch.as_tensor(np.asarray(mask_input, np.float32), device=e.device)[None, None]
-            if e.ort is not None:
-                if mask_t is None:
-                    low_np, iou_np = e.ort.run("nomask", sparse.numpy(), *pim[4:])
-                else:
-                    low_np, iou_np = e.ort.run("mask", sparse.numpy(), mask_t.numpy(), *pim[:4])
-                low = torch.from_numpy(low_np)
-            else:
-                if mask_t is None:
-                    low, iou = e.core.forward_nomask(sparse, *pim[4:])
-                else:
-                    low, iou = e.core.forward_mask(sparse, mask_t.to(e.dtype), *pim[:4])
-                iou_np = iou.float().cpu().numpy()
+            sparse, mask_t = self._prompts(points, labels, box, mask_input)
+            low, iou = self._torch(sparse, mask_t, None)
             sel = slice(1, None) if multimask else slice(0, 1)
-            low = low[sel]
+            low, iou_np = low[sel], iou.float().cpu().numpy()[sel]
             low_np = low.float().cpu().numpy()
         masks = LazyMasks(low, self.input_size, self.original_size, e.long_side, e.threshold)
-        return masks, np.ascontiguousarray(iou_np[sel], dtype=np.float32), low_np.astype(np.float32, copy=False)
+        return masks, np.ascontiguousarray(iou_np, dtype=np.float32), low_np.astype(np.float32, copy=False)
 
 
 def resolve_backend(choice: str, sam_bundle) -> str:
