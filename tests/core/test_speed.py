@@ -126,6 +126,28 @@ def test_decode_best_gives_the_candidate_predict_ranks_first(backend, model, req
         assert np.all(np.abs(r_logits[best][differ]) < 1e-4), f"{differ.sum()} pixels differ"
 
 
+@pytest.mark.parametrize("model", ["tiny", "vit_b_geometry"])
+def test_numpy_prompt_tokens_equal_sams_prompt_encoder(model, request):
+    from zsas_gui.core.prompt_tokens import PromptTokens
+
+    bundle, _ = request.getfixturevalue("tiny_sam_emb" if model == "tiny" else model)
+    enc = bundle.model.prompt_encoder
+    tokens = PromptTokens(enc)
+    size = enc.input_image_size
+    rng = np.random.default_rng(2)
+    for n, with_box in ((1, False), (4, True), (7, False), (2, True)):
+        pts = rng.uniform(0, [size[1], size[0]], (n, 2)).astype(np.float32)
+        lab = rng.integers(0, 2, n).astype(np.int32)
+        box = np.sort(rng.uniform(0, size[1], (2, 2)), axis=0).astype(np.float32).reshape(1, 4) if with_box else None
+        got = tokens(pts, lab, box)
+        with torch.inference_mode():
+            ref = enc((torch.from_numpy(pts)[None], torch.from_numpy(lab)[None]),
+                      None if box is None else torch.from_numpy(box), None)[0][0].numpy()
+        assert got.shape == ref.shape == (n + (2 if with_box else 1), enc.embed_dim)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, ref, atol=2e-5)
+
+
 @pytest.mark.parametrize("hw", [(768, 1024), (1024, 683), (333, 1000), (1500, 1100), (20, 30)])
 def test_upscaling_equals_sam_postprocess(hw, vit_b_geometry, tiny_bundles):
     for bundle in (vit_b_geometry[0], tiny_bundles[1]):

@@ -125,6 +125,7 @@ class FastDecoder:
         self.core = DecoderCore(model).eval()
         self.backend = backend
         self.ort = None
+        self.tokens = None
         if backend == "onnx":
             from .onnx_decoder import load_decoder_graphs
 
@@ -133,6 +134,9 @@ class FastDecoder:
             self.ort = load_decoder_graphs(self.core, model, sam_bundle.model_id,
                                            Path(cache_dir) if cache_dir else None,
                                            threads or torch.get_num_threads())
+            from .prompt_tokens import PromptTokens
+
+            self.tokens = PromptTokens(model.prompt_encoder)
         self._images: OrderedDict[int, tuple[Any, tuple]] = OrderedDict()
         self._keep = max(1, int(keep_images))
 
@@ -210,16 +214,21 @@ class BoundDecoder:
 
         e = self.engine
         with torch.inference_mode():
-            sparse, mask_t = self._prompts(points, labels, box, mask_input)
             if e.ort is not None:
+                coords = e.transform.apply_coords(np.asarray(points, np.float32), self.original_size)
+                if box is not None:
+                    box = e.transform.apply_boxes(np.asarray(box, np.float32), self.original_size)
+                sparse = e.tokens(coords, labels, box)
                 pim = e.per_image(self.features)
                 flag = np.array(bool(multimask))
-                if mask_t is None:
-                    low_np, iou_np, index = e.ort.run("nomask", sparse.numpy(), *pim[4:], flag)
+                if mask_input is None:
+                    low_np, iou_np, index = e.ort.run("nomask", sparse, *pim[4:], flag)
                 else:
-                    low_np, iou_np, index = e.ort.run("mask", sparse.numpy(), mask_t.numpy(), *pim[:4], flag)
+                    mask_np = np.asarray(mask_input, np.float32)[None, None]
+                    low_np, iou_np, index = e.ort.run("mask", sparse, mask_np, *pim[:4], flag)
                 low = torch.from_numpy(low_np[0])
             else:
+                sparse, mask_t = self._prompts(points, labels, box, mask_input)
                 low, iou, index = self._torch(sparse, mask_t, torch.tensor(bool(multimask), device=e.device))
                 low, iou_np = low[0], iou.float().cpu().numpy()
             index = int(index)
