@@ -76,7 +76,13 @@ def main(argv=None) -> int:
     ap.add_argument("--hw", type=int, nargs=2, default=None, metavar=("H", "W"))
     args = ap.parse_args(argv)
     hw = tuple(args.hw) if args.hw else ((768, 1024) if args.preset else (480, 640))
+    for name, value in measure(args.preset, args.images, hw).items():
+        emit(name, value)
+    return 0
 
+
+def measure(preset: str | None, images: int, hw: tuple[int, int]) -> dict[str, object]:
+    """Run the window over a precomputed folder; the figures by name (see the module docstring)."""
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
     from PySide6.QtWidgets import QApplication
@@ -88,8 +94,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="zsas-gui-next-") as tmp:
         work = Path(tmp)
         QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
-        make_folder(work / "images", args.images, hw)
-        pipe, what = build_pipeline(args.preset, work)
+        make_folder(work / "images", images, hw)
+        pipe, what = build_pipeline(preset, work)
         win = MainWindow(InferenceLane(pipe))
         win.controller.models_state = "ready"
         win.resize(1400, 900)
@@ -141,20 +147,19 @@ def main(argv=None) -> int:
             if ahead_on[0]:
                 moved_cascades += cascades[n0:].count(c.image_key)
             pump(lambda: not win.lane.busy, 60)  # nothing else in flight before the next move
-        emit("models", what)
-        emit("image_hw", f"{hw[0]}x{hw[1]}")
-        emit("precompute_s_per_image", precompute_s / len(rels))
-        emit("moves_per_mode", len(times[True]))
-        emit("next_image_ms", statistics.median(times[True]))
-        emit("next_image_ms_max", max(times[True]))
-        emit("next_image_ms_no_ahead", statistics.median(times[False]))
-        emit("next_image_ms_no_ahead_max", max(times[False]))
-        emit("results_applied_ahead", c.ahead_hits)
-        emit("cascades_while_moving", moved_cascades)
-        emit("encoder_calls_while_moving", sum(pipe.encoder_calls.values()) - sum(calls.values()))
+        figures = {"models": what, "image_hw": f"{hw[0]}x{hw[1]}",
+                   "precompute_s_per_image": precompute_s / len(rels),
+                   "moves_per_mode": len(times[True]),
+                   "next_image_ms": statistics.median(times[True]),
+                   "next_image_ms_max": max(times[True]),
+                   "next_image_ms_no_ahead": statistics.median(times[False]),
+                   "next_image_ms_no_ahead_max": max(times[False]),
+                   "results_applied_ahead": c.ahead_hits,
+                   "cascades_while_moving": moved_cascades,
+                   "encoder_calls_while_moving": sum(pipe.encoder_calls.values()) - sum(calls.values())}
         win.close()
         app.processEvents()
-    return 0
+    return figures
 
 
 if __name__ == "__main__":

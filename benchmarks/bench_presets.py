@@ -9,9 +9,14 @@ CPU, fp32, a 1024x768 image. Printed as ``name: value`` lines (medians over ``--
 - ``fast_first_result_s``: a new image through ``Pipeline.run``: CLIP map + SAM embedding +
   point prompts + cascade + cleanup, disk-cache writes included; text features and the decoder
   export are per session, done before (their one-time costs are printed separately);
-- ``next_image_ms``: an image precomputed earlier: a fresh ``Pipeline`` (empty memory caches)
-  reads its CLIP tokens and SAM embedding from the disk cache, computes the map, proposes
-  points and refines.
+- ``next_image_ms``: moving to a precomputed image in the app: the real window (offscreen) over a
+  folder of ``--next-images`` images after "Precompute folder", from selecting the next image
+  to the window having shown its heatmap, points and mask (median; measured by
+  ``bench_gui_next.measure``, whose other figures are printed indented);
+- ``next_image_compute_ms``: the same image without anything computed ahead: a fresh
+  ``Pipeline`` (empty memory caches) reads its CLIP tokens and SAM embedding from the disk
+  cache, computes the map, proposes points and refines (what the app's lane does when the
+  automatic result was not computed ahead).
 (``<preset>_first_result_s`` for presets other than ``fast``.)
 """
 
@@ -97,6 +102,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="fast")
     ap.add_argument("--images", type=int, default=5, help="new images timed (medians reported)")
+    ap.add_argument("--next-images", type=int, default=9, help="folder size for next_image_ms (0: skip)")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--decoder", default="auto", help="Pipeline decoder: auto, onnx, fast, torch")
     ap.add_argument("--encoder", default="auto", help="Pipeline SAM image encoder: auto, onnx, torch")
@@ -170,10 +176,20 @@ def main(argv=None) -> int:
     for k, v in parts.items():
         if v:
             print(f"  {k}: {statistics.median(v):.0f}")
-    print(f"next_image_ms: {statistics.median(nxt):.0f}   (disk cache -> map, points, mask in a fresh Pipeline)")
+    if args.next_images > 1:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from bench_gui_next import measure
+
+        app = measure(preset.name, args.next_images, HW)
+        print(f"next_image_ms: {app.pop('next_image_ms'):.1f}   (the app: precomputed folder, next image "
+              "selected -> heatmap, points and mask shown)")
+        for k, v in app.items():
+            print(f"  {k}: {v:.1f}" if isinstance(v, float) else f"  {k}: {v}")
+    print(f"next_image_compute_ms: {statistics.median(nxt):.0f}   (nothing computed ahead: disk cache -> map, "
+          "points, mask in a fresh Pipeline)")
     if torch.get_num_threads() == 1:   # CPU time of one thread: the wall time on an idle core
         print(f"cpu_time (1 thread, immune to other load): first_result_s {statistics.median(first_cpu):.2f}, "
-              f"next_image_ms {statistics.median(nxt_cpu):.0f}")
+              f"next_image_compute_ms {statistics.median(nxt_cpu):.0f}")
     return 0
 
 
