@@ -21,8 +21,8 @@ class Preset:
     """One choice of models. ``clip``/``sam``: registry names; ``clip_size``: CLIP input side in
     pixels; ``device``: what it is meant for ("cpu" or "cuda"; "auto" picks what is there);
     ``first_result_s``: seconds from a new 1024-px image to its mask (CLIP map + SAM embedding +
-    points + cascade), measured where ``measured_on`` says; ``next_image_ms``: showing an image
-    whose features were precomputed (disk cache)."""
+    points + cascade), measured where ``measured_on`` says; ``next_image_ms``: the app showing
+    an image of a precomputed folder (features on disk, its automatic result computed ahead)."""
 
     name: str
     clip: str
@@ -51,19 +51,21 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {p.name: p for p in (
-    # benchmarks/bench_presets.py (2 threads, shared machine at load average ~2.5)
+    # benchmarks/bench_presets.py (2 threads, quiet machine): first result 1.0 s, next image 20 ms
     Preset(name="fast", clip="ViT-B-16-quickgelu", clip_size=224, sam="mobile_sam", device="cpu",
            summary="CPU: MobileSAM (TinyViT encoder) + CLIP ViT-B/16 at 224 px (14x14 map)",
-           first_result_s=1.2, next_image_ms=180, measured_on="2 CPU cores, fp32"),
-    # ... --preset balanced --threads 1: CPU time of one core (wall time there: 46 s and 220 ms)
+           first_result_s=1.0, next_image_ms=20, measured_on="2 CPU cores, fp32"),
+    # ... --preset balanced --threads 1: CPU time of one core (wall time there: 46 s);
+    # next image: bench_gui_next.py --preset balanced (2 threads) 22 ms
     Preset(name="balanced", clip="ViT-B-16-quickgelu", clip_size=448, sam="vit_b", device="auto",
            summary="SAM ViT-B + CLIP ViT-B/16 at 448 px (28x28 map)",
-           first_result_s=24, next_image_ms=230, measured_on="one CPU core, fp32"),
+           first_result_s=24, next_image_ms=22, measured_on="one CPU core for a new image, 2 for the next, fp32"),
     # SAM ViT-H ~43 s + CLIP ViT-L/14-336 at 518 ~5.6 s on 2 idle cores (issue 7's figures, not
-    # rerun here); the decoder is the same for every SAM size; no GPU was available to measure
+    # rerun here); the decoder is the same for every SAM size; no GPU was available to measure;
+    # next image: bench_gui_next.py --preset best --images 6 (2 CPU cores) 101 ms
     Preset(name="best", clip="ViT-L-14-336-quickgelu", clip_size=518, sam="vit_h", device="cuda",
            summary="GPU: SAM ViT-H + CLIP ViT-L/14-336 at 518 px (37x37 map), the paper setting",
-           first_result_s=49, next_image_ms=230,
+           first_result_s=49, next_image_ms=100,
            measured_on="2 CPU cores, fp32; a GPU takes a fraction, not measured yet"),
 )}
 
