@@ -72,23 +72,34 @@ def _random_calls(rng, hw, m, n=6):
     return calls
 
 
-@pytest.mark.parametrize("backend", ["fast", "onnx"])
-@pytest.mark.parametrize("model", ["tiny", "vit_b_geometry"])
-def test_fast_decode_gives_predictor_masks(backend, model, request):
+def _decoder_and_reference(backend, model, request):
+    """(bound fast decoder, SamPredictor on the same embedding, image (H, W), mask input side)."""
     bundle, emb = request.getfixturevalue("tiny_sam_emb" if model == "tiny" else model)
     hw = (75, 100) if model == "tiny" else (768, 1024)
     engine = FastDecoder(bundle, backend, threads=2)
     assert engine.backend == backend
     dec = engine.bind(emb, sam_input_size(hw, bundle.long_side), hw)
-    ref = _predictor(bundle, emb, hw)
-    m = bundle.mask_input_size[0]
+    return dec, _predictor(bundle, emb, hw), hw, bundle.mask_input_size[0]
+
+
+def _reference(ref, pts, lab, box, mask, multi):
+    """SamPredictor's masks, IoUs, low-res logits and image-size logits for one call."""
+    kw = dict(point_coords=pts, point_labels=lab, box=box, multimask_output=multi,
+              mask_input=None if mask is None else mask[None])
+    r_masks, r_ious, r_low = ref.predict(**kw)
+    r_logits, _, _ = ref.predict(**kw, return_logits=True)
+    return r_masks, r_ious, r_low, r_logits
+
+
+@pytest.mark.parametrize("backend", ["fast", "onnx"])
+@pytest.mark.parametrize("model", ["tiny", "vit_b_geometry"])
+def test_fast_decode_gives_predictor_masks(backend, model, request):
+    """Every candidate (the torch module; on the onnx engine fed its per-image tensors)."""
+    dec, ref, hw, m = _decoder_and_reference(backend, model, request)
     calls = _random_calls(np.random.default_rng(0), hw, m, n=6 if model == "tiny" else 3)
     for pts, lab, box, mask, multi in calls:
         masks, ious, low = dec.decode(pts, lab, box, mask, multi)
-        kw = dict(point_coords=pts, point_labels=lab, box=box, multimask_output=multi,
-                  mask_input=None if mask is None else mask[None])
-        r_masks, r_ious, r_low = ref.predict(**kw)
-        r_logits, _, _ = ref.predict(**kw, return_logits=True)
+        r_masks, r_ious, r_low, r_logits = _reference(ref, pts, lab, box, mask, multi)
         assert masks.shape == r_masks.shape and low.shape == r_low.shape and ious.shape == r_ious.shape
         assert low.dtype == ious.dtype == np.float32
         np.testing.assert_allclose(low, r_low, atol=1e-4)
@@ -104,18 +115,10 @@ def test_fast_decode_gives_predictor_masks(backend, model, request):
 @pytest.mark.parametrize("model", ["tiny", "vit_b_geometry"])
 def test_decode_best_gives_the_candidate_predict_ranks_first(backend, model, request):
     """What the cascade calls: only the kept candidate is computed (in onnxruntime for "onnx")."""
-    bundle, emb = request.getfixturevalue("tiny_sam_emb" if model == "tiny" else model)
-    hw = (75, 100) if model == "tiny" else (768, 1024)
-    engine = FastDecoder(bundle, backend, threads=2)
-    dec = engine.bind(emb, sam_input_size(hw, bundle.long_side), hw)
-    ref = _predictor(bundle, emb, hw)
-    m = bundle.mask_input_size[0]
+    dec, ref, hw, m = _decoder_and_reference(backend, model, request)
     for pts, lab, box, mask, multi in _random_calls(np.random.default_rng(1), hw, m, n=6):
         got_mask, ious, low, index = dec.decode_best(pts, lab, box, mask, multi)
-        kw = dict(point_coords=pts, point_labels=lab, box=box, multimask_output=multi,
-                  mask_input=None if mask is None else mask[None])
-        r_masks, r_ious, r_low = ref.predict(**kw)
-        r_logits, _, _ = ref.predict(**kw, return_logits=True)
+        r_masks, r_ious, r_low, r_logits = _reference(ref, pts, lab, box, mask, multi)
         best = int(np.argmax(r_ious))
         assert index == best and isinstance(index, int)
         assert got_mask.shape == hw and got_mask.dtype == bool and low.shape == (m, m)
