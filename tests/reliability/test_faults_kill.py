@@ -14,6 +14,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 from synthetic import blob_image
@@ -150,3 +151,30 @@ def test_segment_killed_mid_run_leaves_only_whole_files(tmp_path, tiny_models):
             for sub in ("masks", "heatmaps", "overlays"):
                 assert (out / sub / f"{rel}.png").is_file()
     assert not (out / "summary.json").exists()        # never finished: the kills were mid-run
+
+
+def test_old_temp_files_of_killed_saves_are_swept_when_the_project_opens(tmp_path):
+    """A kill between creating and renaming a temp file leaves ``.NAME.xxxxxxxx.tmp``; opening
+    the project deletes those older than an hour (a younger one may be another process's write
+    in progress) and touches nothing else."""
+    save_png(tmp_path / "a.png", blob_image((32, 32), [(10, 10)]))
+    proj = Project.open(tmp_path)
+    rec = proj.load("a.png")
+    rec.mask = np.zeros((32, 32), bool)
+    rec.mask[5:15, 5:15] = True
+    proj.save(rec)
+    records, masks = tmp_path / ".zsas" / "records", tmp_path / ".zsas" / "masks"
+    stale = [records / ".a.png.json.k2x_9qz0.tmp", masks / ".a.png.0123456789abcdef.png.ab12cd34.tmp"]
+    fresh = records / ".a.png.json.zz99yy88.tmp"
+    lookalikes = [records / "notes.tmp", records / ".a.png.json.short.tmp"]
+    old = time.time() - 2 * 3600
+    for p in [*stale, fresh, *lookalikes]:
+        p.write_bytes(b"half a save")
+    for p in [*stale, *lookalikes]:
+        os.utime(p, (old, old))
+    kept = {p: p.read_bytes() for p in (tmp_path / ".zsas").rglob("*") if p.is_file() and p not in stale}
+
+    reopened = Project.open(tmp_path)
+    assert not any(p.exists() for p in stale)
+    assert {p: p.read_bytes() for p in kept} == kept            # everything else byte-identical
+    assert reopened.load("a.png").mask.sum() == 100

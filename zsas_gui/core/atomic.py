@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,33 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
             raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from exc
         raise
     return path
+
+
+#: what :func:`atomic_write_bytes` names its temp files: ``.NAME.`` + mkstemp's 8 characters + ``.tmp``
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+#: temp files younger than this may belong to a write in progress (another process): kept
+STALE_TEMP_S = 3600.0
+
+
+def sweep_temp_files(folder: str | os.PathLike, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Delete the temp files that writes killed between creating and renaming them left under
+    ``folder`` (hidden ``.NAME.xxxxxxxx.tmp``, never read as data), when last modified more than
+    ``older_than_s`` seconds ago. Returns the paths deleted; a file that cannot be deleted is
+    left (it is harmless)."""
+    deleted = []
+    cutoff = time.time() - older_than_s
+    for dirpath, _dirs, files in os.walk(folder):
+        for name in files:
+            if not _TEMP_NAME.match(name):
+                continue
+            path = Path(dirpath) / name
+            try:
+                if path.lstat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted.append(path)
+            except OSError:
+                pass
+    return deleted
 
 
 def _fsync_dir(folder: Path) -> None:

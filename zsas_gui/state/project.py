@@ -24,6 +24,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..core import atomic
 from ..core.errors import ImageReadError, OutputError, RecordError
 from ..core.export.common import ExportItem
 from ..core.imageio import find_images
@@ -87,6 +88,7 @@ class Project:
         except OutputError as exc:
             raise OutputError(f"{root}: cannot create the annotation folder {store.dir} ({exc})") from exc
         proj = cls(root, store, settings)
+        atomic.sweep_temp_files(store.dir)      # left by a process killed mid-save, long ago
         proj._scan()
         return proj
 
