@@ -76,10 +76,12 @@ def make_window(qtbot):
 
 @pytest.fixture
 def wait_idle(qtbot):
-    """wait_idle(window): wait until the lane has nothing to do and its signals are delivered."""
+    """wait_idle(window): wait until the lane has nothing to do, background work included, and
+    its signals are delivered (``busy`` alone is False while queued prefetch work has not
+    started, which a loaded machine stretches past any fixed wait)."""
 
     def wait(window, timeout=20000):
-        qtbot.waitUntil(lambda: not window.lane.busy, timeout=timeout)
+        qtbot.waitUntil(lambda: not window.lane.has_work, timeout=timeout)
         qtbot.wait(30)
 
     return wait

@@ -3,7 +3,7 @@
 When the lane precomputes a folder or prefetches the next images, besides the features it keeps
 
 - the **decoded pixels** of the last few images it read (a small LRU keyed by file path and
-  :func:`~zsas_gui.qt.lane.image_key_for`, so a changed file is read again), so the GUI thread
+  :func:`~zsas_gui.qt.lane_jobs.image_key_for`, so a changed file is read again), so the GUI thread
   does not decode a PNG when the user moves there;
 - the image's **automatic result** (PPG points and the cascade's mask) for the parameters and
   text prompts that image's document will have, in a size-bounded LRU keyed by (image key,
@@ -143,7 +143,7 @@ class LaneAhead:
     def _read_ahead(self, path: str) -> tuple[str, np.ndarray]:
         """(image key, pixels) of ``path``, decoded once and kept for the GUI thread."""
         from ..core.imageio import load_image
-        from .lane import image_key_for
+        from .lane_jobs import image_key_for
 
         key = image_key_for(path)
         image = self.ahead.image(path, key)
@@ -160,7 +160,7 @@ class LaneAhead:
         keeps the results of the folder's first images; the prefetch of the next images, which
         follows the user, does the rest). A failure here is only logged: the features are what
         was asked for."""
-        from .lane import _Cancelled
+        from .lane_jobs import _Cancelled
 
         pipe = self._pipe
         if pipe is None:

@@ -16,7 +16,8 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from ..core.errors import ZsasError
 from ..state.document import Document, paint_stroke
 from .documents import OpenDocuments
-from .lane import InferenceLane, PrefetchItem, Request, image_key_for
+from .lane import InferenceLane
+from .lane_jobs import PrefetchItem, Request, image_key_for
 from .settings import load_defaults, save_defaults
 
 log = logging.getLogger(__name__)

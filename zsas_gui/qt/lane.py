@@ -16,22 +16,19 @@ a request also emits ``out_of_memory`` (the window offers the CPU or a smaller m
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
 import traceback
 from collections import deque
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from ..core.errors import ZsasError
-from ..core.types import MethodParams, Prompts, TextPrompts
+from ..core.types import TextPrompts
 from .ahead import AheadCache, LaneAhead
+from .lane_jobs import LoadModels, PrefetchItem, Request, _Cancelled, _same_work, image_key_for  # noqa: F401
 from .precompute import LanePrecompute, PrecomputeItem
 from .recovery import LaneRecovery, is_out_of_memory
 from .threads import FunctionThread, freeze_heap, lower_priority
@@ -43,67 +40,6 @@ log = logging.getLogger(__name__)
 LANE_NICE = int(os.environ.get("ZSAS_LANE_NICE", "5"))
 #: Default memory budget for features encoded ahead of the user.
 PREFETCH_BUDGET_BYTES = 512 << 20
-_serials = itertools.count(1)
-
-
-def image_key_for(path: str | os.PathLike) -> str:
-    """Cache key of an image file: path, size and modification time (cheap, no pixel hash)."""
-    st = Path(path).stat()
-    return f"{Path(path).resolve()}|{st.st_size}|{st.st_mtime_ns}"
-
-
-@dataclass(frozen=True, eq=False)
-class Request:
-    """One unit of work for the lane. ``kind``: ``"refine"`` (features, then PPG if ``prompts`` is
-    None, then the cascade) or ``"features"`` (heatmap only). ``image``: (H, W, 3) uint8 RGB,
-    shared, never mutated by anyone (kept writable: torch warns on read-only arrays). ``prompts``: (x, y) image-pixel points, copied, or None for the automatic ones."""
-
-    kind: str
-    image_id: str
-    revision: int
-    image_key: str
-    image: np.ndarray
-    params: MethodParams
-    text_prompts: TextPrompts
-    prompts: Prompts | None = None
-    serial: int = 0
-
-    @classmethod
-    def make(cls, kind: str, image_id: str, revision: int, image_key: str, image: np.ndarray,
-             params: MethodParams, text_prompts: TextPrompts, prompts: Prompts | None = None) -> Request:
-        if kind not in ("refine", "features"):
-            raise ValueError(f"kind must be 'refine' or 'features', got {kind!r}")
-        if prompts is not None:
-            prompts = Prompts(prompts.points.copy(), prompts.labels.copy(), prompts.scores.copy())
-        return cls(kind, image_id, revision, image_key, image, params, text_prompts, prompts, next(_serials))
-
-
-@dataclass(frozen=True)
-class PrefetchItem:
-    """An image to prepare ahead; with ``params``, its automatic result too (ahead.py)."""
-
-    image_id: str
-    path: str
-    text_prompts: TextPrompts
-    params: MethodParams | None = None
-
-
-@dataclass(frozen=True)
-class LoadModels:
-    clip: str | None
-    sam: str | None
-    device: str = "auto"
-    precision: str = "auto"
-
-
-def _same_work(a: Any, b: Request) -> bool:
-    return (isinstance(a, Request) and a.kind == b.kind and a.image_id == b.image_id
-            and a.revision == b.revision and a.text_prompts == b.text_prompts and a.params == b.params)
-
-
-class _Cancelled(Exception):
-    pass
-
 
 class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
     """The single background worker. Signals are emitted from the worker thread and delivered
@@ -207,8 +143,17 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
 
     @property
     def busy(self) -> bool:
+        """Interactive work running or waiting (what the status bar reports)."""
         with self._cond:
             return self._running is not None or self._pending is not None or bool(self._control)
+
+    @property
+    def has_work(self) -> bool:
+        """Anything running or queued, prefetch and precompute included (the worker's own test
+        for sleeping); False means the lane will stay idle until something is submitted."""
+        with self._cond:
+            return (self._running is not None or self._pending is not None or bool(self._control)
+                    or (self._pipe is not None and bool(self._prefetch or self._precompute)))
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop the worker (cancelling work at its next checkpoint) and join it (``timeout_ms``
