@@ -158,7 +158,7 @@ class DecoderCore(nn.Module):
         y = self.up_act2(torch.addmm(self.b2, y, self.w2).reshape(-1, self.c2))   # (HW*16, c2)
         if multimask is None:
             return self._to_image(hyper @ y.t()), iou                      # (4, m, m), (4,)
-        best = torch.where(multimask, torch.argmax(iou[1:]) + 1, torch.zeros((), dtype=torch.long))
+        best = torch.where(multimask, torch.argmax(iou[1:]) + 1, torch.zeros((), dtype=torch.long, device=iou.device))
         return self._to_image((hyper[best] @ y.t())[None]), iou, best
 
     def _to_image(self, m):
