@@ -118,8 +118,9 @@ def test_segment_killed_mid_run_leaves_only_whole_files(tmp_path, tiny_models):
     clip, sam = tiny_models
     src = tmp_path / "in"
     src.mkdir()
-    for i in range(40):
-        Image.fromarray(blob_image((96, 128), [(20 + i, 30)], seed=i)).save(src / f"{i:02d}.png")
+    n = 200     # enough that no run ends within a kill's delay (a tiny-model image takes ~10 ms)
+    for i in range(n):
+        Image.fromarray(blob_image((96, 128), [(20 + i % 80, 30)], seed=i)).save(src / f"{i:03d}.png")
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "zsas_gui.cli", "segment", str(src), "-o", str(out), "--clip", str(clip),
            "--sam", str(sam), "--device", "cpu"]
@@ -129,7 +130,7 @@ def test_segment_killed_mid_run_leaves_only_whole_files(tmp_path, tiny_models):
 
     for delay in (0.2, 0.6):
         start = n_records()
-        first_new = min(start + 1, 40)
+        first_new = min(start + 1, n)
         mtimes = {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")} if start else {}
 
         def ready(start=start, first_new=first_new, mtimes=mtimes) -> bool:   # an image of this run is out
@@ -145,7 +146,7 @@ def test_segment_killed_mid_run_leaves_only_whole_files(tmp_path, tiny_models):
             elif p.is_file() and p.suffix == ".json":
                 json.loads(p.read_text())
         finished = list((out / "records").rglob("*.json"))
-        assert 0 < len(finished) < 40 or start, "the kill did not land mid-run"
+        assert 0 < len(finished) < n or start, "the kill did not land mid-run"
         for rec in finished:                          # a record is written last: its image is whole
             rel = rec.relative_to(out / "records").with_suffix("")
             for sub in ("masks", "heatmaps", "overlays"):
