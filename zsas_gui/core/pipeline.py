@@ -28,6 +28,7 @@ from .cache import ByteLRU, DiskCache
 from .frames import sam_input_size
 from .imageio import content_hash
 from .models.bundles import ClipBundle, SamBundle
+from .per_component import group_by_component, merge_ppg
 from .ppg import PPGResult, generate_prompts, region_components
 from .refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
 from .types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
@@ -313,7 +314,7 @@ class Pipeline:
             parts = [generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side, c)
                      for c in comps]
             if parts and not parts[0].gated:
-                return _merge_ppg(parts, S)
+                return merge_ppg(parts, S)
         return generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side)
 
     def iter_refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
@@ -326,7 +327,7 @@ class Pipeline:
         final = np.zeros(hw, bool)
         if not gated and prompts.n_pos > 0:
             decoder = self._decoder_for(feats)
-            groups = (_group_by_component(prompts, S, params, hw) if params.per_component
+            groups = (group_by_component(prompts, S, params, hw) if params.per_component
                       else [prompts])
             for ci, group in enumerate(groups):
                 with self._memory_guard("refining the mask with SAM's decoder"):
@@ -385,33 +386,3 @@ def _drain(gen: Generator) -> Any:
             next(gen)
         except StopIteration as stop:
             return stop.value
-
-
-def _merge_ppg(parts: list[PPGResult], S: np.ndarray) -> PPGResult:
-    pts = np.concatenate([p.prompts.points for p in parts])
-    lab = np.concatenate([p.prompts.labels for p in parts])
-    sco = np.concatenate([p.prompts.scores for p in parts])
-    region = np.logical_or.reduce([p.region for p in parts])
-    ring = np.logical_or.reduce([p.ring for p in parts]) & ~region
-    sims = [p.similarity for p in parts if p.similarity is not None]
-    return PPGResult(Prompts(pts, lab, sco), S, region, ring, sims[0] if len(sims) == 1 else None)
-
-
-def _group_by_component(prompts: Prompts, S: np.ndarray, params: MethodParams,
-                        hw: tuple[int, int]) -> list[Prompts]:
-    """Split prompts by the anomaly component nearest to each point (per-component mode).
-    Components without a positive point are dropped."""
-    import cv2
-
-    comps = region_components(S, params.tau, min_area_pixels(hw, params.min_area_frac))
-    if len(comps) <= 1:
-        return [prompts]
-    dists = np.stack([cv2.distanceTransform((~c).astype(np.uint8), cv2.DIST_L2, 3) for c in comps])
-    xy = np.clip(np.rint(prompts.points).astype(int), 0, [hw[1] - 1, hw[0] - 1])
-    owner = np.argmin(dists[:, xy[:, 1], xy[:, 0]], axis=0)
-    groups = []
-    for ci in range(len(comps)):
-        sel = owner == ci
-        if (prompts.labels[sel] == 1).any():
-            groups.append(Prompts(prompts.points[sel], prompts.labels[sel], prompts.scores[sel]))
-    return groups
