@@ -152,8 +152,12 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
         """Anything running or queued, prefetch and precompute included (the worker's own test
         for sleeping); False means the lane will stay idle until something is submitted."""
         with self._cond:
-            return (self._running is not None or self._pending is not None or bool(self._control)
-                    or (self._pipe is not None and bool(self._prefetch or self._precompute)))
+            return self._running is not None or self._queued()
+
+    def _queued(self) -> bool:
+        """A job is waiting for the worker (call with ``_cond`` held)."""
+        return bool(self._control or self._pending is not None
+                    or ((self._prefetch or self._precompute) and self._pipe is not None))
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop the worker (cancelling work at its next checkpoint) and join it (``timeout_ms``
@@ -173,8 +177,7 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
     def _next_job(self) -> Any:
         with self._cond:
             announced = False
-            while not self._stop and not (self._control or self._pending or
-                                          ((self._prefetch or self._precompute) and self._pipe is not None)):
+            while not self._stop and not self._queued():
                 self._running = None
                 if not announced:
                     announced = True
