@@ -47,7 +47,7 @@ def test_image(hw=(768, 1024)) -> tuple[np.ndarray, str]:
     """The carpet demo image resized to ``hw`` when shared data is present, else a synthetic one."""
     import cv2
 
-    from zsas_gui.core.imageio import load_image
+    from zsas_gui.core.io.imageio import load_image
 
     carpet = SHARED / "demo" / "carpet.png"
     if carpet.exists():

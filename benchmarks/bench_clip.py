@@ -49,7 +49,7 @@ def main(argv=None) -> int:
     import open_clip
     import torch
 
-    from zsas_gui.core.anomaly_map import VVAnomalyMapper
+    from zsas_gui.core.maps.anomaly_map import VVAnomalyMapper
     from zsas_gui.core.models.bundles import ClipBundle
     from zsas_gui.core.types import TextPrompts
 

@@ -96,8 +96,8 @@ def main() -> int:
     from PySide6.QtGui import QMouseEvent
     from PySide6.QtWidgets import QApplication
 
-    from zsas_gui.core.imageio import save_png
-    from zsas_gui.core.pipeline import Pipeline
+    from zsas_gui.core.engine.pipeline import Pipeline
+    from zsas_gui.core.io.imageio import save_png
     from zsas_gui.qt.lane import InferenceLane
     from zsas_gui.qt.main_window import MainWindow
 

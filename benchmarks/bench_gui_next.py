@@ -38,7 +38,7 @@ from _common import emit
 
 
 def make_folder(folder: Path, n: int, hw: tuple[int, int]) -> None:
-    from zsas_gui.core.imageio import save_png
+    from zsas_gui.core.io.imageio import save_png
 
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -49,8 +49,8 @@ def make_folder(folder: Path, n: int, hw: tuple[int, int]) -> None:
 
 
 def build_pipeline(preset: str | None, work: Path):
-    from zsas_gui.core.cache import DiskCache
-    from zsas_gui.core.pipeline import Pipeline
+    from zsas_gui.core.engine.cache import DiskCache
+    from zsas_gui.core.engine.pipeline import Pipeline
 
     cache = DiskCache(work / "features")
     if preset is None:
@@ -62,7 +62,7 @@ def build_pipeline(preset: str | None, work: Path):
                         disk_cache=cache), "tiny test models"
     from bench_presets import build_bundles
 
-    from zsas_gui.core.presets import get_preset
+    from zsas_gui.core.engine.presets import get_preset
 
     p = get_preset(preset)
     clip, sam = build_bundles(p)

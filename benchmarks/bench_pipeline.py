@@ -41,8 +41,8 @@ def main() -> None:
 
     import torch
 
+    from zsas_gui.core.engine.pipeline import Pipeline
     from zsas_gui.core.models.device import describe
-    from zsas_gui.core.pipeline import Pipeline
     from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
 
     if args.threads:
@@ -59,7 +59,7 @@ def main() -> None:
     pipe.mapper.text_features(tp)
     emit("text_features_ms", (time.perf_counter() - t0) * 1e3)
 
-    from zsas_gui.core.anomaly_map import preprocess
+    from zsas_gui.core.maps.anomaly_map import preprocess
 
     x = preprocess(image, clip.image_size, clip.mean, clip.std, clip.device, clip.dtype)
     predictor = pipe.predictor

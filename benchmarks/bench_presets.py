@@ -79,7 +79,7 @@ def time_clip_sizes(preset, sizes: list[int], repeat: int = 3) -> int:
 
     import torch
 
-    from zsas_gui.core.anomaly_map import VVAnomalyMapper
+    from zsas_gui.core.maps.anomaly_map import VVAnomalyMapper
 
     image = test_image(0)
     for size in sizes:
@@ -112,9 +112,9 @@ def main(argv=None) -> int:
 
     import torch
 
-    from zsas_gui.core.cache import DiskCache
-    from zsas_gui.core.pipeline import Pipeline
-    from zsas_gui.core.presets import get_preset
+    from zsas_gui.core.engine.cache import DiskCache
+    from zsas_gui.core.engine.pipeline import Pipeline
+    from zsas_gui.core.engine.presets import get_preset
     from zsas_gui.core.types import MethodParams
 
     if args.threads:

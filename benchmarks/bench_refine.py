@@ -129,11 +129,11 @@ def main(argv=None) -> int:
     import torch
     from segment_anything import SamPredictor
 
-    from zsas_gui.core.fast_decoder import FastDecoder
+    from zsas_gui.core.engine.pipeline import ImageFeatures, Pipeline, SamEmbedding
+    from zsas_gui.core.method.refine import PredictorDecoder, iter_cascade
     from zsas_gui.core.models.bundles import SamBundle
     from zsas_gui.core.models.loading import build_sam_from_arch
-    from zsas_gui.core.pipeline import ImageFeatures, Pipeline, SamEmbedding
-    from zsas_gui.core.refine import PredictorDecoder, iter_cascade
+    from zsas_gui.core.sam.fast_decoder import FastDecoder
     from zsas_gui.core.types import AnomalyResult, MethodParams, Prompts
 
     if args.threads:

@@ -56,7 +56,7 @@ def rss_mb() -> float:
 
 
 def make_images(folder: Path, n: int, hw: tuple[int, int]) -> None:
-    from zsas_gui.core.imageio import save_png
+    from zsas_gui.core.io.imageio import save_png
 
     rng = np.random.default_rng(0)
     for i in range(n):
@@ -100,8 +100,8 @@ def storm(models: tuple[Path, Path], edits: int, seconds: float) -> dict[str, fl
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QCoreApplication, QElapsedTimer, QTimer
 
+    from zsas_gui.core.engine.pipeline import Pipeline
     from zsas_gui.core.models.loading import load_clip, load_sam
-    from zsas_gui.core.pipeline import Pipeline
     from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
     from zsas_gui.qt.lane import InferenceLane, Request
     from zsas_gui.qt.threads import running_threads
@@ -187,9 +187,9 @@ def window_storm(models: tuple[Path, Path], edits: int, seconds: float, work: Pa
     from PySide6.QtCore import QElapsedTimer, QSettings, QTimer
     from PySide6.QtWidgets import QApplication
 
-    from zsas_gui.core.imageio import save_png
+    from zsas_gui.core.engine.pipeline import Pipeline
+    from zsas_gui.core.io.imageio import save_png
     from zsas_gui.core.models.loading import load_clip, load_sam
-    from zsas_gui.core.pipeline import Pipeline
     from zsas_gui.qt.lane import InferenceLane
     from zsas_gui.qt.main_window import MainWindow
     from zsas_gui.qt.threads import running_threads

@@ -32,7 +32,7 @@ def tiny_bundles(tiny_models):
 @pytest.fixture
 def tiny_pipeline(tiny_bundles):
     """A fresh Pipeline (empty caches) over the session's tiny models."""
-    from zsas_gui.core.pipeline import Pipeline
+    from zsas_gui.core.engine.pipeline import Pipeline
 
     clip, sam = tiny_bundles
     return Pipeline(clip, sam)

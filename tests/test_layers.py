@@ -20,7 +20,7 @@ def _imported_after(code: str) -> set[str]:
 
 def test_core_imports_no_qt():
     mods = _modules("zsas_gui.core")
-    assert "zsas_gui.core.pipeline" in mods and "zsas_gui.core.ppg" in mods
+    assert "zsas_gui.core.engine.pipeline" in mods and "zsas_gui.core.method.ppg" in mods
     loaded = _imported_after("\n".join(f"import {m}" for m in mods))
     assert not {m for m in loaded if m.startswith(("PySide6", "qtawesome", "superqt"))}
 
@@ -43,3 +43,88 @@ def test_cli_help_imports_no_torch_and_no_qt():
 
 def test_package_version():
     assert zsas_gui.__version__
+
+
+# --- the import graph, read from the source (lazy imports inside functions included) -------------
+
+import ast
+from pathlib import Path
+
+PKG_ROOT = Path(zsas_gui.__file__).parent
+GROUND = {"types", "frames", "errors", "metrics"}
+# core's floors: each package may import only the ones listed (and itself); see core/__init__.py
+CORE_ALLOWED = {
+    "types": set(), "frames": set(), "errors": set(), "metrics": set(),
+    "io": {"errors", "types"},
+    "method": GROUND,
+    "models": GROUND | {"io"},
+    "maps": GROUND | {"models"},
+    "sam": GROUND | {"models", "io"},
+    "export": GROUND | {"io"},
+    "explain": GROUND | {"method", "io"},
+    "evaluation": GROUND | {"io", "method"},
+    "engine": GROUND | {"io", "method", "models", "maps", "sam"},
+}
+
+
+def _imports_of(path: Path) -> set[str]:
+    """Absolute module names imported anywhere in ``path`` (relative imports resolved)."""
+    mod = ".".join(path.relative_to(PKG_ROOT.parent).with_suffix("").parts)
+    package = mod.rsplit(".", 1)[0] if path.name != "__init__.py" else mod.removesuffix(".__init__")
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            out |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module or ""
+            out.add(name)
+            out |= {f"{name}.{a.name}" for a in node.names}
+    return {m for m in out if m.startswith("zsas_gui")}
+
+
+def _layer(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else None
+
+
+def _core_package(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[1] == "core" else None
+
+
+def _sources(layer: str) -> list[Path]:
+    return sorted((PKG_ROOT / layer).rglob("*.py"))
+
+
+def test_core_packages_import_only_lower_floors():
+    assert set(CORE_ALLOWED) >= {p.name for p in (PKG_ROOT / "core").iterdir()
+                                  if p.is_dir() and not p.name.startswith("__")}
+    bad = []
+    for path in _sources("core"):
+        own = path.relative_to(PKG_ROOT / "core").parts[0].removesuffix(".py")
+        if own == "__init__":
+            continue
+        for target in _imports_of(path):
+            if _layer(target) in ("state", "qt", "cli", "app"):
+                bad.append(f"{path.name} imports {target} (core never imports state, qt or cli)")
+                continue
+            pkg = _core_package(target)
+            if pkg and pkg != own and pkg in CORE_ALLOWED and pkg not in CORE_ALLOWED[own]:
+                bad.append(f"core/{own} imports {target}")
+    assert not bad, "\n".join(bad)
+
+
+def test_state_never_imports_qt_or_cli_and_only_app_imports_qt():
+    bad = []
+    for layer in ("state", "cli", "core"):
+        for path in _sources(layer):
+            for target in _imports_of(path):
+                if _layer(target) == "qt" or (layer != "cli" and _layer(target) == "cli"):
+                    bad.append(f"{layer}/{path.name} imports {target}")
+    top = [p for p in PKG_ROOT.glob("*.py") if p.name != "app.py"]
+    bad += [f"{p.name} imports {t}" for p in top for t in _imports_of(p) if _layer(t) == "qt"]
+    assert not bad, "\n".join(bad)

@@ -17,7 +17,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from zsas_gui.core.anomaly_map import (
+from zsas_gui.core.maps.anomaly_map import (
     AnomalyMapper,
     ImageTokens,
     VVAnomalyMapper,
@@ -25,7 +25,7 @@ from zsas_gui.core.anomaly_map import (
     finish_map,
     preprocess,
 )
-from zsas_gui.core.clip_surgery import (
+from zsas_gui.core.maps.clip_surgery import (
     UnsupportedModelError,
     default_depths,
     qk_attention,
@@ -34,13 +34,13 @@ from zsas_gui.core.clip_surgery import (
     surgery_forward,
     vv_attention,
 )
-from zsas_gui.core.models.bundles import ClipBundle
-from zsas_gui.core.text_features import (
+from zsas_gui.core.maps.text_features import (
     TextFeatureCache,
     can_trim_context,
     encode_class_features,
     encode_text,
 )
+from zsas_gui.core.models.bundles import ClipBundle
 from zsas_gui.core.types import TextPrompts
 
 TEXT_CFG = {"context_length": 77, "vocab_size": 49408, "width": 32, "heads": 4, "layers": 1}

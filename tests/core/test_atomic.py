@@ -3,12 +3,12 @@ import stat
 
 import pytest
 
-from zsas_gui.core.atomic import atomic_write_bytes, atomic_write_json
 from zsas_gui.core.errors import OutputError
+from zsas_gui.core.io.atomic import atomic_write_bytes, atomic_write_json
 
 
 def test_new_files_get_normal_permissions_and_replacements_keep_theirs(tmp_path):
-    from zsas_gui.core import atomic
+    from zsas_gui.core.io import atomic
 
     p = atomic_write_bytes(tmp_path / "a" / "x.bin", b"1")
     assert stat.S_IMODE(p.stat().st_mode) == 0o666 & ~atomic._UMASK

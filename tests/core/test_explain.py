@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from zsas_gui.cli import main
-from zsas_gui.core import pipeline as pipeline_mod
-from zsas_gui.core.explain import STEP_NAMES, explain_run, render_step
+from zsas_gui.core.engine import pipeline as pipeline_mod
+from zsas_gui.core.explain.explain import STEP_NAMES, explain_run, render_step
 from zsas_gui.core.types import MethodParams, Prompts
 
 HW = (72, 120)   # non-square: a swapped (row, col) or (x, y) shows up as a shape or range error
@@ -141,7 +141,7 @@ def test_every_variant_gives_eight_renderable_steps(tiny_pipeline, image, params
 
 
 def test_figure_has_all_eight_panels(tiny_pipeline, image):
-    from zsas_gui.core.explain_figure import build_figure, figure_size_px
+    from zsas_gui.core.explain.explain_figure import build_figure, figure_size_px
 
     e = explain_run(tiny_pipeline, image, MethodParams())
     fig = build_figure(image, e, "blob.png", "cpu")
@@ -155,7 +155,7 @@ def test_figure_has_all_eight_panels(tiny_pipeline, image):
 
 
 def test_zsas_explain_writes_figure_and_frames(tmp_path, tiny_models, image, capsys):
-    from zsas_gui.core.explain_figure import FRAME_WIDTH_PX, figure_size_px
+    from zsas_gui.core.explain.explain_figure import FRAME_WIDTH_PX, figure_size_px
 
     clip, sam = tiny_models
     src = tmp_path / "blob.png"

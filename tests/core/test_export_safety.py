@@ -10,7 +10,7 @@ import pytest
 from zsas_gui.core.errors import OutputError
 from zsas_gui.core.export import ExportItem, ExportOptions, ExportValidationError, export, read_manifest
 from zsas_gui.core.export import png as png_format
-from zsas_gui.core.imageio import save_mask, save_png
+from zsas_gui.core.io.imageio import save_mask, save_png
 from zsas_gui.state.demo import annotate, make_synthetic_folder
 from zsas_gui.state.project import Project
 

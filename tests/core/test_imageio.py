@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from zsas_gui.core.errors import ImageReadError
-from zsas_gui.core.imageio import content_hash, find_images, load_image, load_mask, save_mask
+from zsas_gui.core.io.imageio import content_hash, find_images, load_image, load_mask, save_mask
 
 
 def test_grey_rgba_16bit_are_converted(tmp_path):

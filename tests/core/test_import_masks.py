@@ -7,8 +7,8 @@ import shutil
 import numpy as np
 import pytest
 
-from zsas_gui.core.imageio import load_mask, save_mask, save_png
-from zsas_gui.core.label_import import image_rels, load_ground_truth, match_masks
+from zsas_gui.core.io.imageio import load_mask, save_mask, save_png
+from zsas_gui.core.io.label_import import image_rels, load_ground_truth, match_masks
 
 
 def _img(path, hw=(40, 40)):

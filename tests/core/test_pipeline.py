@@ -3,8 +3,8 @@
 import numpy as np
 from synthetic import blob_image
 
-from zsas_gui.core.cache import ByteLRU, DiskCache
-from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.engine.cache import ByteLRU, DiskCache
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zsas_gui.core.ppg import (
+from zsas_gui.core.method.ppg import (
     extreme_region,
     feature_similarity,
     generate_prompts,

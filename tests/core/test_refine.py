@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zsas_gui.core.refine import clean_mask, iter_cascade, score_map
+from zsas_gui.core.method.refine import clean_mask, iter_cascade, score_map
 from zsas_gui.core.types import Prompts
 
 

@@ -8,13 +8,13 @@ import pytest
 import torch
 from synthetic import blob_image
 
-from zsas_gui.core import fast_decoder, onnx_cache
-from zsas_gui.core.fast_decoder import FastDecoder, LazyMasks, make_decoder, upscale_logits
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.frames import sam_input_size
+from zsas_gui.core.method.refine import iter_cascade
 from zsas_gui.core.models.bundles import SamBundle
 from zsas_gui.core.models.loading import build_sam_from_arch
-from zsas_gui.core.pipeline import Pipeline
-from zsas_gui.core.refine import iter_cascade
+from zsas_gui.core.sam import fast_decoder, onnx_cache
+from zsas_gui.core.sam.fast_decoder import FastDecoder, LazyMasks, make_decoder, upscale_logits
 from zsas_gui.core.types import MethodParams, Prompts
 
 #: SAM ViT-B's prompt encoder and decoder exactly (the decoder is the same for every SAM size);
@@ -131,7 +131,7 @@ def test_decode_best_gives_the_candidate_predict_ranks_first(backend, model, req
 
 @pytest.mark.parametrize("model", ["tiny", "vit_b_geometry"])
 def test_numpy_prompt_tokens_equal_sams_prompt_encoder(model, request):
-    from zsas_gui.core.prompt_tokens import PromptTokens
+    from zsas_gui.core.sam.prompt_tokens import PromptTokens
 
     bundle, _ = request.getfixturevalue("tiny_sam_emb" if model == "tiny" else model)
     enc = bundle.model.prompt_encoder
@@ -218,7 +218,7 @@ def test_fallbacks_are_logged(tiny_bundles, monkeypatch, caplog):
         raise RuntimeError("exporter exploded")
 
     onnx_cache.clear_memory()
-    monkeypatch.setattr("zsas_gui.core.onnx_decoder.export_graphs", broken_export)
+    monkeypatch.setattr("zsas_gui.core.sam.onnx_decoder.export_graphs", broken_export)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         engine = make_decoder(sam, "onnx")
@@ -227,7 +227,7 @@ def test_fallbacks_are_logged(tiny_bundles, monkeypatch, caplog):
     def odd_decoder(model):
         raise ValueError("SAM decoder of an unexpected structure")
 
-    monkeypatch.setattr("zsas_gui.core.decoder_core.DecoderCore", odd_decoder)
+    monkeypatch.setattr("zsas_gui.core.sam.decoder_core.DecoderCore", odd_decoder)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         assert make_decoder(sam, "auto") is None
@@ -240,8 +240,8 @@ def test_fallbacks_are_logged(tiny_bundles, monkeypatch, caplog):
 
 
 def test_onnx_export_cache_is_verified(tiny_bundles, tmp_path, monkeypatch):
-    from zsas_gui.core import onnx_decoder
-    from zsas_gui.core.decoder_core import DecoderCore
+    from zsas_gui.core.sam import onnx_decoder
+    from zsas_gui.core.sam.decoder_core import DecoderCore
 
     sam = tiny_bundles[1]
     core = DecoderCore(sam.model).eval()
@@ -311,7 +311,7 @@ def test_mobile_sam_checkpoint_is_recognised(tiny_mobile_sam):
 def test_mobile_sam_encoder_in_onnxruntime_matches_torch(tiny_mobile_sam):
     from segment_anything import SamPredictor
 
-    from zsas_gui.core.fast_encoder import make_encoder
+    from zsas_gui.core.sam.fast_encoder import make_encoder
 
     sam, _ = tiny_mobile_sam
     onnx_cache.clear_memory()

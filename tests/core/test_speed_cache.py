@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from synthetic import blob_image
 
-from zsas_gui.core.cache import DiskCache
+from zsas_gui.core.engine.cache import DiskCache
+from zsas_gui.core.engine.pipeline import Pipeline
+from zsas_gui.core.engine.presets import PRESETS, get_preset, preset_names
 from zsas_gui.core.errors import ZsasError
-from zsas_gui.core.pipeline import Pipeline
-from zsas_gui.core.presets import PRESETS, get_preset, preset_names
 from zsas_gui.core.types import MethodParams
 
 

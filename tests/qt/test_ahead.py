@@ -8,7 +8,7 @@ import weakref
 import numpy as np
 import pytest
 
-from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, TextPrompts
 from zsas_gui.qt.ahead import AheadCache
 
@@ -58,7 +58,7 @@ def _precomputed_window(make_window, image_folder, pipe, qtbot, wait_idle):
 
 def test_moving_to_a_precomputed_image_applies_its_result_at_once_equal_to_a_fresh_run(
         make_window, image_folder, pipe, qtbot, wait_idle):
-    from zsas_gui.core.imageio import load_image
+    from zsas_gui.core.io.imageio import load_image
 
     w, rels = _precomputed_window(make_window, image_folder, pipe, qtbot, wait_idle)
     c = w.controller
@@ -82,7 +82,7 @@ def test_moving_to_a_precomputed_image_applies_its_result_at_once_equal_to_a_fre
 
 def test_changed_parameters_never_use_a_result_computed_for_the_old_ones(
         make_window, image_folder, pipe, qtbot, wait_idle):
-    from zsas_gui.core.imageio import load_image
+    from zsas_gui.core.io.imageio import load_image
 
     w, rels = _precomputed_window(make_window, image_folder, pipe, qtbot, wait_idle)
     c = w.controller

@@ -12,7 +12,7 @@ import threading
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QThreadPool, QTimer
 
-from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.qt.threads import running_threads
 
 EDITS = 200

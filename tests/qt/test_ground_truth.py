@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from zsas_gui.core.imageio import save_mask, save_png
+from zsas_gui.core.io.imageio import save_mask, save_png
 from zsas_gui.core.metrics import iou
 from zsas_gui.qt.ground_truth import GroundTruthFinder
 

@@ -5,7 +5,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 
-from zsas_gui.core.explain import STEP_NAMES, render_step
+from zsas_gui.core.explain.explain import STEP_NAMES, render_step
 
 
 def _pixmap_rgb(pixmap) -> np.ndarray:
@@ -122,7 +122,7 @@ def test_strip_follows_a_point_edit(make_window, image_folder, tiny_pipeline, qt
 
 
 def test_thumbnails_come_from_a_downscaled_image():
-    from zsas_gui.core.explain import Step
+    from zsas_gui.core.explain.explain import Step
     from zsas_gui.core.types import Prompts
     from zsas_gui.qt.method_panel import THUMB_SIDE, downscale, scaled_step
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from PySide6.QtCore import Qt
 
-from zsas_gui.core.cache import DiskCache
-from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.engine.cache import DiskCache
+from zsas_gui.core.engine.pipeline import Pipeline
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ one loads its models on the lane, or says which are missing and offers their dow
 import pytest
 from PySide6.QtCore import Qt
 
-from zsas_gui.core.presets import PRESETS, get_preset
+from zsas_gui.core.engine.presets import PRESETS, get_preset
 from zsas_gui.qt import model_dialog
 
 

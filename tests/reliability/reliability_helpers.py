@@ -56,7 +56,7 @@ def mask_png(hw=(40, 48)) -> bytes:
 
 
 class WriteFaults:
-    """Make the n-th and later file writes of :func:`zsas_gui.core.atomic.atomic_write_bytes`
+    """Make the n-th and later file writes of :func:`zsas_gui.core.io.atomic.atomic_write_bytes`
     fail the way a full or read-only disk does, at a chosen step:
 
     - ``"write"``: half the bytes reach the temp file, then ``write`` fails (ENOSPC);
@@ -67,7 +67,7 @@ class WriteFaults:
     Only writes whose target path contains ``match`` count. ``calls`` lists the targets seen."""
 
     def __init__(self, monkeypatch):
-        from zsas_gui.core import atomic
+        from zsas_gui.core.io import atomic
 
         self.atomic = atomic
         self.mp = monkeypatch

@@ -16,7 +16,7 @@ from synthetic import blob_image
 from zsas_gui.cli import main
 from zsas_gui.core.errors import ImageReadError
 from zsas_gui.core.export.common import image_hw, read_mask_checked
-from zsas_gui.core.imageio import find_images, load_image, load_mask, save_mask
+from zsas_gui.core.io.imageio import find_images, load_image, load_mask, save_mask
 from zsas_gui.state.project import Project
 
 #: A folder and file name with spaces, accents, CJK and brackets.

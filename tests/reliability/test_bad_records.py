@@ -17,7 +17,7 @@ from PIL import Image
 from reliability_helpers import png_header_only
 
 from zsas_gui.core.errors import RecordError, ZsasError
-from zsas_gui.core.imageio import save_mask
+from zsas_gui.core.io.imageio import save_mask
 from zsas_gui.state.demo import make_synthetic_folder
 from zsas_gui.state.project import Project
 from zsas_gui.state.record import AnnotationRecord

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from synthetic import blob_image
 
-from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams
 
 IMG_A = blob_image((80, 112), [(30, 40)], seed=1)

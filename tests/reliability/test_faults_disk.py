@@ -15,9 +15,9 @@ from reliability_helpers import os_error, temp_leftovers, tree_bytes
 from synthetic import blob_image
 
 from zsas_gui.cli import main
-from zsas_gui.core.atomic import atomic_write_bytes
 from zsas_gui.core.errors import OutputError
 from zsas_gui.core.export import ExportOptions, export
+from zsas_gui.core.io.atomic import atomic_write_bytes
 from zsas_gui.state.demo import annotate, make_synthetic_folder
 from zsas_gui.state.project import Project
 

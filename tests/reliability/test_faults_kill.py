@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 from synthetic import blob_image
 
-from zsas_gui.core.imageio import save_png
+from zsas_gui.core.io.imageio import save_png
 from zsas_gui.state.project import Project
 
 REPO = Path(__file__).resolve().parents[2]

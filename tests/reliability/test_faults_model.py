@@ -11,8 +11,8 @@ from PIL import Image
 from synthetic import blob_image
 
 from zsas_gui.cli import main
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.errors import DeviceMemoryError, ZsasError
-from zsas_gui.core.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams
 
 IMG = blob_image((80, 112), [(30, 40)], seed=3)

@@ -21,7 +21,7 @@ from reliability_helpers import encoded, mask_png, png_header_only, watching
 from zsas_gui.cli import main
 from zsas_gui.core.errors import ImageReadError
 from zsas_gui.core.export.common import image_hw
-from zsas_gui.core.imageio import load_image, load_mask, save_mask
+from zsas_gui.core.io.imageio import load_image, load_mask, save_mask
 from zsas_gui.state.demo import make_synthetic_folder
 from zsas_gui.state.importer import import_masks
 from zsas_gui.state.project import Project

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 from synthetic import blob_image
 
-from zsas_gui.core.pipeline import Pipeline
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, TextPrompts
 
 

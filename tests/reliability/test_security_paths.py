@@ -14,7 +14,7 @@ from synthetic import blob_image
 
 from zsas_gui.cli import main
 from zsas_gui.core.export import FORMATS, ExportOptions, ExportValidationError, export
-from zsas_gui.core.imageio import save_mask
+from zsas_gui.core.io.imageio import save_mask
 from zsas_gui.state.project import Project
 
 #: Image files whose names try to climb out or use another script. ("a/../b" cannot be a file

@@ -37,7 +37,7 @@ def test_export_cli_lists_problems_and_writes_nothing(tmp_path, capsys):
 
 def test_store_and_exporters_import_no_torch_or_qt():
     code = ("import sys; import zsas_gui.state.project, zsas_gui.state.importer, zsas_gui.core.export, "
-            "zsas_gui.core.export.coco, zsas_gui.core.export.mvtec, zsas_gui.core.label_import; "
+            "zsas_gui.core.export.coco, zsas_gui.core.export.mvtec, zsas_gui.core.io.label_import; "
             "bad = [m for m in ('torch', 'PySide6', 'open_clip', 'segment_anything') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     repo = Path(__file__).resolve().parents[2]

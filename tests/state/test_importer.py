@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from zsas_gui.cli import main
-from zsas_gui.core.imageio import load_mask, save_mask
+from zsas_gui.core.io.imageio import load_mask, save_mask
 from zsas_gui.state.demo import make_synthetic_folder
 from zsas_gui.state.importer import import_masks
 from zsas_gui.state.project import Project

@@ -13,7 +13,7 @@ from PIL import Image
 from zsas_gui.cli import main
 from zsas_gui.core.export import mvtec
 from zsas_gui.core.export.validate import check_mvtec_layout
-from zsas_gui.core.imageio import load_mask
+from zsas_gui.core.io.imageio import load_mask
 from zsas_gui.state.project import Project
 
 #: A small copy keeps the test fast on a CPU: one image per defect class, two good ones.

@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from zsas_gui.core import atomic
 from zsas_gui.core.errors import OutputError, RecordError
-from zsas_gui.core.imageio import save_mask
+from zsas_gui.core.io import atomic
+from zsas_gui.core.io.imageio import save_mask
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
 from zsas_gui.state.demo import annotate, make_synthetic_folder
 from zsas_gui.state.project import Project

@@ -16,8 +16,8 @@ class _PresetAction(argparse.Action):
     """``--preset NAME`` fills ``--clip``/``--sam`` unless they are given (before or after it)."""
 
     def __call__(self, parser, namespace, value, option_string=None):
+        from ..core.engine.presets import get_preset
         from ..core.errors import ZsasError
-        from ..core.presets import get_preset
 
         try:
             preset = get_preset(value)
@@ -41,7 +41,7 @@ class _ModelAction(argparse.Action):
 
 
 def add_model_args(p: argparse.ArgumentParser) -> None:
-    from ..core.presets import PRESETS
+    from ..core.engine.presets import PRESETS
 
     p.add_argument("--preset", action=_PresetAction, default=None, choices=list(PRESETS),
                    help="models by purpose (--clip/--sam override it): "

@@ -52,7 +52,6 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.atomic import atomic_write_bytes
     from ..core.errors import OutputError, ZsasError
     from ..core.evaluation import (
         category_object_name,
@@ -63,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         write_metrics_json,
         write_plots,
     )
+    from ..core.io.atomic import atomic_write_bytes
     from ..core.types import TextPrompts
     from .common import BATCH_CACHE_BYTES, method_params_from_args, progress
 
@@ -91,8 +91,8 @@ def run(args: argparse.Namespace) -> int:
                 raise ZsasError(f"--object: {exc}") from exc
         return texts[category]
 
-    from ..core.cache import DiskCache
-    from ..core.pipeline import Pipeline
+    from ..core.engine.cache import DiskCache
+    from ..core.engine.pipeline import Pipeline
 
     disk = DiskCache(args.cache) if args.cache else None
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, disk_cache=disk,

@@ -30,9 +30,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.atomic import atomic_write_bytes
     from ..core.errors import ZsasError
-    from ..core.imageio import load_image
+    from ..core.io.atomic import atomic_write_bytes
+    from ..core.io.imageio import load_image
     from .common import method_params_from_args, text_prompts_from_args
 
     if args.out.suffix.lower() != ".png":
@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
     text = text_prompts_from_args(args)
     image = load_image(args.image)
 
-    from ..core.explain import explain_run
-    from ..core.explain_figure import figure_png, frame_pngs
-    from ..core.pipeline import Pipeline
+    from ..core.engine.pipeline import Pipeline
+    from ..core.explain.explain import explain_run
+    from ..core.explain.explain_figure import figure_png, frame_pngs
 
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text)
     expl = explain_run(pipe, image, params, text, image_key=str(args.image))

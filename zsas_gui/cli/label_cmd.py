@@ -59,7 +59,7 @@ def _import(proj, args) -> int:
 
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
-    from ..core.imageio import load_image
+    from ..core.io.imageio import load_image
     from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
 
     params = method_params_from_args(args)
@@ -72,7 +72,7 @@ def _label(proj, args) -> int:
         print(f"nothing to do: {len(proj.images)} images, {reviewed} reviewed, the rest pre-labelled "
               f"(--redo runs unreviewed ones again)")
         return 0
-    from ..core.pipeline import Pipeline
+    from ..core.engine.pipeline import Pipeline
 
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)

@@ -30,8 +30,8 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.engine.segment_job import SegmentJob, collect_inputs
     from ..core.errors import OutputError, ZsasError
-    from ..core.segment_job import SegmentJob, collect_inputs
     from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
 
     items = collect_inputs(args.paths)
@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     job.prepare_output()
     params = method_params_from_args(args)
     text = text_prompts_from_args(args)
-    from ..core.pipeline import Pipeline
+    from ..core.engine.pipeline import Pipeline
 
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.cache import ByteLRU
+from ..core.engine.cache import ByteLRU
 from ..core.types import MethodParams, TextPrompts
 
 log = logging.getLogger(__name__)
@@ -142,7 +142,7 @@ class LaneAhead:
 
     def _read_ahead(self, path: str) -> tuple[str, np.ndarray]:
         """(image key, pixels) of ``path``, decoded once and kept for the GUI thread."""
-        from ..core.imageio import load_image
+        from ..core.io.imageio import load_image
         from .lane_jobs import image_key_for
 
         key = image_key_for(path)

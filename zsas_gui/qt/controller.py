@@ -100,7 +100,7 @@ class Controller(QObject):
 
     def open_image(self, rel: str) -> bool:
         """Make ``rel`` the current image. Returns False (and says why) if it cannot be read."""
-        from ..core.imageio import load_image
+        from ..core.io.imageio import load_image
 
         if self.project is None or (self.doc is not None and self.doc.image_id == rel):
             return False

@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QColor, QImage
 
-from ..core.colormap import COLORMAPS  # noqa: F401 - re-exported for panels
-from ..core.colormap import lut as _core_lut
+from ..core.io.colormap import COLORMAPS  # noqa: F401 - re-exported for panels
+from ..core.io.colormap import lut as _core_lut
 
 
 def colormap_lut(name: str) -> np.ndarray:

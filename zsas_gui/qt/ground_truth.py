@@ -1,7 +1,7 @@
 """Ground truth in the app: the outline of the current image's ground-truth mask (a canvas
 layer, yellow dashed) and the IoU of the current mask against it (status bar).
 
-The masks are found with :mod:`zsas_gui.core.label_import`'s rules, one image at a time when it
+The masks are found with :mod:`zsas_gui.core.io.label_import`'s rules, one image at a time when it
 is opened (never all at open): an MVTec AD layout (``test/<class>/NNN.png`` with
 ``ground_truth/<class>/NNN_mask.png``, the folder opened being the category root or its
 ``test/``), or ``<stem>_mask.png`` beside the image. In an MVTec layout, ``test/good/`` images
@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel
 
 from ..core.errors import ZsasError
-from ..core.label_import import GROUND_TRUTH_DIR, MASK_SUFFIX, _candidates
+from ..core.io.label_import import GROUND_TRUTH_DIR, MASK_SUFFIX, _candidates
 from ..core.metrics import iou
 
 #: Ground-truth masks kept in memory (the most recently opened images).
@@ -77,7 +77,7 @@ class GroundTruthView(QObject):
         if rel in self._cache:
             self._cache.move_to_end(rel)
             return self._cache[rel]
-        from ..core.imageio import load_mask
+        from ..core.io.imageio import load_mask
 
         gt, note = None, ""
         path = self.finder.path_for(rel)

@@ -62,7 +62,7 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
 
     def __init__(self, pipeline: Any = None, prefetch_budget_bytes: int = PREFETCH_BUDGET_BYTES,
                  parent: QObject | None = None, nice: int = LANE_NICE, disk_cache: Any = None):
-        """``disk_cache``: a :class:`~zsas_gui.core.cache.DiskCache` given to the pipelines this
+        """``disk_cache``: a :class:`~zsas_gui.core.engine.cache.DiskCache` given to the pipelines this
         lane loads (models chosen in the app); a ``pipeline`` passed in keeps its own."""
         super().__init__(parent)
         self.nice = nice
@@ -359,8 +359,8 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
             self._prefetched_bytes.pop(image_id, None)
 
     def _run_load(self, job: LoadModels) -> None:
+        from ..core.engine.pipeline import Pipeline
         from ..core.models.loading import load_clip, load_sam
-        from ..core.pipeline import Pipeline
 
         warnings = []
         clip = load_clip(job.clip, device=job.device, precision=job.precision)

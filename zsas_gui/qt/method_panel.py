@@ -1,7 +1,7 @@
 """The method panel: the eight steps of the current image's last refinement, as a strip of
 thumbnails (heatmap → region → ring → similarity → points → stage 1 → stage 2 → stage 3).
 
-Nothing is recomputed: the :class:`~zsas_gui.core.explain.Explanation` is built from what the
+Nothing is recomputed: the :class:`~zsas_gui.core.explain.explain.Explanation` is built from what the
 inference lane already produced for the request whose result the document shows (its PPGResult,
 sent by ``lane.ppg_ready`` just before ``result_ready``, and the SegmentationResult with the
 cascade's own StageResult objects). Rendering is numpy/OpenCV on the GUI thread: the thumbnails
@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.explain import STEP_NAMES, Step, explanation_from, render_step
+from ..core.explain.explain import STEP_NAMES, Step, explanation_from, render_step
 from ..core.types import Prompts
 from .convert import rgb_to_qimage
 

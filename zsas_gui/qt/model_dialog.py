@@ -26,9 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ..core.engine.presets import PRESETS, get_preset
 from ..core.errors import ZsasError
 from ..core.models import registry
-from ..core.presets import PRESETS, get_preset
 from .threads import FunctionThread
 
 DEVICES = ("auto", "cpu", "cuda", "mps")

@@ -7,7 +7,7 @@ that arrives while an image is being encoded stops it at its next checkpoint (be
 encoders) and the image is encoded again afterwards (its CLIP part comes from the caches). The
 status bar shows ``precompute n/N`` with a cancel button.
 
-The features go to the pipeline's memory cache and to a :class:`~zsas_gui.core.cache.DiskCache`
+The features go to the pipeline's memory cache and to a :class:`~zsas_gui.core.engine.cache.DiskCache`
 (default ``<user cache>/zsas-gui/features``, size-bounded, safe to delete; **File → Feature
 cache…** sets its size, clears it, and turns on precomputing every opened folder
 automatically), so a restart does not encode them again. While there is room in the lane's
@@ -89,7 +89,7 @@ def auto_precompute() -> bool:
 
 def make_disk_cache():
     """The app's feature cache from the settings (folder, size)."""
-    from ..core.cache import DiskCache
+    from ..core.engine.cache import DiskCache
 
     return DiskCache(cache_folder(), cache_max_gb() << 30)
 

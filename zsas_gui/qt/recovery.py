@@ -37,7 +37,7 @@ def moved_pipeline(old: Any, device: str, disk_cache: Any = None) -> Any:
     cleared first (on a GPU they hold the memory that ran out)."""
     import torch
 
-    from ..core.pipeline import Pipeline
+    from ..core.engine.pipeline import Pipeline
 
     dev = torch.device(device)
     dtype = torch.float32 if dev.type == "cpu" else None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.imageio import save_png
+from ..core.io.imageio import save_png
 from .project import Project
 
 #: Image (H, W) of the synthetic images: small, not square (catches x/y swaps).

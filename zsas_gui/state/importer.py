@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ..core.errors import ImageReadError
 from ..core.export.common import image_hw
-from ..core.imageio import load_mask
-from ..core.label_import import match_masks
+from ..core.io.imageio import load_mask
+from ..core.io.label_import import match_masks
 from .project import Project
 
 
@@ -28,7 +28,7 @@ class ImportReport:
 
 def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewed",
                  missing_good: bool = False, overwrite_reviewed: bool = False) -> ImportReport:
-    """Store the mask found for each project image (see :mod:`zsas_gui.core.label_import`)
+    """Store the mask found for each project image (see :mod:`zsas_gui.core.io.label_import`)
     with ``status`` and ``provenance.mask_source = "imported"``.
 
     Images already reviewed (status other than unreviewed) are kept unless

@@ -24,10 +24,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core import atomic
 from ..core.errors import ImageReadError, OutputError, RecordError
 from ..core.export.common import ExportItem
-from ..core.imageio import find_images
+from ..core.io import atomic
+from ..core.io.imageio import find_images
 from .record import STATUSES, AnnotationRecord, NewerSchemaError, mask_file_of, now_iso
 from .store import Store, file_sha256
 

@@ -24,10 +24,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core import atomic
-from ..core.atomic import atomic_write_json
 from ..core.errors import OutputError, RecordError
-from ..core.imageio import encode_png, load_mask
+from ..core.io import atomic
+from ..core.io.atomic import atomic_write_json
+from ..core.io.imageio import encode_png, load_mask
 from .record import SCHEMA_VERSION, NewerSchemaError, now_iso
 
 STORE_DIR = ".zsas"

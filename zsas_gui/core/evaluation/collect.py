@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..method.ppg import extreme_region
 from ..metrics import CurveMetrics, PixelCurveAccumulator, dice, image_metrics, iou, mean_defined
-from ..ppg import extreme_region
 from ..types import SegmentationResult
 from .dataset import GOOD
 

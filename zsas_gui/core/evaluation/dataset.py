@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ZsasError
-from ..imageio import IMAGE_EXTENSIONS, find_images
+from ..io.imageio import IMAGE_EXTENSIONS, find_images
 
 GOOD = "good"
 

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ..imageio import save_png
+from ..io.imageio import save_png
 
 # RGB colours per series, in order
 COLORS = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189))

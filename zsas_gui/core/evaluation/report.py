@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json, atomic_write_text
+from ..io.atomic import atomic_write_json, atomic_write_text
 from .collect import PREDICTORS
 from .run import EvalResult
 

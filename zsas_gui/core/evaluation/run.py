@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ZsasError
-from ..imageio import load_image, load_mask
+from ..io.imageio import load_image, load_mask
 from ..metrics import DEFAULT_BINS
 from ..types import MethodParams, TextPrompts
 from .collect import PREDICTORS, CategoryCollector, ImageRow, _Group, new_group

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write_json
+from ..io.atomic import atomic_write_json
 from .common import ExportItem
 from .staging import MANIFEST, staged
 from .validate import ExportValidationError, prepare

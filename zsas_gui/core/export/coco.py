@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_json
+from ..io.atomic import atomic_write_json
 from .common import Prepared, class_ids, manifest_entry, put_image_copy, safe_rel
 from .geometry import components, polygons, rle_decode, rle_encode
 

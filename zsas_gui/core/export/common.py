@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_write_bytes
 from ..errors import ImageReadError, OutputError
-from ..imageio import _open_image, encode_png, load_image, load_mask
+from ..io.atomic import atomic_write_bytes
+from ..io.imageio import _open_image, encode_png, load_image, load_mask
 
 #: Statuses whose images count as defect-free regardless of their mask.
 NORMAL_STATUSES = ("good",)

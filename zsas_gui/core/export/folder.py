@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_text
-from ..imageio import load_mask
+from ..io.atomic import atomic_write_text
+from ..io.imageio import load_mask
 from .common import (
     Prepared,
     image_hw,

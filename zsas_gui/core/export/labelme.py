@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import encode_png
+from ..io.imageio import encode_png
 from .common import Prepared, manifest_entry, put_bytes, put_image_copy, safe_rel
 from .geometry import components, polygons
 

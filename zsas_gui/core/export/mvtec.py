@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import load_mask
+from ..io.imageio import load_mask
 from .common import (
     Prepared,
     image_hw,

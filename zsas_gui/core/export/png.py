@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..imageio import load_mask
+from ..io.imageio import load_mask
 from .common import Prepared, manifest_entry, put_mask, safe_rel
 
 

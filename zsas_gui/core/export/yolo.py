@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write_text
+from ..io.atomic import atomic_write_text
 from .common import Prepared, class_ids, image_hw, manifest_entry, put_bytes, put_image_copy, safe_rel
 from .geometry import components, fill_polygons, polygons
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..atomic import atomic_write_json
+from ..io.atomic import atomic_write_json
 
 TINY_CLIP_CFG = {
     "embed_dim": 32,

@@ -58,7 +58,7 @@ def _canvas_png(fig, compact: bool = False) -> bytes:
     """Render a matplotlib Figure (Agg) to PNG bytes: RGB, or a 256-colour palette."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from .imageio import encode_png
+    from ..io.imageio import encode_png
 
     canvas = FigureCanvasAgg(fig)
     canvas.draw()

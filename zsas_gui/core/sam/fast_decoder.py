@@ -298,7 +298,7 @@ def make_decoder(sam_bundle, choice: str = "auto", threads: int | None = None,
 def default_cache_dir() -> Path | None:
     """Where exported decoders are kept: ``<models dir>/decoders`` (None if it cannot be known)."""
     try:
-        from .models.registry import models_dir
+        from ..models.registry import models_dir
 
         return models_dir() / "decoders"
     except Exception:  # noqa: BLE001 - no cache only costs the export time

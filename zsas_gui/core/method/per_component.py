@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..types import MethodParams, Prompts
 from .ppg import PPGResult, region_components
 from .refine import min_area_pixels
-from .types import MethodParams, Prompts
 
 
 def merge_ppg(parts: list[PPGResult], S: np.ndarray) -> PPGResult:

@@ -23,15 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from .. import __version__
+from ... import __version__
+from ..frames import sam_input_size
+from ..io.imageio import content_hash
+from ..method.per_component import group_by_component, merge_ppg
+from ..method.ppg import PPGResult, generate_prompts, region_components
+from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
+from ..models.bundles import ClipBundle, SamBundle
+from ..types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 from .cache import ByteLRU, DiskCache
-from .frames import sam_input_size
-from .imageio import content_hash
-from .models.bundles import ClipBundle, SamBundle
-from .per_component import group_by_component, merge_ppg
-from .ppg import PPGResult, generate_prompts, region_components
-from .refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
-from .types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,8 @@ class Pipeline:
         ``"fast"``, or ``"torch"`` (SAM's own ``predict``: the reference). Same masks.
         ``encoder``: SAM's image encoder in ``"torch"`` or ``"onnx"`` (onnxruntime); ``"auto"``:
         onnxruntime for small encoders (MobileSAM) on the CPU (:mod:`.fast_encoder`)."""
-        from .fast_decoder import DECODERS
-        from .fast_encoder import ENCODERS
+        from ..sam.fast_decoder import DECODERS
+        from ..sam.fast_encoder import ENCODERS
 
         if decoder not in DECODERS:
             raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
@@ -110,7 +110,7 @@ class Pipeline:
         if clip is None and mapper is None:
             raise ValueError("a Pipeline needs a CLIP model (or an anomaly mapper)")
         if mapper is None:
-            from .anomaly_map import VVAnomalyMapper
+            from ..maps.anomaly_map import VVAnomalyMapper
             mapper = VVAnomalyMapper(clip)
         self.mapper = mapper
         self.clip, self.sam = clip, sam
@@ -131,7 +131,7 @@ class Pipeline:
     def from_names(cls, clip: str | None = None, sam: str | None = None, device: str = "auto",
                    precision: str = "auto", **kwargs) -> Pipeline:
         """Load both models (registry names or local paths) and build a pipeline."""
-        from .models.loading import load_clip, load_sam
+        from ..models.loading import load_clip, load_sam
 
         clip_b = load_clip(clip, device=device, precision=precision)
         sam_b = load_sam(sam, device=device, precision=precision)
@@ -201,7 +201,7 @@ class Pipeline:
 
     def _memory_guard(self, what: str):
         """Out of memory inside the block -> :class:`DeviceMemoryError` (a user error)."""
-        from .models.device import out_of_memory_as_user_error
+        from ..models.device import out_of_memory_as_user_error
 
         bundle = self.sam or self.clip
         return out_of_memory_as_user_error(what, bundle.device if bundle is not None else "cpu")
@@ -212,7 +212,7 @@ class Pipeline:
         return _drain(self.iter_features(image_key, image, text_prompts))
 
     def _load_or_encode_tokens(self, image, dkey, timings):
-        from .anomaly_map import ImageTokens
+        from ..maps.anomaly_map import ImageTokens
 
         if dkey is not None:
             arrays = self.disk_cache.load(dkey)
@@ -271,8 +271,8 @@ class Pipeline:
 
     def _image_encoder(self):
         if self._encoder is None:
-            from .fast_decoder import default_cache_dir
-            from .fast_encoder import make_encoder
+            from ..sam.fast_decoder import default_cache_dir
+            from ..sam.fast_encoder import make_encoder
 
             cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
             self._encoder = make_encoder(self.sam, self.encoder, cache_dir=cache) or False
@@ -280,7 +280,7 @@ class Pipeline:
 
     def _fast_engine(self):
         if self._fast is None:
-            from .fast_decoder import default_cache_dir, make_decoder
+            from ..sam.fast_decoder import default_cache_dir, make_decoder
 
             if self.sam is None or self.decoder == "torch":
                 self._fast = False

@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .colormap import colorize, overlay
-from .frames import image_scale_from_1024
-from .ppg import PPGResult
-from .types import MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
+from ..frames import image_scale_from_1024
+from ..io.colormap import colorize, overlay
+from ..method.ppg import PPGResult
+from ..types import MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 
 #: Step names in the order the method runs them (the app's strip and the figure's panels).
 STEP_NAMES = ("heatmap", "region", "ring", "similarity", "points", "stage1", "stage2", "stage3")
@@ -362,7 +362,7 @@ def _draw_logits_inset(out: np.ndarray, logits: np.ndarray, long_side: int) -> N
     area outlined in yellow."""
     import cv2
 
-    from .frames import sam_input_size
+    from ..frames import sam_input_size
 
     h, w = out.shape[:2]
     side = max(16, int(0.26 * min(h, w)))

@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .errors import OutputError
+from ..errors import OutputError
+from ..io.atomic import atomic_write_bytes, atomic_write_json
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .errors import OutputError
+from ..errors import OutputError
 
 # read once at import: os.umask can only be read by setting it, which is not thread-safe
 _UMASK = os.umask(0o022)

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from .types import TextPrompts
+from ..types import TextPrompts
 
 DEFAULT_BATCH_SIZE = 64
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_bytes
-from .errors import OutputError
+from ..errors import OutputError
+from ..io.atomic import atomic_write_bytes
 
 log = logging.getLogger(__name__)
 

@@ -17,11 +17,11 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_bytes, atomic_write_json
-from .colormap import colorize, overlay
-from .errors import OutputError, ZsasError
-from .imageio import IMAGE_EXTENSIONS, find_images, load_image, save_mask, save_png
-from .types import MethodParams, SegmentationResult, TextPrompts
+from ..errors import OutputError, ZsasError
+from ..io.atomic import atomic_write_bytes, atomic_write_json
+from ..io.colormap import colorize, overlay
+from ..io.imageio import IMAGE_EXTENSIONS, find_images, load_image, save_mask, save_png
+from ..types import MethodParams, SegmentationResult, TextPrompts
 
 
 def collect_inputs(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .frames import image_scale_from_1024, image_to_sam_grid, sam_grid_to_image
-from .types import MethodParams, Prompts
+from ..frames import image_scale_from_1024, image_to_sam_grid, sam_grid_to_image
+from ..types import MethodParams, Prompts
 
 
 @dataclass(frozen=True, eq=False)

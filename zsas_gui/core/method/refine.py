@@ -15,8 +15,8 @@ from typing import Protocol
 
 import numpy as np
 
-from .frames import mask_to_box
-from .types import Prompts, StageResult
+from ..frames import mask_to_box
+from ..types import Prompts, StageResult
 
 STAGE_NAMES = ("points", "points+mask", "points+mask+box")
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ImageReadError
 from .atomic import atomic_write_bytes
-from .errors import ImageReadError
 
 #: File extensions treated as images when scanning folders (lower case, with dot).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")

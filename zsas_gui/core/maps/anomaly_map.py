@@ -28,10 +28,10 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..models.bundles import ClipBundle
+from ..types import AnomalyResult, TextPrompts
 from .clip_surgery import check_supported, resolve_depths, resolve_vv_start, surgery_forward
-from .models.bundles import ClipBundle
 from .text_features import DEFAULT_BATCH_SIZE, TextFeatureCache, encode_class_features
-from .types import AnomalyResult, TextPrompts
 
 #: Reference input side for pixel distances of the CLIP map (the default backbone runs at 518).
 REFERENCE_SIDE = 518

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .errors import ZsasError
+from ..errors import ZsasError
 
 
 @dataclass(frozen=True)
