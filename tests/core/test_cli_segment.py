@@ -62,13 +62,13 @@ def test_user_errors_are_one_line_messages(tmp_path, tiny_models, capsys):
 
 
 def test_unwritable_output_fails_before_models_load(tmp_path, monkeypatch, capsys):
-    import zsas_gui.core.engine.segment_job as job
+    import zsas_gui.core.io.atomic as atomic     # the one write probe (check_output_folder) lives there
 
     def refuse(path, data):
         from zsas_gui.core.errors import OutputError
         raise OutputError(f"cannot write {path}: Read-only file system")
 
-    monkeypatch.setattr(job, "atomic_write_bytes", refuse)
+    monkeypatch.setattr(atomic, "atomic_write_bytes", refuse)
     Image.fromarray(blob_image((40, 40))).save(tmp_path / "x.png")
     assert main(["segment", str(tmp_path / "x.png"), "-o", str(tmp_path / "ro"),
                  "--clip", "no-such-model-would-fail-later"]) == 1

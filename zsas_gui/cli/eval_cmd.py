@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..vocabulary import EXIT_SOME_FAILED
 from .common import add_method_args, add_model_args
-
-EXIT_SOME_FAILED = 3
 
 
 def _names(value: str) -> list[str]:
@@ -52,7 +51,7 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.errors import OutputError, ZsasError
+    from ..core.errors import ZsasError
     from ..core.evaluation import (
         category_object_name,
         discover,
@@ -62,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
         write_metrics_json,
         write_plots,
     )
-    from ..core.io.atomic import atomic_write_bytes
+    from ..core.io.atomic import check_output_folder
     from ..core.types import TextPrompts
     from .common import BATCH_CACHE_BYTES, method_params_from_args, progress
 
@@ -73,10 +72,7 @@ def run(args: argparse.Namespace) -> int:
         raise ZsasError("give --category or --categories, not both")
     items, problems = discover(args.root, args.category, args.categories, args.classes, args.limit)
     out: Path = args.out
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{out}: exists and is not a folder; choose another -o")
-    atomic_write_bytes(out / ".zsas-write-test", b"ok")
-    (out / ".zsas-write-test").unlink()
+    check_output_folder(out)
     for path, msg in problems:
         print(f"zsas: skipped {path}: {msg}", file=sys.stderr)
 

@@ -6,9 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-FORMATS = ("mvtec", "folder", "coco", "labelme", "yolo", "png")   # zsas_gui.core.export.FORMATS
-STATUSES = ("unreviewed", "accepted", "edited", "rejected", "good")
-DEFAULT_INCLUDE = "accepted,edited,good"
+from ..vocabulary import DEFAULT_INCLUDE, FORMATS, STATUSES
 
 
 def register(sub) -> None:
@@ -22,9 +20,9 @@ def register(sub) -> None:
     p.add_argument("folder", type=Path, metavar="FOLDER", help="the project folder (images + .zsas/)")
     p.add_argument("--format", "-f", required=True, choices=FORMATS, help="output layout")
     p.add_argument("-o", "--out", required=True, type=Path, help="output folder (new or empty)")
-    p.add_argument("--include", default=DEFAULT_INCLUDE, metavar="STATUSES",
+    p.add_argument("--include", default=",".join(DEFAULT_INCLUDE), metavar="STATUSES",
                    help=f"comma-separated statuses to export, from {', '.join(STATUSES)} "
-                        f"(default: {DEFAULT_INCLUDE})")
+                        f"(default: {','.join(DEFAULT_INCLUDE)})")
     p.add_argument("--category", default=None,
                    help="dataset/category name for mvtec and folder (default: the folder's name)")
     p.add_argument("--polygons", action="store_true",

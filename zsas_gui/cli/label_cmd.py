@@ -6,9 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..vocabulary import EXIT_SOME_FAILED
 from .common import add_method_args, add_model_args
-
-EXIT_SOME_FAILED = 3
 
 
 def register(sub) -> None:

@@ -7,9 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..vocabulary import EXIT_SOME_FAILED
 from .common import add_method_args, add_model_args
-
-EXIT_SOME_FAILED = 3
 
 
 def register(sub) -> None:

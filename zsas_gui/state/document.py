@@ -20,14 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..core.types import MethodParams, Prompts, TextPrompts
+from ..vocabulary import DEFAULT_CLASS, MASK_SOURCES, NO_MASK, STATUSES
 from .undo import DEFAULT_MAX_DEPTH, UndoEntry, UndoStack
-
-#: Review states, as stored in annotation records.
-STATUSES = ("unreviewed", "accepted", "edited", "rejected", "good")
-#: Where the current mask came from ("none": no mask; the others as in annotation records).
-MASK_SOURCES = ("none", "auto", "refined", "edited", "imported")
-#: Defect class used when the user leaves it empty (records require a non-empty class).
-DEFAULT_CLASS = "defect"
 
 
 def _frozen(mask: np.ndarray | None) -> np.ndarray | None:
@@ -55,7 +49,7 @@ class EditState:
     params: MethodParams
     text_prompts: TextPrompts
     mask: np.ndarray | None
-    mask_source: str = "none"
+    mask_source: str = NO_MASK
     settled: bool = False
 
     def replace(self, **changes) -> EditState:
@@ -327,14 +321,14 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
 
 def state_from_record(rec: Any, hw: tuple[int, int]) -> EditState:
     """The edit state stored in an annotation record (zsas_gui.state.record.AnnotationRecord)."""
-    source = (rec.provenance or {}).get("mask_source", "none") if rec.mask is not None else "none"
+    source = (rec.provenance or {}).get("mask_source", NO_MASK) if rec.mask is not None else NO_MASK
     auto = rec.prompts is None or source == "auto"
     settled = rec.mask is not None or rec.status != "unreviewed"
     mask = rec.mask
     if mask is not None and tuple(mask.shape) != tuple(hw):
         raise ValueError(f"{rec.rel}: stored mask {mask.shape} does not match image {hw}")
     return EditState(rec.prompts if rec.prompts is not None else Prompts.empty(), auto, rec.params,
-                     rec.text_prompts, _frozen(mask), source if source in MASK_SOURCES else "edited",
+                     rec.text_prompts, _frozen(mask), source if source in (NO_MASK, *MASK_SOURCES) else "edited",
                      settled)
 
 
@@ -350,7 +344,7 @@ def record_fields(doc: Document, provenance: dict | None = None) -> dict[str, An
     ``provenance``: the record's previous provenance, updated with ``mask_source`` — models and timings of the last run are added by the caller."""
     s = doc.state
     prov = dict(provenance or {})
-    if s.mask is not None and s.mask_source != "none":
+    if s.mask is not None and s.mask_source != NO_MASK:
         prov["mask_source"] = s.mask_source
     else:
         prov.pop("mask_source", None)

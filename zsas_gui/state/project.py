@@ -28,7 +28,8 @@ from ..core.errors import ImageReadError, OutputError, RecordError
 from ..core.export.common import ExportItem
 from ..core.io import atomic
 from ..core.io.imageio import find_images
-from .record import STATUSES, AnnotationRecord, NewerSchemaError, mask_file_of, now_iso
+from ..vocabulary import STATUSES
+from .record import AnnotationRecord, NewerSchemaError, mask_file_of, now_iso
 from .store import Store, file_sha256
 
 

@@ -18,20 +18,12 @@ import numpy as np
 
 from ..core.errors import RecordError
 from ..core.types import MethodParams, Prompts, TextPrompts
+from ..vocabulary import DEFAULT_CLASS, MASK_SOURCES, STATUSES
 
 #: Version of the record and project JSON written by this code. Older versions are read
 #: (there are none yet); a newer one is refused with a message naming the file.
 SCHEMA_VERSION = 1
 
-#: Review states. ``unreviewed``: nobody looked (a fresh or auto-labelled image);
-#: ``accepted``: the mask is right as proposed; ``edited``: a person changed the mask;
-#: ``rejected``: the proposal is wrong and not fixed; ``good``: the image is defect-free.
-STATUSES = ("unreviewed", "accepted", "edited", "rejected", "good")
-#: How the mask was made: the method alone, the method with user prompts, hand-painted,
-#: or imported from existing ground truth.
-MASK_SOURCES = ("auto", "refined", "edited", "imported")
-#: Defect class given to images at the project root or in a folder named ``good``.
-DEFAULT_CLASS = "defect"
 
 
 def now_iso() -> str:

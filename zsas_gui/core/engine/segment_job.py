@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import OutputError, ZsasError
-from ..io.atomic import atomic_write_bytes, atomic_write_json
+from ..errors import ZsasError
+from ..io.atomic import atomic_write_bytes, atomic_write_json, check_output_folder
 from ..io.colormap import colorize, overlay
 from ..io.imageio import IMAGE_EXTENSIONS, find_images, load_image, save_mask, save_png
 from ..types import MethodParams, SegmentationResult, TextPrompts
@@ -62,14 +62,7 @@ class SegmentJob:
 
     def prepare_output(self) -> None:
         """Fail early, before any model loads, when the output folder cannot be written."""
-        if self.out.exists() and not self.out.is_dir():
-            raise OutputError(f"{self.out}: exists and is not a folder; choose another -o")
-        try:
-            atomic_write_bytes(self.out / ".zsas-write-test", b"ok")
-            (self.out / ".zsas-write-test").unlink()
-        except (OutputError, OSError) as exc:
-            raise OutputError(f"cannot write to output folder {self.out}: "
-                              f"{getattr(exc, 'strerror', None) or exc}") from exc
+        check_output_folder(self.out)
 
     def process(self, pipe, src: Path, rel: str, params: MethodParams) -> SegmentationResult:
         """Run the pipeline on one file and write its outputs."""

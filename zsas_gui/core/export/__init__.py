@@ -18,16 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...vocabulary import DEFAULT_INCLUDE, FORMATS
 from ..io.atomic import atomic_write_json
 from .common import ExportItem
 from .staging import MANIFEST, staged
 from .validate import ExportValidationError, prepare
 
-FORMATS = ("mvtec", "folder", "coco", "labelme", "yolo", "png")
 #: Class folder names each layout reserves.
 RESERVED = {"mvtec": ("good",), "folder": ("good", "mask")}
-#: The statuses exported when the caller does not say.
-DEFAULT_INCLUDE = ("accepted", "edited", "good")
 
 __all__ = [
     "DEFAULT_INCLUDE",

@@ -11,14 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ImageReadError, OutputError
+from ..errors import OutputError
 from ..io.atomic import atomic_write_bytes
-from ..io.imageio import _open_image, encode_png, load_image, load_mask
-
-#: Statuses whose images count as defect-free regardless of their mask.
-NORMAL_STATUSES = ("good",)
-#: Statuses that claim a defect: an empty mask with one of these is a validation failure.
-DEFECT_STATUSES = ("accepted", "edited")
+from ..io.imageio import encode_png, load_image, load_mask, open_image, read_errors
 
 
 @dataclass(frozen=True)
@@ -92,16 +87,9 @@ def inside(root: Path, path: Path) -> Path:
 def image_hw(path: Path) -> tuple[int, int]:
     """(H, W) of an image as :func:`load_image` would return it (EXIF orientation applied),
     from the file header only. Raises :class:`ImageReadError` for unreadable files."""
-    from PIL import UnidentifiedImageError
-
-    try:
-        with _open_image(path) as img:
-            w, h = img.size
-            orientation = img.getexif().get(0x0112, 1)
-    except ImageReadError:
-        raise
-    except (OSError, UnidentifiedImageError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageReadError(f"{path}: cannot read the image ({exc})") from exc
+    with read_errors(path, "image"), open_image(path) as img:
+        w, h = img.size
+        orientation = img.getexif().get(0x0112, 1)
     return (w, h) if orientation in (5, 6, 7, 8) else (h, w)
 
 
@@ -109,7 +97,7 @@ def image_png_bytes(path: Path) -> bytes:
     """The image as PNG bytes: a PNG without EXIF rotation is copied byte for byte (keeps grey
     or 16-bit data as is); anything else is decoded to RGB and re-encoded."""
     if path.suffix.lower() == ".png":
-        with _open_image(path) as img:
+        with open_image(path) as img:
             orientation = img.getexif().get(0x0112, 1)
             fmt = img.format
         if fmt == "PNG" and orientation in (0, 1):
@@ -121,7 +109,7 @@ def read_mask_checked(path: Path) -> tuple[np.ndarray, list[str]]:
     """Read a stored mask; returns ((H, W) bool, problems) where a problem is a value other
     than 0/255 or more than one channel."""
     problems = []
-    with _open_image(path) as img:
+    with open_image(path) as img:
         img.load()
         arr = np.asarray(img)
     if arr.ndim != 2:

@@ -17,10 +17,9 @@ from __future__ import annotations
 from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
+from ...vocabulary import DEFECT_STATUSES, NORMAL_STATUSES
 from ..errors import ImageReadError, ZsasError
 from .common import (
-    DEFECT_STATUSES,
-    NORMAL_STATUSES,
     ExportItem,
     Prepared,
     image_hw,

@@ -48,6 +48,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     return path
 
 
+def check_output_folder(folder: str | os.PathLike, option: str = "-o") -> Path:
+    """Fail early, before any model loads, when ``folder`` cannot take output: it exists and is
+    not a folder, or a probe file cannot be written there (the one write probe). ``option``
+    names the command-line option to change in the message. Returns the folder."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder; choose another {option}")
+    probe = folder / ".zsas-write-test"
+    try:
+        atomic_write_bytes(probe, b"ok")
+        probe.unlink()
+    except (OutputError, OSError) as exc:
+        raise OutputError(f"cannot write to output folder {folder}: "
+                          f"{getattr(exc, 'strerror', None) or exc}") from exc
+    return folder
+
+
 #: what :func:`atomic_write_bytes` names its temp files: ``.NAME.`` + mkstemp's 8 characters + ``.tmp``
 _TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
 #: temp files younger than this may belong to a write in progress (another process): kept

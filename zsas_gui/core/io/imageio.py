@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +26,38 @@ MIN_SIDE_PX = 32
 MAX_PIXELS = 20000 * 20000
 
 
+#: What :func:`read_errors` says per kind of file: missing, a folder, not an image, corrupt.
+_READ_PROBLEMS = {
+    "image": ("file not found", "is a folder, not an image",
+              "not an image file Pillow can read (wrong extension or corrupt)", "corrupt or truncated image"),
+    "mask": ("mask file not found", "is a folder, not a mask image",
+             "not an image file (expected a PNG mask)", "corrupt mask image"),
+}
+
+
+@contextmanager
+def read_errors(path: Path, kind: str = "image") -> Iterator[None]:
+    """Inside the block, any failure to read ``path`` (an ``"image"`` or a ``"mask"``) becomes
+    :class:`ImageReadError` naming the file and the problem (the one ``except`` ladder)."""
+    from PIL import UnidentifiedImageError
+
+    missing, folder, unknown, corrupt = _READ_PROBLEMS[kind]
+    try:
+        yield
+    except ImageReadError:
+        raise
+    except FileNotFoundError as exc:
+        raise ImageReadError(f"{path}: {missing}") from exc
+    except PermissionError as exc:
+        raise ImageReadError(f"{path}: permission denied") from exc
+    except IsADirectoryError as exc:
+        raise ImageReadError(f"{path}: {folder}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageReadError(f"{path}: {unknown}") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageReadError(f"{path}: {corrupt} ({exc})") from exc
+
+
 def load_image(path: str | os.PathLike) -> np.ndarray:
     """Read an image file as RGB.
 
@@ -32,34 +66,21 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     16-bit/float data are stretched linearly from their min..max to 0..255.
     Raises :class:`ImageReadError` naming the file and the problem.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, ImageOps
 
     path = Path(path)
-    try:
-        with _open_image(path) as img:
-            w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageReadError(
-                    f"{path}: image is {w}x{h} px ({w * h / 1e6:.0f} Mpx), above the "
-                    f"{MAX_PIXELS / 1e6:.0f} Mpx limit; downscale it first")
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                img.seek(0)
-                img.load()
-                img = ImageOps.exif_transpose(img)
-            rgb = _to_rgb_uint8(img)
-    except ImageReadError:
-        raise
-    except FileNotFoundError as exc:
-        raise ImageReadError(f"{path}: file not found") from exc
-    except PermissionError as exc:
-        raise ImageReadError(f"{path}: permission denied") from exc
-    except IsADirectoryError as exc:
-        raise ImageReadError(f"{path}: is a folder, not an image") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(f"{path}: not an image file Pillow can read (wrong extension or corrupt)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageReadError(f"{path}: corrupt or truncated image ({exc})") from exc
+    with read_errors(path, "image"), open_image(path) as img:
+        w, h = img.size
+        if w * h > MAX_PIXELS:
+            raise ImageReadError(
+                f"{path}: image is {w}x{h} px ({w * h / 1e6:.0f} Mpx), above the "
+                f"{MAX_PIXELS / 1e6:.0f} Mpx limit; downscale it first")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img.seek(0)
+            img.load()
+            img = ImageOps.exif_transpose(img)
+        rgb = _to_rgb_uint8(img)
     h, w = rgb.shape[:2]
     if min(h, w) < MIN_SIDE_PX:
         raise ImageReadError(
@@ -67,7 +88,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     return rgb
 
 
-def _open_image(path: Path):
+def open_image(path: Path):
     """``PIL.Image.open`` without Pillow's decompression-bomb warning (our limit is
     :data:`MAX_PIXELS`); a header claiming more pixels than Pillow accepts at all becomes an
     :class:`ImageReadError` naming the file (Pillow raises ``DecompressionBombError``, which is
@@ -128,23 +149,10 @@ def save_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a mask PNG as (H, W) bool (pixel > 0 is defect). Colour masks count any channel."""
-    from PIL import UnidentifiedImageError
-
     path = Path(path)
-    try:
-        with _open_image(path) as img:
-            img.load()
-            arr = np.asarray(img)
-    except FileNotFoundError as exc:
-        raise ImageReadError(f"{path}: mask file not found") from exc
-    except PermissionError as exc:
-        raise ImageReadError(f"{path}: permission denied") from exc
-    except IsADirectoryError as exc:
-        raise ImageReadError(f"{path}: is a folder, not a mask image") from exc
-    except UnidentifiedImageError as exc:
-        raise ImageReadError(f"{path}: not an image file (expected a PNG mask)") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageReadError(f"{path}: corrupt mask image ({exc})") from exc
+    with read_errors(path, "mask"), open_image(path) as img:
+        img.load()
+        arr = np.asarray(img)
     if arr.ndim == 3:
         arr = arr[:, :, :3].max(axis=2) if arr.shape[2] >= 3 else arr[:, :, 0]
     return arr > 0
