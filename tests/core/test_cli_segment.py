@@ -62,7 +62,7 @@ def test_user_errors_are_one_line_messages(tmp_path, tiny_models, capsys):
 
 
 def test_unwritable_output_fails_before_models_load(tmp_path, monkeypatch, capsys):
-    import zsas_gui.core.io.atomic as atomic     # the one write probe (check_output_folder) lives there
+    from zsas_gui.core.io import atomic  # the one write probe (check_output_folder) lives there
 
     def refuse(path, data):
         from zsas_gui.core.errors import OutputError
