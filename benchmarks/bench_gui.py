@@ -129,7 +129,6 @@ def main() -> int:
     pipe = Pipeline(clip, sam)
     hb = Heartbeat()
     window = MainWindow(InferenceLane(pipe))     # the lane warms the pipeline up (builds its decoder)
-    window.controller.models_state = "ready"
     window.resize(1400, 900)
     window.show()
     hb.reset()

@@ -97,7 +97,6 @@ def measure(preset: str | None, images: int, hw: tuple[int, int]) -> dict[str, o
         make_folder(work / "images", images, hw)
         pipe, what = build_pipeline(preset, work)
         win = MainWindow(InferenceLane(pipe))
-        win.controller.models_state = "ready"
         win.resize(1400, 900)
         win.show()
         c = win.controller

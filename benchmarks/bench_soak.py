@@ -203,7 +203,6 @@ def window_storm(models: tuple[Path, Path], edits: int, seconds: float, work: Pa
     threads_before = threading.active_count()
     clip, sam = load_clip(str(models[0]), device="cpu"), load_sam(str(models[1]), device="cpu")
     win = MainWindow(InferenceLane(Pipeline(clip, sam)))
-    win.controller.models_state = "ready"
     win.resize(1200, 800)
     win.show()
     win.open_folder(work / "storm")

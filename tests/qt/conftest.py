@@ -59,7 +59,8 @@ def make_window(qtbot):
     def make(pipeline=None, folder=None):
         lane = InferenceLane(pipeline)
         w = MainWindow(lane)
-        w.controller.models_state = "ready" if pipeline is not None else "missing"
+        if pipeline is None:
+            w.controller.models_missing()
         qtbot.addWidget(w)
         made.append(w)
         w.resize(1000, 700)

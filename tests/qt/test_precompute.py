@@ -125,7 +125,7 @@ def test_the_cache_dialog_sets_the_size_and_clears(make_window, image_folder, ca
     cache = cached_pipeline.disk_cache
     assert cache.nbytes > 0
     w.precompute.show_cache_dialog()
-    dlg = w.precompute._dialog
+    dlg = w.precompute.cache_dialog
     assert str(cache.folder) in dlg.folder.text() and "MB" in dlg.used.text()
     dlg.max_gb.setValue(7)
     assert cache.max_bytes == 7 << 30 and cache_max_gb() == 7

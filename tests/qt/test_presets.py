@@ -57,7 +57,6 @@ def test_the_window_applies_a_preset_through_the_lane(make_window, qtbot, monkey
     w = make_window(None)
     loads = []
     monkeypatch.setattr(w.lane, "load_models", lambda *a: loads.append(a))
-    w.show_model_dialog()
-    w._model_dialog.apply_preset("fast")
+    w.show_model_dialog().apply_preset("fast")
     p = get_preset("fast")
     assert loads == [(p.clip_arg, p.sam, "cpu", "auto")] and w.controller.models_state == "loading"

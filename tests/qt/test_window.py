@@ -30,10 +30,11 @@ def test_an_unreadable_image_shows_a_message_not_a_crash(make_window, image_fold
     wait_idle(w)
 
 
-def test_lane_errors_appear_in_the_banner(make_window, image_folder, qtbot):
+def test_lane_errors_appear_in_the_banner(make_window, image_folder, qtbot, monkeypatch):
     w = make_window(None, image_folder)
-    w.controller.models_state = "ready"                     # claims models, but the lane has none
-    w.controller.submit_now()
+    monkeypatch.setattr(w.lane, "load_models", lambda *a: None)   # asked, but the lane gets none
+    w.load_models("some-clip", "some-sam")
+    assert w.controller.models_state == "loading" and w.controller.submit_now()
     qtbot.waitUntil(lambda: w.banner.isVisible(), timeout=5000)
     assert "no models loaded" in w.banner.text()
 
@@ -41,7 +42,6 @@ def test_lane_errors_appear_in_the_banner(make_window, image_folder, qtbot):
 def test_models_load_on_the_lane_then_the_image_is_processed(make_window, image_folder, tiny_models, qtbot,
                                                             wait_idle):
     w = make_window(None, image_folder)
-    w.controller.models_state = "none"
     clip_dir, sam_dir = tiny_models
     with qtbot.waitSignal(w.lane.models_loaded, timeout=60000) as sig:
         w.load_models(str(clip_dir), str(sam_dir), "cpu", "auto")

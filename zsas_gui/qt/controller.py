@@ -19,6 +19,7 @@ from .ahead import image_key_for
 from .documents import OpenDocuments
 from .lane import InferenceLane
 from .lane_jobs import AheadItem, Request
+from .models_state import ModelsState
 from .settings import load_defaults, save_defaults
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class Controller(QObject):
     info = Signal(str)
     image_updated = Signal(str, str, object)  # rel, status, score or None
     result_shown = Signal(object, object)     # request, SegmentationResult now in the current document
+    ppg_shown = Signal(object, object)        # request, its PPGResult or None (just before result_shown)
+    models_state_changed = Signal(object)     # ModelsState
 
     def __init__(self, lane: InferenceLane, parent: QObject | None = None):
         super().__init__(parent)
@@ -48,7 +51,9 @@ class Controller(QObject):
         self.image_key: str | None = None
         self.heatmap: np.ndarray | None = None
         self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
-        self.models_state = "none"            # none | loading | ready | heatmap-only | missing
+        self._models_state = ModelsState.NONE
+        if lane.has_pipeline:                 # a lane made with its pipeline (tests, benchmarks)
+            self._models_state = ModelsState.READY if lane.pipeline.sam is not None else ModelsState.HEATMAP_ONLY
         self.dropped_results = 0
         self.shown_results = 0
         self.ahead_hits = 0                   # results applied from the lane's ahead cache
@@ -72,6 +77,35 @@ class Controller(QObject):
         lane.cancelled.connect(self._on_cancelled)
         lane.prefetched.connect(self._on_prefetched)
         lane.idle.connect(lambda: self.progress.emit("", 0, 0))
+        lane.ppg_ready.connect(self.ppg_shown)
+        lane.models_loaded.connect(lambda info: self._set_models_state(
+            ModelsState.READY if info["models"].get("sam") else ModelsState.HEATMAP_ONLY))
+        lane.models_failed.connect(lambda _message: self._set_models_state(ModelsState.MISSING))
+
+    # -- models --------------------------------------------------------------------------------
+    @property
+    def models_state(self) -> ModelsState:
+        return self._models_state
+
+    def _set_models_state(self, state: ModelsState) -> None:
+        if state != self._models_state:
+            self._models_state = state
+            self.models_state_changed.emit(state)
+
+    def load_models(self, clip: str | None, sam: str | None, device: str = "auto",
+                    precision: str = "auto") -> None:
+        """Load models on the lane (the current image is sent once they are loaded)."""
+        self._set_models_state(ModelsState.LOADING)
+        self.lane.load_models(clip, sam, device, precision)
+
+    def switch_device(self, device: str) -> None:
+        """Move the loaded models to ``device`` on the lane (after running out of memory)."""
+        self._set_models_state(ModelsState.LOADING)
+        self.lane.switch_device(device)
+
+    def models_missing(self) -> None:
+        """No models could be chosen (the app explains how to get them)."""
+        self._set_models_state(ModelsState.MISSING)
 
     # -- project and images ------------------------------------------------------------------
     def open_project(self, project) -> list[tuple[str, str, float | None]]:
@@ -132,7 +166,7 @@ class Controller(QObject):
     # -- lane traffic -----------------------------------------------------------------------
     @property
     def can_compute(self) -> bool:
-        return self.models_state in ("ready", "heatmap-only", "loading")
+        return self._models_state.can_compute
 
     def schedule_refine(self) -> None:
         """Debounce: request after DEBOUNCE_MS of quiet, but at least every MAX_WAIT_MS."""
@@ -154,7 +188,7 @@ class Controller(QObject):
         if doc is None or self.image is None or not self.can_compute:
             return False
         if kind is None or kind == "refine":
-            kind = "refine" if doc.needs_refine and self.models_state != "heatmap-only" else "features"
+            kind = "refine" if doc.needs_refine and self._models_state != ModelsState.HEATMAP_ONLY else "features"
         s = doc.state
         if (kind == "features" or s.auto) and self._apply_ahead(kind, doc, s):
             return True
@@ -166,7 +200,7 @@ class Controller(QObject):
         """The heatmap (``kind`` "features") or the automatic result ("refine", automatic points)
         the lane computed ahead for exactly this image, models, parameters and text prompts,
         applied at once instead of asking the lane (ahead.py). False when there is none."""
-        if self.models_state not in ("ready", "heatmap-only"):
+        if not self._models_state.loaded:
             return False                       # models being loaded: the lane's answer may differ
         pipe, ahead = self.lane.pipeline, self.lane.ahead
         hit = ahead.result(pipe, self.image_key, s.params, s.text_prompts) if kind == "refine" else None
@@ -179,7 +213,7 @@ class Controller(QObject):
         self.ahead_hits += 1
         self._on_features(req, anomaly)
         if hit is not None:
-            self.lane.ppg_ready.emit(req, hit.ppg)     # the method panel's intermediates
+            self.ppg_shown.emit(req, hit.ppg)          # the method panel's intermediates
             self._on_result(req, hit.result)
         return True
 

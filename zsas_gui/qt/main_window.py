@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import (
@@ -27,6 +28,7 @@ from .canvas import ImageCanvas
 from .compat import guard_none_refcount
 from .controller import Controller
 from .lane import InferenceLane
+from .models_state import ModelsState
 from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
 from .precompute import PrecomputeControls, make_disk_cache
@@ -35,6 +37,9 @@ from .settings import app_settings
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
 from .threads import freeze_heap
 from .view_panel import LayersBox, ToolsBox
+
+if TYPE_CHECKING:
+    from .model_dialog import ModelDialog
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +209,7 @@ class MainWindow(QMainWindow):
             self.text_box.set_text_prompts(s.text_prompts)
         score = "" if doc.image_score is None else f"score {doc.image_score:.3f}"
         pending = ""
-        if self.controller.models_state == "heatmap-only":
+        if self.controller.models_state == ModelsState.HEATMAP_ONLY:
             pending = "no SAM model loaded: paint the mask by hand"
         elif doc.needs_refine and self.controller.can_compute:
             pending = "refining…" if self.lane.busy else "mask out of date (edit or Regenerate)"
@@ -290,7 +295,8 @@ class MainWindow(QMainWindow):
         dlg.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dlg.show()
 
-    def show_model_dialog(self) -> None:
+    def show_model_dialog(self) -> ModelDialog:
+        """Show the model manager (made on first use) and return it."""
         from .model_dialog import ModelDialog
 
         if self._model_dialog is None:
@@ -298,21 +304,25 @@ class MainWindow(QMainWindow):
             self._model_dialog.models_chosen.connect(self.load_models)
         self._model_dialog.show()
         self._model_dialog.raise_()
+        return self._model_dialog
+
+    @property
+    def model_dialog(self) -> ModelDialog | None:
+        """The model manager, once shown."""
+        return self._model_dialog
 
     # -- models --------------------------------------------------------------------------------------
     def load_models(self, clip: str | None, sam: str | None, device: str = "auto", precision: str = "auto") -> None:
-        self.controller.models_state = "loading"
         self._device_text = "loading models…"
         self.status.device.setText(self._device_text)
         self.status.progress_label.setText("loading models…")
         s = app_settings()
         for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
             s.setValue(f"models/{k}", v or "")
-        self.lane.load_models(clip, sam, device, precision)   # the image is sent once they are loaded
+        self.controller.load_models(clip, sam, device, precision)   # the image is sent once they are loaded
 
     def _on_models_loaded(self, info: dict) -> None:
-        c = self.controller
-        c.models_state = "ready" if info["models"].get("sam") else "heatmap-only"
+        c = self.controller               # its models_state follows the same signal (connected first)
         self._device_text = info["describe"]
         self.status.device.setText(self._device_text)
         self.status.progress_label.setText("")
@@ -327,7 +337,6 @@ class MainWindow(QMainWindow):
         c.submit_now(kind=None)
 
     def _on_models_failed(self, message: str) -> None:
-        self.controller.models_state = "missing"
         self._device_text = "no models"
         self.status.device.setText(self._device_text)
         self.status.progress_label.setText("")
@@ -391,7 +400,7 @@ class MainWindow(QMainWindow):
             self._model_dialog.close()
         if self._no_models_dialog is not None:
             self._no_models_dialog.close()
-        for box in (self.oom.box, self.precompute._dialog):
+        for box in (self.oom.box, self.precompute.cache_dialog):
             if box is not None:
                 box.close()
         self.hide()                 # the lane may need a moment to reach its next checkpoint

@@ -3,7 +3,7 @@ thumbnails (heatmap → region → ring → similarity → points → stage 1 �
 
 Nothing is recomputed: the :class:`~zsas_gui.core.explain.explain.Explanation` is built from what the
 inference lane already produced for the request whose result the document shows (its PPGResult,
-sent by ``lane.ppg_ready`` just before ``result_ready``, and the SegmentationResult with the
+sent by the controller's ``ppg_shown`` just before ``result_shown``, and the SegmentationResult with the
 cascade's own StageResult objects). Rendering is numpy/OpenCV on the GUI thread: the thumbnails
 from a downscaled copy of the image, the selected step at full size (cached per result).
 
@@ -176,7 +176,7 @@ class MethodPanel(QDockWidget):
         self._sharpen = QTimer(self, singleShot=True, interval=SHARPEN_MS)
         self._sharpen.timeout.connect(self._show_selected)
         self.strip.currentRowChanged.connect(lambda _row: self._show_selected())
-        self.lane.ppg_ready.connect(self._on_ppg)
+        self.controller.ppg_shown.connect(self._on_ppg)
         self.controller.result_shown.connect(self._on_result)
         self.controller.document_shown.connect(self._on_document)
         self.visibilityChanged.connect(self._on_visibility)

@@ -159,6 +159,11 @@ class PrecomputeControls(QObject):
         what = "cancelled" if cancelled else "done"
         self.window.statusBar().showMessage(f"precompute {what}: {done}/{total} images encoded", 5000)
 
+    @property
+    def cache_dialog(self) -> CacheDialog | None:
+        """The feature cache dialog, once shown."""
+        return self._dialog
+
     def show_cache_dialog(self) -> None:
         if self._dialog is None:
             self._dialog = CacheDialog(self.lane, self.window)

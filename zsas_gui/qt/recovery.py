@@ -105,13 +105,10 @@ class OutOfMemoryControls(QObject):
         from .settings import app_settings
 
         w = self.window
-        w.controller.models_state = "loading"
         w.status.device.setText("moving models to the CPU…")
         app_settings().setValue("models/device", "cpu")
-        w.lane.switch_device("cpu")
+        w.controller.switch_device("cpu")
 
     def use_smaller_model(self) -> None:
         """Load the fast preset (the model manager says which models are missing and offers them)."""
-        w = self.window
-        w.show_model_dialog()
-        w._model_dialog.apply_preset(SMALLER_PRESET)
+        self.window.show_model_dialog().apply_preset(SMALLER_PRESET)
