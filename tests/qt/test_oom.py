@@ -3,6 +3,7 @@ smaller model"; the lane keeps working for the next request, and both offers wor
 
 import pytest
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialog
 
 from zsas_gui.core.errors import DeviceMemoryError
 
@@ -83,7 +84,7 @@ def test_use_a_smaller_model_applies_the_fast_preset(make_window, image_folder, 
     wait_idle(w)
     w.oom.on_out_of_memory(None, f"out of memory on cuda:0 ({OOM})")
     qtbot.mouseClick(w.oom.box.smaller_button, Qt.MouseButton.LeftButton)
-    dlg = w.model_dialog
+    dlg = w.findChild(QDialog, "model_dialog")
     assert dlg is not None and dlg.isVisible() and dlg.preset.currentText() == "fast"
     assert "fast needs" in dlg.message.text()                        # not installed here: offered
     assert dlg.selected_spec().name == "ViT-B-16-quickgelu" and dlg.download_btn.isEnabled()

@@ -33,7 +33,7 @@ from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
 from .precompute import PrecomputeControls, make_disk_cache
 from .recovery import OutOfMemoryControls
-from .settings import app_settings
+from .settings import app_settings, restore_window_layout, save_window_layout
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
 from .threads import freeze_heap
 from .view_panel import LayersBox, ToolsBox
@@ -68,7 +68,7 @@ class MainWindow(QMainWindow):
         self._mem_timer = QTimer(self, interval=MEMORY_POLL_MS)
         self._mem_timer.timeout.connect(self._update_device_label)
         self._mem_timer.start()
-        self._restore_settings()
+        restore_window_layout(self, self.layers_box.colormap)
         freeze_heap("window")       # libraries and widgets: out of the collector's way (lane.py)
 
     # -- construction -----------------------------------------------------------------------------
@@ -306,11 +306,6 @@ class MainWindow(QMainWindow):
         self._model_dialog.raise_()
         return self._model_dialog
 
-    @property
-    def model_dialog(self) -> ModelDialog | None:
-        """The model manager, once shown."""
-        return self._model_dialog
-
     # -- models --------------------------------------------------------------------------------------
     def load_models(self, clip: str | None, sam: str | None, device: str = "auto", precision: str = "auto") -> None:
         self._device_text = "loading models…"
@@ -374,26 +369,9 @@ class MainWindow(QMainWindow):
                 self._go(path.relative_to(proj.root).as_posix())
                 return
 
-    def _restore_settings(self) -> None:
-        s = app_settings()
-        geo, state = s.value("window/geometry"), s.value("window/state")
-        if geo is not None:
-            self.restoreGeometry(geo)
-        else:
-            self.resize(1400, 900)
-        if state is not None:
-            self.restoreState(state)
-        cmap = s.value("view/colormap")
-        if cmap:
-            self.layers_box.colormap.setCurrentText(str(cmap))
-
     def closeEvent(self, event):
         self.controller.flush()
-        s = app_settings()
-        s.setValue("window/geometry", self.saveGeometry())
-        s.setValue("window/state", self.saveState())
-        s.setValue("view/colormap", self.layers_box.colormap.currentText())
-        s.sync()
+        save_window_layout(self, self.layers_box.colormap)
         self._mem_timer.stop()
         if self._model_dialog is not None:
             self._model_dialog.shutdown()

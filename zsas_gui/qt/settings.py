@@ -44,3 +44,28 @@ def save_defaults(root, params, text_prompts) -> None:
 
     app_settings().setValue(_settings_key(root) + "/defaults",
                             json.dumps({"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}))
+
+
+def restore_window_layout(window, colormap_box) -> None:
+    """The geometry, dock layout and colormap ``window`` had when it last closed (a first start:
+    1400 x 900)."""
+    s = app_settings()
+    geo, state = s.value("window/geometry"), s.value("window/state")
+    if geo is not None:
+        window.restoreGeometry(geo)
+    else:
+        window.resize(1400, 900)
+    if state is not None:
+        window.restoreState(state)
+    cmap = s.value("view/colormap")
+    if cmap:
+        colormap_box.setCurrentText(str(cmap))
+
+
+def save_window_layout(window, colormap_box) -> None:
+    """Keep ``window``'s geometry, dock layout and colormap for the next start."""
+    s = app_settings()
+    s.setValue("window/geometry", window.saveGeometry())
+    s.setValue("window/state", window.saveState())
+    s.setValue("view/colormap", colormap_box.currentText())
+    s.sync()
