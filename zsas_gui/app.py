@@ -68,6 +68,6 @@ def launch(args: argparse.Namespace):
     if problem is None:
         window.load_models(clip, sam, device, precision)
     else:
-        window.controller.models_missing()
+        window.controller.models.missing()
         window.show_no_models(problem)
     return window

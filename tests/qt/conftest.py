@@ -60,7 +60,7 @@ def make_window(qtbot):
         lane = InferenceLane(pipeline)
         w = MainWindow(lane)
         if pipeline is None:
-            w.controller.models_missing()
+            w.controller.models.missing()
         qtbot.addWidget(w)
         made.append(w)
         w.resize(1000, 700)

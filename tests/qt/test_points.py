@@ -96,7 +96,7 @@ def test_while_dragging_one_refinement_is_in_flight_and_its_mask_is_shown(
         assert abs(x - (30 + 10 * k)) < 0.6                 # the marker stays under the mouse
     for x in range(61, 80):                                 # fast moves: at most one in flight
         mouse.send(w.canvas, "move", x, 45, buttons=Qt.MouseButton.LeftButton)
-    assert c.doc.revision - c._drag_rev[1] == 0 and c._drag is not None
+    assert c.doc.revision - c.drag.in_flight[1] == 0 and c.drag.waiting is not None
     mouse.send(w.canvas, "release", 79, 45)
     qtbot.waitUntil(lambda: not c.doc.needs_refine, timeout=20000)
     wait_idle(w)

@@ -19,7 +19,8 @@ from .ahead import image_key_for
 from .documents import OpenDocuments
 from .lane import InferenceLane
 from .lane_jobs import AheadItem, Request
-from .models_state import ModelsState
+from .models_state import ModelsState, ModelsStatus
+from .pacing import Debounce, DragFollower
 from .settings import load_defaults, save_defaults
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,6 @@ class Controller(QObject):
     image_updated = Signal(str, str, object)  # rel, status, score or None
     result_shown = Signal(object, object)     # request, SegmentationResult now in the current document
     ppg_shown = Signal(object, object)        # request, its PPGResult or None (just before result_shown)
-    models_state_changed = Signal(object)     # ModelsState
 
     def __init__(self, lane: InferenceLane, parent: QObject | None = None):
         super().__init__(parent)
@@ -51,23 +51,18 @@ class Controller(QObject):
         self.image_key: str | None = None
         self.heatmap: np.ndarray | None = None
         self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
-        self._models_state = ModelsState.NONE
-        if lane.has_pipeline:                 # a lane made with its pipeline (tests, benchmarks)
-            self._models_state = ModelsState.READY if lane.pipeline.sam is not None else ModelsState.HEATMAP_ONLY
+        self.models = ModelsStatus(lane, self)   # the one owner of models_state
         self.dropped_results = 0
         self.shown_results = 0
         self.ahead_hits = 0                   # results applied from the lane's ahead cache
-        self._drag: tuple | None = None        # (image id, index, x, y) not yet in the document
-        self._drag_rev: tuple | None = None    # (image id, revision) of the drag refinement in flight
+        self.drag = DragFollower(self._apply_drag)
         self._user_cancel = False
         self._shown_anomaly = None     # the AnomalyResult on screen (the pipeline caches them)
         self.docs = OpenDocuments()
         self._scores: dict[str, float] = {}
         self._order: list[str] = []
-        self._first_edit_at: float | None = None
         self._param_burst: tuple[str, float, int] = ("", 0.0, 0)
-        self._refine_timer = QTimer(self, singleShot=True, interval=DEBOUNCE_MS)
-        self._refine_timer.timeout.connect(self.submit_now)
+        self._refine = Debounce(self.submit_now, DEBOUNCE_MS, MAX_WAIT_MS, self)
         self._save_timer = QTimer(self, singleShot=True, interval=SAVE_DELAY_MS)
         self._save_timer.timeout.connect(self.flush)
         lane.features_ready.connect(self._on_features)
@@ -78,34 +73,10 @@ class Controller(QObject):
         lane.prefetched.connect(self._on_prefetched)
         lane.idle.connect(lambda: self.progress.emit("", 0, 0))
         lane.ppg_ready.connect(self.ppg_shown)
-        lane.models_loaded.connect(lambda info: self._set_models_state(
-            ModelsState.READY if info["models"].get("sam") else ModelsState.HEATMAP_ONLY))
-        lane.models_failed.connect(lambda _message: self._set_models_state(ModelsState.MISSING))
 
-    # -- models --------------------------------------------------------------------------------
     @property
     def models_state(self) -> ModelsState:
-        return self._models_state
-
-    def _set_models_state(self, state: ModelsState) -> None:
-        if state != self._models_state:
-            self._models_state = state
-            self.models_state_changed.emit(state)
-
-    def load_models(self, clip: str | None, sam: str | None, device: str = "auto",
-                    precision: str = "auto") -> None:
-        """Load models on the lane (the current image is sent once they are loaded)."""
-        self._set_models_state(ModelsState.LOADING)
-        self.lane.load_models(clip, sam, device, precision)
-
-    def switch_device(self, device: str) -> None:
-        """Move the loaded models to ``device`` on the lane (after running out of memory)."""
-        self._set_models_state(ModelsState.LOADING)
-        self.lane.switch_device(device)
-
-    def models_missing(self) -> None:
-        """No models could be chosen (the app explains how to get them)."""
-        self._set_models_state(ModelsState.MISSING)
+        return self.models.state
 
     # -- project and images ------------------------------------------------------------------
     def open_project(self, project) -> list[tuple[str, str, float | None]]:
@@ -166,29 +137,18 @@ class Controller(QObject):
     # -- lane traffic -----------------------------------------------------------------------
     @property
     def can_compute(self) -> bool:
-        return self._models_state.can_compute
-
-    def schedule_refine(self) -> None:
-        """Debounce: request after DEBOUNCE_MS of quiet, but at least every MAX_WAIT_MS."""
-        now = time.monotonic()
-        if self._first_edit_at is None:
-            self._first_edit_at = now
-        if (now - self._first_edit_at) * 1000 >= MAX_WAIT_MS:
-            self.submit_now()
-        else:
-            self._refine_timer.start()
+        return self.models.state.can_compute
 
     def submit_now(self, kind: str | None = "refine") -> bool:
         """Send the current document to the lane now (``kind`` None: whatever it needs).
         Returns False when there is nothing to send it to."""
-        self._refine_timer.stop()
-        self._first_edit_at = None
+        self._refine.reset()
         self._user_cancel = False
         doc = self.doc
         if doc is None or self.image is None or not self.can_compute:
             return False
         if kind is None or kind == "refine":
-            kind = "refine" if doc.needs_refine and self._models_state != ModelsState.HEATMAP_ONLY else "features"
+            kind = "refine" if doc.needs_refine and self.models.state != ModelsState.HEATMAP_ONLY else "features"
         s = doc.state
         if (kind == "features" or s.auto) and self._apply_ahead(kind, doc, s):
             return True
@@ -200,7 +160,7 @@ class Controller(QObject):
         """The heatmap (``kind`` "features") or the automatic result ("refine", automatic points)
         the lane computed ahead for exactly this image, models, parameters and text prompts,
         applied at once instead of asking the lane (ahead.py). False when there is none."""
-        if not self._models_state.loaded:
+        if not self.models.state.loaded:
             return False                       # models being loaded: the lane's answer may differ
         pipe, ahead = self.lane.pipeline, self.lane.ahead
         hit = ahead.result(pipe, self.image_key, s.params, s.text_prompts) if kind == "refine" else None
@@ -219,8 +179,7 @@ class Controller(QObject):
 
     def cancel(self) -> None:
         """The user's cancel (Esc): stop the running computation, drop the pending one."""
-        self._refine_timer.stop()
-        self._first_edit_at = None
+        self._refine.reset()
         self._user_cancel = True
         self.lane.cancel()
 
@@ -249,7 +208,7 @@ class Controller(QObject):
         if doc is None or not doc.apply_result(req.revision, result.prompts, result.pred_mask,
                                                result.anomaly.image_score):
             self.dropped_results += 1
-            self._drag_settled(req)
+            self.drag.settled(req.image_id, req.revision)
             return
         self.shown_results += 1
         self.docs.note_provenance(req.image_id, result.provenance)
@@ -259,17 +218,17 @@ class Controller(QObject):
             self.result_shown.emit(req, result)
             self.document_shown.emit()
         self._save_timer.start()
-        self._drag_settled(req)
+        self.drag.settled(req.image_id, req.revision)
         self._prefetch_next()
 
     def _on_failed(self, req: Request | None, message: str) -> None:
         self.progress.emit("", 0, 0)
         self.error.emit(message)
         if req is not None:
-            self._drag_settled(req)
+            self.drag.settled(req.image_id, req.revision)
 
     def _on_cancelled(self, req: Request) -> None:
-        self._drag_settled(req)
+        self.drag.settled(req.image_id, req.revision)
         if self._user_cancel:
             self._user_cancel = False
             self.progress.emit("", 0, 0)
@@ -307,43 +266,31 @@ class Controller(QObject):
         self.document_shown.emit()
         self._save_timer.start()
         if refine:
-            self.schedule_refine()
+            self._refine.poke()
 
     def add_point(self, x: float, y: float, positive: bool) -> None:
         if self.doc is not None:
             self.doc.add_point(x, y, positive)
             self._edited()
 
-    # Dragging: at most one refinement in flight. The marker follows the mouse; the document's
-    # point follows at the lane's pace (each result is for the document's current revision, so it
-    # is shown, live, instead of being dropped as stale).
     def move_point(self, index: int, x: float, y: float) -> None:
+        """A dragged point moved (paced by :class:`~.pacing.DragFollower`)."""
         if self.doc is not None and index < len(self.doc.prompts):
-            self._drag = (self.doc.image_id, index, x, y)
-            if self._drag_rev is None:
-                self._commit_drag()
+            self.drag.move(self.doc.image_id, index, x, y)
 
-    def _commit_drag(self) -> None:
-        drag, self._drag = self._drag, None
-        if drag is None or self.doc is None or drag[0] != self.doc.image_id or drag[1] >= len(self.doc.prompts):
-            return
-        self.doc.move_point(drag[1], drag[2], drag[3], merge_key=("drag", drag[1]))
+    def _apply_drag(self, image_id: str, index: int, x: float, y: float) -> tuple[str, int] | None:
+        doc = self.doc
+        if doc is None or image_id != doc.image_id or index >= len(doc.prompts):
+            return None
+        doc.move_point(index, x, y, merge_key=("drag", index))
         self.document_shown.emit()
         self._save_timer.start()
-        if self.submit_now():
-            self._drag_rev = (self.doc.image_id, self.doc.revision)
-
-    def _drag_settled(self, req: Request) -> None:
-        """A request finished (result, cancel or error): commit the latest drag position."""
-        if self._drag_rev == (req.image_id, req.revision):
-            self._drag_rev = None
-            self._commit_drag()
+        return (doc.image_id, doc.revision) if self.submit_now() else None
 
     def end_drag(self, _index: int) -> None:
         if self.doc is not None:
-            self._commit_drag()
+            self.drag.end()
             self.doc.end_merge()
-            self._drag_rev = None
             if self.doc.needs_refine:
                 self.submit_now()
 

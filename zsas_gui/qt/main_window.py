@@ -314,7 +314,7 @@ class MainWindow(QMainWindow):
         s = app_settings()
         for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
             s.setValue(f"models/{k}", v or "")
-        self.controller.load_models(clip, sam, device, precision)   # the image is sent once they are loaded
+        self.controller.models.load(clip, sam, device, precision)   # the image is sent once they are loaded
 
     def _on_models_loaded(self, info: dict) -> None:
         c = self.controller               # its models_state follows the same signal (connected first)

@@ -107,7 +107,7 @@ class OutOfMemoryControls(QObject):
         w = self.window
         w.status.device.setText("moving models to the CPU…")
         app_settings().setValue("models/device", "cpu")
-        w.controller.switch_device("cpu")
+        w.controller.models.switch_device("cpu")
 
     def use_smaller_model(self) -> None:
         """Load the fast preset (the model manager says which models are missing and offers them)."""
