@@ -49,16 +49,16 @@ def test_restyling_swaps_the_table_and_keeps_the_indices(qtbot):
     qtbot.addWidget(c)
     c.set_image(IMG)
     c.set_heatmap(np.tile(np.linspace(0, 1, 80, dtype=np.float32), (60, 1)))
-    idx = c._heat_index
-    before = qimage_to_rgb(c._heat_image)
+    idx = c.heatmap.index
+    before = qimage_to_rgb(c.heatmap.image)
     c.set_colormap("viridis")
-    assert c._heat_index is idx
-    after = qimage_to_rgb(c._heat_image)
+    assert c.heatmap.index is idx
+    after = qimage_to_rgb(c.heatmap.image)
     assert not np.array_equal(before, after) and np.array_equal(after[0, 79], colormap_lut("viridis")[255])
     c.set_heatmap_opacity(0.2)
     assert abs(c.heatmap_opacity() - 0.2) < 1e-6
     c.set_tau(0.5)
-    assert not c._contour_item.path().isEmpty()
+    assert not c.heatmap.contour_item.path().isEmpty()
 
 
 def test_layers_zoom_fit_and_split(qtbot):

@@ -17,14 +17,8 @@ from PySide6.QtWidgets import QFrame, QGraphicsScene, QGraphicsView
 
 from ..core.types import Prompts
 from . import canvas_items as ci
-from .convert import (
-    colormap_lut,
-    indexed_qimage,
-    mask_to_qimage,
-    rgb_to_qimage,
-    scalar_to_indexed,
-    set_colour_table,
-)
+from .convert import mask_to_qimage, rgb_to_qimage
+from .heatmap_layer import HeatmapLayer
 
 LAYERS = ("image", "heatmap", "contour", "mask", "points", "gt")
 TOOLS = ("points", "brush", "eraser")
@@ -62,10 +56,6 @@ class ImageCanvas(QGraphicsView):
         self._layer_items["gt"] = [self._gt_item]
         self._caption = ci.caption_label(self)
         self._hw: tuple[int, int] | None = None
-        self._heat_index: np.ndarray | None = None
-        self._heat_image = None
-        self._colormap = "jet"
-        self._tau: float | None = None
         self._mask: np.ndarray | None = None
         self._mask_alpha = 90
         self._points: list[ci.PointItem] = []
@@ -84,6 +74,7 @@ class ImageCanvas(QGraphicsView):
                              "contour": [self._contour_item],
                              "mask": [self._mask_item, self._outline_item], "points": []}
         self._visible = dict.fromkeys(LAYERS, True)
+        self.heatmap = HeatmapLayer(self._heat_item, self._contour_item)
 
     # -- content ---------------------------------------------------------------------------
     @property
@@ -111,23 +102,11 @@ class ImageCanvas(QGraphicsView):
 
     def set_heatmap(self, s: np.ndarray | None) -> None:
         """Show S ((H, W) float32 in [0, 1]) through the colour table; None hides it."""
-        if s is None:
-            self._heat_index = self._heat_image = None
-            self._heat_item.setPixmap(QPixmap())
-            self._contour_item.setPath(ci.stroke_path([]))
-            return
-        self._heat_index = scalar_to_indexed(s)
-        self._heat_image = indexed_qimage(self._heat_index, colormap_lut(self._colormap))
-        self._heat_item.setPixmap(QPixmap.fromImage(self._heat_image))
-        self._update_contour()
+        self.heatmap.set_map(s)
 
     def set_colormap(self, name: str) -> None:
         """Restyle the heatmap: swaps the 256-entry table, never recomputes the map."""
-        lut = colormap_lut(name)
-        self._colormap = name
-        if self._heat_image is not None:
-            set_colour_table(self._heat_image, lut)
-            self._heat_item.setPixmap(QPixmap.fromImage(self._heat_image))
+        self.heatmap.set_colormap(name)
 
     def set_heatmap_opacity(self, opacity: float) -> None:
         self._heat_item.setOpacity(float(np.clip(opacity, 0.0, 1.0)))
@@ -136,15 +115,7 @@ class ImageCanvas(QGraphicsView):
         return self._heat_item.opacity()
 
     def set_tau(self, tau: float | None) -> None:
-        self._tau = tau
-        self._update_contour()
-
-    def _update_contour(self) -> None:
-        if self._heat_index is None or self._tau is None:
-            self._contour_item.setPath(ci.stroke_path([]))
-            return
-        level = int(np.clip(round(self._tau * 255), 1, 255))
-        self._contour_item.setPath(ci.level_contour_path(self._heat_index, level))
+        self.heatmap.set_tau(tau)
 
     def set_mask(self, mask: np.ndarray | None) -> None:
         """Show a (H, W) bool mask as translucent fill plus outline; None hides it. Masks are never
