@@ -43,6 +43,33 @@ def random_sam_bundle(kind: str = "vit_b"):
                      dtype=torch.float32, info={"random_test_model": True})
 
 
+def preset_bundles(preset, device: str = "cpu"):
+    """Random-weight CLIP and SAM of the preset's architectures (no checkpoint files needed)."""
+    import open_clip
+    import torch
+
+    from zsas_gui.core.models.bundles import ClipBundle, SamBundle
+    from zsas_gui.core.models.loading import build_sam_from_arch
+    from zsas_gui.core.models.mobile_sam import mobile_sam_arch
+    from zsas_gui.core.models.registry import get_spec
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    clip_spec, sam_spec = get_spec(preset.clip, "clip"), get_spec(preset.sam, "sam")
+    clip = open_clip.create_model(clip_spec.arch, pretrained=None, force_image_size=preset.clip_size)
+    clip_b = ClipBundle(model=clip.to(dev).eval(), tokenizer=open_clip.get_tokenizer("ViT-B-16"),
+                        model_id=f"random:{clip_spec.arch}@{preset.clip_size}", image_size=preset.clip_size,
+                        device=dev, dtype=torch.float32, info={"random_test_model": True})
+    if sam_spec.arch == "vit_t":
+        sam = build_sam_from_arch(mobile_sam_arch())
+    else:
+        from segment_anything import sam_model_registry
+        sam = sam_model_registry[sam_spec.arch](checkpoint=None)
+    sam_b = SamBundle(model=sam.to(dev).eval(), model_id=f"random:{sam_spec.name}", device=dev,
+                      dtype=torch.float32, info={"random_test_model": True})
+    return clip_b, sam_b
+
+
 def test_image(hw=(768, 1024)) -> tuple[np.ndarray, str]:
     """The carpet demo image resized to ``hw`` when shared data is present, else a synthetic one."""
     import cv2

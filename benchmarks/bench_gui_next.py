@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
-from _common import emit
+from _common import emit, preset_bundles
 
 
 def make_folder(folder: Path, n: int, hw: tuple[int, int]) -> None:
@@ -60,12 +60,10 @@ def build_pipeline(preset: str | None, work: Path):
         clip_dir, sam_dir = make_test_models(work / "models")
         return Pipeline(load_clip(str(clip_dir), device="cpu"), load_sam(str(sam_dir), device="cpu"),
                         disk_cache=cache), "tiny test models"
-    from bench_presets import build_bundles
-
     from zsas_gui.core.engine.presets import get_preset
 
     p = get_preset(preset)
-    clip, sam = build_bundles(p)
+    clip, sam = preset_bundles(p)
     return Pipeline(clip, sam, disk_cache=cache), f"preset {p.name} ({p.clip_arg} + {p.sam}, random weights)"
 
 

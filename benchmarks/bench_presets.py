@@ -31,36 +31,12 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import preset_bundles
+
 HW = (768, 1024)
-
-
-def build_bundles(preset, device: str = "cpu"):
-    """Random-weight CLIP and SAM of the preset's architectures (no checkpoint files needed)."""
-    import open_clip
-    import torch
-
-    from zsas_gui.core.models.bundles import ClipBundle, SamBundle
-    from zsas_gui.core.models.loading import build_sam_from_arch
-    from zsas_gui.core.models.mobile_sam import mobile_sam_arch
-    from zsas_gui.core.models.registry import get_spec
-
-    dev = torch.device(device)
-    torch.manual_seed(0)
-    clip_spec, sam_spec = get_spec(preset.clip, "clip"), get_spec(preset.sam, "sam")
-    clip = open_clip.create_model(clip_spec.arch, pretrained=None, force_image_size=preset.clip_size)
-    clip_b = ClipBundle(model=clip.to(dev).eval(), tokenizer=open_clip.get_tokenizer("ViT-B-16"),
-                        model_id=f"random:{clip_spec.arch}@{preset.clip_size}", image_size=preset.clip_size,
-                        device=dev, dtype=torch.float32, info={"random_test_model": True})
-    if sam_spec.arch == "vit_t":
-        sam = build_sam_from_arch(mobile_sam_arch())
-    else:
-        from segment_anything import sam_model_registry
-        sam = sam_model_registry[sam_spec.arch](checkpoint=None)
-    sam_b = SamBundle(model=sam.to(dev).eval(), model_id=f"random:{sam_spec.name}", device=dev,
-                      dtype=torch.float32, info={"random_test_model": True})
-    return clip_b, sam_b
 
 
 def test_image(seed: int) -> np.ndarray:
@@ -83,7 +59,7 @@ def time_clip_sizes(preset, sizes: list[int], repeat: int = 3) -> int:
 
     image = test_image(0)
     for size in sizes:
-        clip, _ = build_bundles(dataclasses.replace(preset, clip_size=size, sam="mobile_sam"))
+        clip, _ = preset_bundles(dataclasses.replace(preset, clip_size=size, sam="mobile_sam"))
         mapper = VVAnomalyMapper(clip)
         wall, cpu = [], []
         with torch.inference_mode():
@@ -123,7 +99,7 @@ def main(argv=None) -> int:
     if args.clip_sizes:
         return time_clip_sizes(preset, [int(x) for x in args.clip_sizes.split(",")])
     t0 = time.perf_counter()
-    clip, sam = build_bundles(preset)
+    clip, sam = preset_bundles(preset)
     print(f"preset: {preset.name}: CLIP {preset.clip_arg}, SAM {preset.sam}; random weights; image "
           f"{HW[1]}x{HW[0]}; {torch.get_num_threads()} threads; fp32 CPU")
     print(f"model_build_s: {time.perf_counter() - t0:.2f}")
@@ -177,7 +153,6 @@ def main(argv=None) -> int:
         if v:
             print(f"  {k}: {statistics.median(v):.0f}")
     if args.next_images > 1:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
         from bench_gui_next import measure
 
         app = measure(preset.name, args.next_images, HW)
