@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QAction
@@ -42,6 +42,9 @@ from PySide6.QtWidgets import (
 from ..core.types import MethodParams, TextPrompts
 from .lane_jobs import AheadItem
 from .settings import app_settings
+
+if TYPE_CHECKING:
+    from .lane import InferenceLane
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +178,7 @@ class PrecomputeControls(QObject):
 class CacheDialog(QDialog):
     """Where the feature cache is, how big it is and may grow, clear it, auto-precompute."""
 
-    def __init__(self, lane: Any, parent: QWidget | None = None):
+    def __init__(self, lane: InferenceLane, parent: QWidget | None = None):
         super().__init__(parent)
         self.setObjectName("cache_dialog")
         self.setWindowTitle("Feature cache")

@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QMessageBox, QPushButton, QWidget
+
+if TYPE_CHECKING:
+    from ..core.engine.cache import DiskCache
+    from ..core.engine.pipeline import Pipeline
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ def is_out_of_memory(exc: BaseException) -> bool:
         isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower())
 
 
-def moved_pipeline(old: Any, device: str, disk_cache: Any = None) -> Any:
+def moved_pipeline(old: Pipeline, device: str, disk_cache: DiskCache | None = None) -> Pipeline:
     """A new Pipeline over ``old``'s models moved to ``device`` (fp32 on the CPU), with ``old``'s
     disk cache (else ``disk_cache``) and decoder/encoder choice. ``old``'s memory caches are
     cleared first (on a GPU they hold the memory that ran out)."""

@@ -4,12 +4,15 @@ embedding, the image's features (anomaly map + embedding) and the trace of one r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..method.ppg import PPGResult
 from ..types import AnomalyResult, SegmentationResult, TextPrompts
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(eq=False)
@@ -17,7 +20,7 @@ class SamEmbedding:
     """SAM's cached image state. ``features``: torch (1, C, g, g) on the model's device, over the
     padded ``long_side`` square; ``input_size``: (h, w) after resize; ``original_size``: (H, W)."""
 
-    features: Any
+    features: torch.Tensor
     input_size: tuple[int, int]
     original_size: tuple[int, int]
 

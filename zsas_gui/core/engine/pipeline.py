@@ -36,6 +36,7 @@ from .events import Encoding, FeaturesReady, PointsReady, RunEvent, StageDone, d
 from .features import ImageFeatures, RunTrace, SamEmbedding
 
 if TYPE_CHECKING:
+    from ..maps.anomaly_map import AnomalyMapper
     from ..sam.fast_decoder import FastDecoder
     from ..sam.fast_encoder import OrtImageEncoder
 
@@ -49,7 +50,7 @@ class Pipeline:
 
     def __init__(self, clip: ClipBundle | None, sam: SamBundle | None,
                  text_prompts: TextPrompts | None = None, cache_bytes: int = DEFAULT_CACHE_BYTES,
-                 disk_cache: DiskCache | None = None, mapper: Any = None, decoder: str = "auto",
+                 disk_cache: DiskCache | None = None, mapper: AnomalyMapper | None = None, decoder: str = "auto",
                  encoder: str = "auto"):
         """``decoder``: how refinement runs SAM's decoder (:data:`.fast_decoder.DECODERS`):
         ``"auto"`` (onnxruntime on the CPU if installed, else the torch fast path), ``"onnx"``,
