@@ -128,3 +128,20 @@ def test_state_never_imports_qt_or_cli_and_only_app_imports_qt():
     top = [p for p in PKG_ROOT.glob("*.py") if p.name != "app.py"]
     bad += [f"{p.name} imports {t}" for p in top for t in _imports_of(p) if _layer(t) == "qt"]
     assert not bad, "\n".join(bad)
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A name starting with ``_`` is its module's own: importing it elsewhere (or re-exporting it)
+    hides an interface nobody declared."""
+    bad = []
+    for path in sorted(PKG_ROOT.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                bad += [f"{path.relative_to(PKG_ROOT)} imports {node.module}.{a.name}" for a in node.names
+                        if a.name.startswith("_") and not a.name.startswith("__")]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_vocabulary_is_the_floor():
+    """zsas_gui/vocabulary.py imports nothing of zsas_gui; everyone may import it."""
+    assert _imports_of(PKG_ROOT / "vocabulary.py") == set()

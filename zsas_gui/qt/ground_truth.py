@@ -19,7 +19,7 @@ from PySide6.QtCore import QObject
 from PySide6.QtWidgets import QLabel
 
 from ..core.errors import ZsasError
-from ..core.io.label_import import GROUND_TRUTH_DIR, MASK_SUFFIX, _candidates
+from ..core.io.label_import import GROUND_TRUTH_DIR, MASK_SUFFIX, mask_candidates
 from ..core.metrics import iou
 
 #: Ground-truth masks kept in memory (the most recently opened images).
@@ -43,7 +43,7 @@ class GroundTruthFinder:
         full = self.prefix + rel
         if full.split("/", 1)[0] == GROUND_TRUTH_DIR or PurePosixPath(rel).stem.endswith(MASK_SUFFIX):
             return None                                  # a mask file itself, not an image
-        for cand in _candidates(full, self.masks_root, self.mvtec, separate=False):
+        for cand in mask_candidates(full, self.masks_root, self.mvtec, separate=False):
             if cand.is_file():
                 return cand
         return None

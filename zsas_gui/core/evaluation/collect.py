@@ -58,7 +58,7 @@ class ImageRow:
     mask_area: dict[str, int] = field(default_factory=dict)
 
 
-class _Group:
+class ClassGroup:
     """Accumulated data of one set of images: per-predictor pixel histograms, image scores, rows."""
 
     def __init__(self, bins: int):
@@ -67,13 +67,13 @@ class _Group:
         self.labels: list[bool] = []
         self.rows: list[ImageRow] = []
 
-    def merged(self, other: _Group) -> _Group:
-        g = _Group.__new__(_Group)
+    def merged(self, other: ClassGroup) -> ClassGroup:
+        g = ClassGroup.__new__(ClassGroup)
         g.pixels = {p: self.pixels[p].copy().merge(other.pixels[p]) for p in PREDICTORS}
         g.scores, g.labels, g.rows = self.scores + other.scores, self.labels + other.labels, self.rows + other.rows
         return g
 
-    def absorb(self, other: _Group) -> None:
+    def absorb(self, other: ClassGroup) -> None:
         for p in PREDICTORS:
             self.pixels[p].merge(other.pixels[p])
         self.scores += other.scores
@@ -121,12 +121,12 @@ class CategoryCollector:
     def __init__(self, name: str, bins: int):
         self.name = name
         self.bins = bins
-        self.groups: dict[str, _Group] = {}
+        self.groups: dict[str, ClassGroup] = {}
 
     def add(self, rel: str, defect_class: str, is_anomalous: bool, gt: np.ndarray,
             result: SegmentationResult, tau: float) -> ImageRow:
         """Add one evaluated image. ``gt``: (H, W) bool, the same shape as the result's maps."""
-        g = self.groups.setdefault(defect_class, _Group(self.bins))
+        g = self.groups.setdefault(defect_class, ClassGroup(self.bins))
         h, w = gt.shape
         row = ImageRow(rel, self.name, defect_class, h, w, int(gt.sum()),
                        float(result.anomaly.image_score), bool(result.gated))
@@ -139,14 +139,14 @@ class CategoryCollector:
         g.rows.append(row)
         return row
 
-    def all_group(self) -> _Group:
+    def all_group(self) -> ClassGroup:
         """Every image of the category in one group (a new object)."""
-        total = _Group(self.bins)
+        total = ClassGroup(self.bins)
         for g in self.groups.values():
             total.absorb(g)
         return total
 
-    def blocks(self) -> tuple[dict, _Group]:
+    def blocks(self) -> tuple[dict, ClassGroup]:
         """``({"classes": {class: block}, "all": block}, the category's all-images group)``."""
         good = self.groups.get(GOOD)
         classes = {}
@@ -156,6 +156,6 @@ class CategoryCollector:
         return {"classes": classes, "all": total.block()}, total
 
 
-def new_group(bins: int) -> _Group:
+def new_group(bins: int) -> ClassGroup:
     """An empty group (the overall pool across categories)."""
-    return _Group(bins)
+    return ClassGroup(bins)

@@ -12,7 +12,7 @@ from ..errors import ZsasError
 from ..io.imageio import load_image, load_mask
 from ..metrics import DEFAULT_BINS
 from ..types import MethodParams, TextPrompts
-from .collect import PREDICTORS, CategoryCollector, ImageRow, _Group, new_group
+from .collect import PREDICTORS, CategoryCollector, ClassGroup, ImageRow, new_group
 from .dataset import EvalItem
 
 #: Metrics averaged over categories in ``category_mean`` (the paper's table convention).
@@ -94,7 +94,7 @@ def evaluate(pipe, items: list[EvalItem], params: MethodParams,
     return out
 
 
-def _curves(title: str, group: _Group, block: dict) -> Curves:
+def _curves(title: str, group: ClassGroup, block: dict) -> Curves:
     per = {}
     for p in PREDICTORS:
         acc = group.pixels[p]

@@ -48,7 +48,8 @@ def image_rels(images_root: str | os.PathLike, masks_root: str | os.PathLike | N
     return rels
 
 
-def _candidates(rel: str, masks_root: Path, mvtec: bool, separate: bool) -> list[Path]:
+def mask_candidates(rel: str, masks_root: Path, mvtec: bool, separate: bool) -> list[Path]:
+    """The paths where an existing mask of image ``rel`` may be, most likely first."""
     p = PurePosixPath(rel)
     dirs, stem = list(p.parent.parts), p.stem
     out = []
@@ -73,7 +74,7 @@ def match_masks(images_root: str | os.PathLike, rels: list[str] | None = None,
     separate = masks_root.resolve() != images_root.resolve()
     match = MaskMatch(layout="mvtec" if mvtec else "plain")
     for rel in rels:
-        for cand in _candidates(rel, masks_root, mvtec, separate):
+        for cand in mask_candidates(rel, masks_root, mvtec, separate):
             if cand.is_file():
                 match.masks[rel] = cand
                 break

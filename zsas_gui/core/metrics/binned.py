@@ -42,13 +42,13 @@ import numpy as np
 from .curves import (
     NAN,
     CurveMetrics,
-    _pr_from_counts,
-    _roc_from_counts,
     as_labels,
     as_scores,
     metrics_from_counts,
+    pr_from_counts,
+    roc_from_counts,
 )
-from .pro import DEFAULT_FPR_LIMIT, _close_curve, area_to_limit, label_regions
+from .pro import DEFAULT_FPR_LIMIT, area_to_limit, close_curve, label_regions
 
 DEFAULT_BINS = 65536
 _CHUNK = 1 << 18     # pixels processed at once (bounds the temporaries to a few MB)
@@ -283,7 +283,7 @@ class PixelCurveAccumulator:
 
     def _aupro(self, fpr, pro, multi) -> tuple[float, float]:
         L = self.fpr_limit
-        F, R = _close_curve(fpr, pro)
+        F, R = close_curve(fpr, pro)
         value = area_to_limit(F, R, L) / L
         f_prev, dF, dR = F[:-2], np.diff(F)[:-1], np.diff(R)[:-1]   # segment into bin b, b = 0..T-1
         full = multi & (F[1:-1] <= L)
@@ -294,16 +294,16 @@ class PixelCurveAccumulator:
     def roc_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Binned ROC: ``(fpr, tpr, thresholds)``, (T + 1,) float64 each, from (0, 0)."""
         thr, tps, fps, *_ = self._curve()
-        return _roc_from_counts(thr, tps, fps)
+        return roc_from_counts(thr, tps, fps)
 
     def precision_recall_curve(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Binned PR curve: ``(precision, recall, thresholds)``, (T,) float64, thresholds decreasing."""
         thr, tps, fps, *_ = self._curve()
-        return _pr_from_counts(thr, tps, fps)
+        return pr_from_counts(thr, tps, fps)
 
     def pro_curve(self) -> tuple[np.ndarray, np.ndarray]:
         """Binned PRO curve ``(fpr, pro)``, (T + 2,) float64, from (0, 0) to (1, 1); NaN if undefined."""
         _, _, fps, _, _, _, prow = self._curve()
         if prow is None or not self.n_regions or not fps[-1]:
             return np.array([NAN]), np.array([NAN])
-        return _close_curve(fps / fps[-1], np.cumsum(prow) / self.n_regions)
+        return close_curve(fps / fps[-1], np.cumsum(prow) / self.n_regions)

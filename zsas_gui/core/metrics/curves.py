@@ -136,14 +136,14 @@ def roc_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """ROC curve: ``(fpr, tpr, thresholds)``, each (T + 1,) float64, starting at (0, 0) with
     threshold +inf. NaN rates when a class is absent."""
     thr, tps, fps = binary_curve(scores, labels)
-    return _roc_from_counts(thr, tps, fps)
+    return roc_from_counts(thr, tps, fps)
 
 
 def precision_recall_curve(scores, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """PR curve at each distinct threshold, decreasing: ``(precision, recall, thresholds)``,
     each (T,) float64 (no artificial end point; recall NaN without positives)."""
     thr, tps, fps = binary_curve(scores, labels)
-    return _pr_from_counts(thr, tps, fps)
+    return pr_from_counts(thr, tps, fps)
 
 
 def auroc(scores, labels) -> float:
@@ -212,7 +212,8 @@ def metrics_from_counts(thresholds, tps, fps, **extra) -> CurveMetrics:
     return CurveMetrics(**fields)
 
 
-def _roc_from_counts(thr, tps, fps):
+def roc_from_counts(thr, tps, fps):
+    """(FPR, TPR, thresholds) from cumulative true/false positive counts at descending thresholds."""
     P, N = tps[-1], fps[-1]
     with np.errstate(invalid="ignore", divide="ignore"):
         fpr = np.concatenate(([0.0], fps / N)) if N else np.full(len(fps) + 1, np.nan)
@@ -220,7 +221,8 @@ def _roc_from_counts(thr, tps, fps):
     return fpr, tpr, np.concatenate(([np.inf], thr))
 
 
-def _pr_from_counts(thr, tps, fps):
+def pr_from_counts(thr, tps, fps):
+    """(precision, recall, thresholds) from cumulative true/false positive counts."""
     t = tps.astype(np.float64)
     precision = t / (t + fps)
     recall = t / tps[-1] if tps[-1] else np.full(len(t), np.nan)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .curves import NAN, CurveMetrics, curve_metrics, metrics_from_counts, sort_descending
-from .pro import DEFAULT_FPR_LIMIT, _check_maps, area_to_limit, pooled_pro_curve
+from .pro import DEFAULT_FPR_LIMIT, area_to_limit, check_maps, pooled_pro_curve
 
 
 def pixel_metrics(score_maps: Sequence[np.ndarray] | np.ndarray, gt_masks: Sequence[np.ndarray] | np.ndarray,
@@ -22,7 +22,7 @@ def pixel_metrics(score_maps: Sequence[np.ndarray] | np.ndarray, gt_masks: Seque
     """
     if not 0.0 < fpr_limit <= 1.0:
         raise ValueError(f"fpr_limit must be in (0, 1], got {fpr_limit}")
-    maps, masks = _check_maps(score_maps, gt_masks)
+    maps, masks = check_maps(score_maps, gt_masks)
     scores = np.concatenate([m.ravel().astype(np.float64, copy=False) for m in maps])
     sorted_ = sort_descending(scores)           # one sort serves both curves
     order, last, thresholds = sorted_

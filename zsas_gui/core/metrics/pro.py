@@ -57,7 +57,9 @@ def region_weights(gt_mask: np.ndarray) -> tuple[np.ndarray, int]:
     return inv[labels], n
 
 
-def _check_maps(score_maps, gt_masks) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def check_maps(score_maps, gt_masks) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The (H, W) score maps and bool masks as two equal-length lists (one pair may come bare);
+    raises ValueError when their counts or shapes differ."""
     if isinstance(score_maps, np.ndarray) and score_maps.ndim == 2:
         score_maps, gt_masks = [score_maps], [gt_masks]
     score_maps, gt_masks = list(score_maps), list(gt_masks)
@@ -83,7 +85,7 @@ def pro_curve(score_maps: Sequence[np.ndarray] | np.ndarray,
     (H_i, W_i) bool masks. Returns ``(fpr, pro, n_regions)``: (T + 2,) float64 each, FPR and
     PRO increasing, with (0, 0) prepended and (1, 1) appended; ``[nan]`` each if undefined.
     """
-    maps, masks = _check_maps(score_maps, gt_masks)
+    maps, masks = check_maps(score_maps, gt_masks)
     s = np.concatenate([m.ravel().astype(np.float64, copy=False) for m in maps])
     fpr, pro, n_regions, _ = pooled_pro_curve(s, masks, sort_descending(s))
     return fpr, pro, n_regions
@@ -105,11 +107,12 @@ def pooled_pro_curve(s: np.ndarray, masks: list[np.ndarray], sorted_: tuple) -> 
         return np.array([NAN]), np.array([NAN]), n_regions, ~fp
     fpr = np.cumsum(fp[order], dtype=np.int64)[last] / n_ok
     pro = np.cumsum(np.concatenate(weights)[order])[last] / n_regions
-    fpr, pro = _close_curve(fpr, pro)
+    fpr, pro = close_curve(fpr, pro)
     return fpr, pro, n_regions, ~fp
 
 
-def _close_curve(fpr: np.ndarray, pro: np.ndarray):
+def close_curve(fpr: np.ndarray, pro: np.ndarray):
+    """The curve clipped to [0, 1] with (0, 0) and (1, 1) added at its ends."""
     fpr = np.concatenate(([0.0], np.minimum(fpr, 1.0), [1.0]))
     pro = np.concatenate(([0.0], np.minimum(pro, 1.0), [1.0]))
     return fpr, pro
