@@ -180,14 +180,19 @@ def _result_ahead(ctx: LaneContext, item: AheadItem, key: str, image: np.ndarray
 
 
 @dataclass(frozen=True)
-class Prefetch(LaneJob):
-    """Encode one of the next images (and its automatic result) within the memory budget."""
+class _AheadJob(LaneJob):
+    """Work on one image ahead of the user: a request for another image stops it."""
 
-    queue: ClassVar[str] = "prefetch"
     item: AheadItem
 
     def yields_to(self, request: Request) -> bool:
         return self.item.image_id != request.image_id
+
+
+class Prefetch(_AheadJob):
+    """Encode one of the next images (and its automatic result) within the memory budget."""
+
+    queue: ClassVar[str] = "prefetch"
 
     def run(self, ctx: LaneContext) -> None:
         item = self.item
@@ -209,15 +214,10 @@ class Prefetch(LaneJob):
         _result_ahead(ctx, item, key, image, only_if_room=False)
 
 
-@dataclass(frozen=True)
-class Precompute(LaneJob):
+class Precompute(_AheadJob):
     """Encode one image of the folder precompute (precompute.py)."""
 
     queue: ClassVar[str] = "precompute"
-    item: AheadItem
-
-    def yields_to(self, request: Request) -> bool:
-        return self.item.image_id != request.image_id
 
     def run(self, ctx: LaneContext) -> None:
         key, image, feats = _features_ahead(ctx, self.item)
