@@ -112,6 +112,7 @@ def test_an_interactive_request_goes_first_and_precompute_cancels(make_window, i
     wait_idle(w)
     assert w.lane.precompute_state == (0, 0) and not w.precompute.label.isVisible()
     assert _shown(w, rels[0]) and c.doc.revision == rev   # the edit's result is the one applied
+    assert slow.log                                       # the slow step really ran (iter_run calls it)
 
 
 def test_the_cache_dialog_sets_the_size_and_clears(make_window, image_folder, cached_pipeline, qtbot,

@@ -59,6 +59,18 @@ class StageDone:
 RunEvent = Encoding | FeaturesReady | PointsReady | StageDone
 
 T = TypeVar("T")
+Y = TypeVar("Y")
+E = TypeVar("E")
+
+
+def as_events(gen: Generator[Y, None, T], event: Callable[[Y], E]) -> Generator[E, None, T]:
+    """``gen`` with each yielded item wrapped as ``event(item)``; returns ``gen``'s value."""
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            return stop.value
+        yield event(item)
 
 
 def drive(gen: Generator[RunEvent, None, T], on_event: Callable[[RunEvent], None] | None = None,

@@ -32,7 +32,7 @@ from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area
 from ..models.bundles import ClipBundle, SamBundle
 from ..types import MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 from .cache import ByteLRU, DiskCache
-from .events import Encoding, FeaturesReady, PointsReady, RunEvent, StageDone, drive
+from .events import Encoding, FeaturesReady, PointsReady, RunEvent, StageDone, as_events, drive
 from .features import ImageFeatures, RunTrace, SamEmbedding
 
 if TYPE_CHECKING:
@@ -328,7 +328,7 @@ class Pipeline:
         ``ppg_for_display``: with ``prompts`` given, run PPG anyway for its R, N and similarity
         (a failure there is logged and gives ``ppg`` None: the user's points do not need it)."""
         params = params or MethodParams()
-        feats = yield from self._iter_features_events(image_key, image, text_prompts)
+        feats = yield from as_events(self.iter_features(image_key, image, text_prompts), Encoding)
         yield FeaturesReady(feats)
         if features_only:
             return RunTrace(feats, None, None)
@@ -344,23 +344,8 @@ class Pipeline:
                 log.warning("PPG for display failed: %s", exc)
         feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
         yield PointsReady(prompts, gated, ppg)
-        gen = self.iter_refine(feats, prompts, params, gated)
-        while True:
-            try:
-                stage = next(gen)
-            except StopIteration as stop:
-                return RunTrace(feats, ppg, stop.value)
-            yield StageDone(stage)
-
-    def _iter_features_events(self, image_key, image, text_prompts
-                              ) -> Generator[Encoding, None, ImageFeatures]:
-        gen = self.iter_features(image_key, image, text_prompts)
-        while True:
-            try:
-                step = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            yield Encoding(step)
+        result = yield from as_events(self.iter_refine(feats, prompts, params, gated), StageDone)
+        return RunTrace(feats, ppg, result)
 
     def run(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
             text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
