@@ -26,12 +26,21 @@ import numpy as np
 from ... import __version__
 from ..frames import sam_input_size
 from ..io.imageio import content_hash
-from ..method.per_component import group_by_component, merge_ppg
-from ..method.ppg import PPGResult, generate_prompts, region_components
+from ..method.per_component import group_by_component, per_component_prompts
+from ..method.ppg import PPGResult, generate_prompts
 from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
 from ..models.bundles import ClipBundle, SamBundle
-from ..types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
-from .cache import ByteLRU, DiskCache
+from ..types import (
+    AnomalyResult,
+    MapSettings,
+    MethodParams,
+    Prompts,
+    SegmentationResult,
+    StageResult,
+    TextPrompts,
+)
+from .cache import ByteLRU, DiskCache, sam_cache_id
+from .provenance import result_provenance
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +75,7 @@ class ImageFeatures:
     sam: SamEmbedding | None
     text_key: str
     timings: dict[str, float] = field(default_factory=dict)   # ms of the work done for this call
+    map_info: dict[str, Any] = field(default_factory=dict)    # the mapper's settings (provenance)
     _sam_np: np.ndarray | None = None
 
     def sam_features_np(self) -> np.ndarray | None:
@@ -153,14 +163,17 @@ class Pipeline:
 
     # ------------------------------------------------------------------ per image (expensive)
     def iter_features(self, image_key: str | None, image: np.ndarray,
-                      text_prompts: TextPrompts | None = None
+                      text_prompts: TextPrompts | None = None, map_settings: MapSettings | None = None
                       ) -> Generator[str, None, ImageFeatures]:
         """Compute (or fetch) the image's CLIP map and SAM embedding.
 
-        image: (H, W, 3) uint8 RGB. Yields ``"clip"`` and ``"sam"`` before each encoder step (a
+        image: (H, W, 3) uint8 RGB; map_settings: the map's §1 settings (None = the pipeline's
+        mapper as built). Yields ``"clip"`` and ``"sam"`` before each encoder step (a
         cancellation point); returns :class:`ImageFeatures`.
         """
         tp = text_prompts or self.text_prompts
+        mapper = (self.mapper.with_settings(map_settings)    # made once per settings (memoised)
+                  if map_settings is not None and hasattr(self.mapper, "with_settings") else self.mapper)
         key = image_key or content_hash(image)
         hw = (int(image.shape[0]), int(image.shape[1]))
         timings: dict[str, float] = {}
@@ -173,31 +186,34 @@ class Pipeline:
                 chash.append(content_hash(image))
             return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
 
-        tokens_key = self.mapper.tokens_key   # backbone + mapper settings (depths, size ...)
-        map_key = (key, tokens_key, tp.key())
+        tokens_key = mapper.tokens_key   # checkpoint digest, precision, preprocessing, depths ...
+        map_key = (key, getattr(mapper, "settings_key", tokens_key), tp.key())
         anomaly = self._maps.get(map_key)
         if anomaly is None:
             tokens = self._tokens.get((key, tokens_key))
             if tokens is None:
                 yield "clip"
                 with self._memory_guard("encoding the image with CLIP"):
-                    tokens = self._load_or_encode_tokens(image, disk_key("clip", tokens_key), timings)
+                    tokens = self._load_or_encode_tokens(mapper, image, disk_key("clip", tokens_key),
+                                                         timings)
                 self._tokens.put((key, tokens_key), tokens)
             t0 = time.perf_counter()
             with self._memory_guard("computing the anomaly map"):
-                anomaly = self.mapper.anomaly(tokens, tp)
+                anomaly = mapper.anomaly(tokens, tp)
             timings["anomaly_ms"] = (time.perf_counter() - t0) * 1e3
             self._maps.put(map_key, anomaly)
 
         emb = None
         if self.sam is not None:
-            emb = self._embeddings.get((key, self.sam.model_id))
+            sam_key = sam_cache_id(self.sam)
+            emb = self._embeddings.get((key, sam_key))
             if emb is None:
                 yield "sam"
                 with self._memory_guard("encoding the image with SAM"):
-                    emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
-                self._embeddings.put((key, self.sam.model_id), emb)
-        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings)
+                    emb = self._load_or_encode_sam(image, disk_key("sam", sam_key), timings)
+                self._embeddings.put((key, sam_key), emb)
+        info = mapper.info() if hasattr(mapper, "info") else {"model_id": mapper.model_id}
+        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings, info)
 
     def _memory_guard(self, what: str):
         """Out of memory inside the block -> :class:`DeviceMemoryError` (a user error)."""
@@ -207,11 +223,12 @@ class Pipeline:
         return out_of_memory_as_user_error(what, bundle.device if bundle is not None else "cpu")
 
     def features(self, image_key: str | None, image: np.ndarray,
-                 text_prompts: TextPrompts | None = None) -> ImageFeatures:
+                 text_prompts: TextPrompts | None = None, map_settings: MapSettings | None = None
+                 ) -> ImageFeatures:
         """:meth:`iter_features` run to completion."""
-        return _drain(self.iter_features(image_key, image, text_prompts))
+        return _drain(self.iter_features(image_key, image, text_prompts, map_settings))
 
-    def _load_or_encode_tokens(self, image, dkey, timings):
+    def _load_or_encode_tokens(self, mapper, image, dkey, timings):
         from ..maps.anomaly_map import ImageTokens
 
         if dkey is not None:
@@ -222,7 +239,7 @@ class Pipeline:
                 except (KeyError, ValueError) as exc:
                     log.warning("cached CLIP tokens unusable (%s); recomputing", exc)
         t0 = time.perf_counter()
-        tokens = self.mapper.encode_image(image)
+        tokens = mapper.encode_image(image)
         self.encoder_calls["clip"] += 1
         timings["clip_ms"] = (time.perf_counter() - t0) * 1e3
         if dkey is not None:
@@ -309,13 +326,8 @@ class Pipeline:
         S = feats.anomaly.normalized
         sam_np = feats.sam_features_np() if params.negative_rule == "sam_similarity" else None
         long_side = self.sam.long_side if self.sam else 1024
-        if params.per_component:
-            comps = region_components(S, params.tau, min_area_pixels(feats.hw, params.min_area_frac))
-            parts = [generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side, c)
-                     for c in comps]
-            if parts and not parts[0].gated:
-                return merge_ppg(parts, S)
-        return generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side)
+        make = per_component_prompts if params.per_component else generate_prompts
+        return make(S, feats.anomaly.image_score, params, sam_np, long_side)
 
     def iter_refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
                     gated: bool = False) -> Generator[StageResult, None, SegmentationResult]:
@@ -339,8 +351,9 @@ class Pipeline:
         refine_ms = (time.perf_counter() - t0) * 1e3
         return SegmentationResult(
             anomaly=feats.anomaly, prompts=prompts, stages=tuple(stages), pred_mask=pred,
-            score_map=score_map(S, pred), gated=gated,
-            provenance=self._provenance(params, prompts, {**feats.timings, "refine_ms": refine_ms}))
+            score_map=score_map(feats.anomaly.anomaly_map, pred, params.outside_weight), gated=gated,
+            provenance=result_provenance(self, feats, params, prompts,
+                                         {**feats.timings, "refine_ms": refine_ms}))
 
     def refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
                gated: bool = False) -> SegmentationResult:
@@ -358,7 +371,7 @@ class Pipeline:
         """:meth:`run`, also returning the features and the PPG intermediates it used
         (``ppg`` is None when ``prompts`` overrode the automatic ones: PPG did not run)."""
         params = params or MethodParams()
-        feats = self.features(image_key, image, text_prompts)
+        feats = self.features(image_key, image, text_prompts, params.clip_map)
         t0 = time.perf_counter()
         gated = False
         ppg = None
@@ -369,14 +382,6 @@ class Pipeline:
         result = self.refine(feats, prompts, params, gated)
         result.provenance["text_prompts"] = (text_prompts or self.text_prompts).to_dict()
         return RunTrace(feats, ppg, result)
-
-    def _provenance(self, params, prompts, timings) -> dict[str, Any]:
-        return {"zsas_version": __version__, "models": self.model_ids,
-                "device": str(self.sam.device if self.sam else self.clip.device),
-                "decoder": (self._fast.backend if self._fast else "torch") if self._fast is not None
-                else self.decoder,
-                "params": params.to_dict(), "prompts": prompts.to_dict(),
-                "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 
 
 def _drain(gen: Generator) -> Any:

@@ -1,0 +1,29 @@
+"""What made a result, recorded with it (ALGORITHM.md: every "(chosen)" value travels with each
+result so a run can be reproduced): versions, models and their checkpoint digests, the anomaly
+map's settings as the mapper resolved them, every method parameter, the prompts, timings.
+One function, so records, summary.json and the project store all get the same fields."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ... import __version__
+
+
+def checkpoint_digests(pipe) -> dict[str, str | None]:
+    """SHA-256 of the CLIP and SAM checkpoints the pipeline loaded (None: not loaded/unknown)."""
+    return {name: (b.info.get("sha256") if b is not None else None)
+            for name, b in (("clip", pipe.clip), ("sam", pipe.sam))}
+
+
+def result_provenance(pipe, feats, params, prompts, timings: dict[str, float]) -> dict[str, Any]:
+    """The provenance dict of one :class:`SegmentationResult`. ``feats.map_info`` is the mapper's
+    ``info()`` (input size, ``vv_start``, depths, temperature, blur ... as resolved)."""
+    fast = pipe._fast
+    decoder = (fast.backend if fast else "torch") if fast is not None else pipe.decoder
+    bundle = pipe.sam or pipe.clip
+    return {"zsas_version": __version__, "models": pipe.model_ids,
+            "checkpoints": checkpoint_digests(pipe), "anomaly_map": dict(feats.map_info),
+            "device": str(bundle.device) if bundle is not None else "cpu", "decoder": decoder,
+            "params": params.to_dict(), "prompts": prompts.to_dict(),
+            "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
