@@ -27,3 +27,13 @@ def result_provenance(pipe, feats, params, prompts, timings: dict[str, float]) -
             "device": str(bundle.device) if bundle is not None else "cpu", "decoder": decoder,
             "params": params.to_dict(), "prompts": prompts.to_dict(),
             "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
+
+
+def run_provenance(pipe, params) -> dict[str, Any]:
+    """The run-level part (summary.json, metrics.json): models, checkpoint digests and the map's
+    settings as the mapper resolves ``params.clip_map``."""
+    mapper = pipe.mapper
+    if hasattr(mapper, "with_settings"):
+        mapper = mapper.with_settings(params.clip_map)
+    info = mapper.info() if hasattr(mapper, "info") else {"model_id": mapper.model_id}
+    return {"models": pipe.model_ids, "checkpoints": checkpoint_digests(pipe), "anomaly_map": info}
