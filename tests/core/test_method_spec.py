@@ -165,3 +165,27 @@ def test_gated_image_scores_zero_and_ungated_scores_the_raw_map(tiny_pipeline):
 def test_outside_weight_is_checked(bad):
     with pytest.raises(ValueError, match="outside_weight"):
         MethodParams(outside_weight=bad)
+
+
+def test_map_settings_change_the_map_and_are_recorded(tiny_pipeline):
+    """Every "(chosen)" value of §1 is settable (MethodParams.clip_map) and recorded."""
+    from synthetic import blob_image
+
+    from zsas_gui.core.errors import ZsasError
+    from zsas_gui.core.types import MapSettings
+
+    image = blob_image((64, 64), [(20, 20)])
+    base = tiny_pipeline.run("m", image, MethodParams())
+    assert base.provenance["anomaly_map"]["vv_start"] == 0
+    assert base.provenance["anomaly_map"]["depths"] == [0, 1, 2]
+    assert len(base.provenance["checkpoints"]["clip"]) == 64
+    params = MethodParams(clip_map=MapSettings(vv_start=1, depths=(1, 2), temperature=0.5, blur_sigma_518=0))
+    other = tiny_pipeline.run("m", image, params)
+    info = other.provenance["anomaly_map"]
+    assert (info["vv_start"], info["depths"], info["temperature"], info["blur_sigma_518"]) == (1, [1, 2], 0.5, 0)
+    assert other.provenance["params"]["clip_map"]["depths"] == [1, 2]
+    assert not np.allclose(base.anomaly.anomaly_map, other.anomaly.anomaly_map)
+    assert tiny_pipeline.encoder_calls["clip"] == 2          # other depths: other tokens
+    assert MethodParams.from_dict(other.provenance["params"]) == params
+    with pytest.raises(ZsasError, match="before vv_start 2"):
+        tiny_pipeline.run("m", image, MethodParams(clip_map=MapSettings(vv_start=2, depths=(1, 2))))

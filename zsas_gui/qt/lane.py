@@ -28,7 +28,15 @@ from PySide6.QtCore import QObject, Signal
 from ..core.errors import ZsasError
 from ..core.types import TextPrompts
 from .ahead import AheadCache, LaneAhead
-from .lane_jobs import LoadModels, PrefetchItem, Request, _Cancelled, _same_work, image_key_for  # noqa: F401
+from .lane_jobs import (  # noqa: F401
+    LoadModels,
+    PrefetchItem,
+    Request,
+    _Cancelled,
+    _same_work,
+    image_key_for,
+    map_settings_of,
+)
 from .precompute import LanePrecompute, PrecomputeItem
 from .recovery import LaneRecovery, is_out_of_memory
 from .threads import FunctionThread, freeze_heap, lower_priority
@@ -279,7 +287,7 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
         pipe = self._pipe
         if pipe is None:
             raise ZsasError("no models loaded: open Models… to download or choose them")
-        feats = self._drive(pipe.iter_features(req.image_key, req.image, req.text_prompts),
+        feats = self._drive(pipe.iter_features(req.image_key, req.image, req.text_prompts, req.params.clip_map),
                             lambda step: self.progress.emit(req, f"encoding ({step})", 0, 3))
         self.counters["features"] += 1
         self._note_size(feats)
@@ -344,7 +352,8 @@ class InferenceLane(LanePrecompute, LaneAhead, LaneRecovery, QObject):
                      self.prefetch_budget_bytes >> 20)
             return
         key, image = self._read_ahead(item.path)
-        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts), lambda _step: None)
+        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts, map_settings_of(item)),
+                            lambda _step: None)
         self._note_size(feats)
         with self._cond:
             self._prefetched_bytes[item.image_id] = self._per_image_bytes

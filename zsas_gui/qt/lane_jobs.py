@@ -19,6 +19,12 @@ from ..core.types import MethodParams, Prompts, TextPrompts
 _serials = itertools.count(1)
 
 
+def map_settings_of(item: Any):
+    """The CLIP map's §1 settings a prefetch/precompute item asks for (None: the pipeline's own)."""
+    params = getattr(item, "params", None)
+    return params.clip_map if params is not None else None
+
+
 def image_key_for(path: str | os.PathLike) -> str:
     """Cache key of an image file: path, size and modification time (cheap, no pixel hash)."""
     st = Path(path).stat()
@@ -47,7 +53,8 @@ class Request:
         if kind not in ("refine", "features"):
             raise ValueError(f"kind must be 'refine' or 'features', got {kind!r}")
         if prompts is not None:
-            prompts = Prompts(prompts.points.copy(), prompts.labels.copy(), prompts.scores.copy())
+            comps = None if prompts.components is None else prompts.components.copy()
+            prompts = Prompts(prompts.points.copy(), prompts.labels.copy(), prompts.scores.copy(), comps)
         return cls(kind, image_id, revision, image_key, image, params, text_prompts, prompts, next(_serials))
 
 

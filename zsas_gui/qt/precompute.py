@@ -42,6 +42,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.types import MethodParams, TextPrompts
+from .lane_jobs import map_settings_of
 from .settings import app_settings
 
 log = logging.getLogger(__name__)
@@ -126,7 +127,8 @@ class LanePrecompute:
 
     def _run_precompute(self, item: PrecomputeItem) -> None:
         key, image = self._read_ahead(item.path)
-        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts), lambda _step: None)
+        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts, map_settings_of(item)),
+                            lambda _step: None)
         self._result_ahead(feats, item.params, item.text_prompts, only_if_room=True)
         self.counters["precomputed"] = self.counters.get("precomputed", 0) + 1
         self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..errors import ZsasError
 from ..models.bundles import ClipBundle
 from ..types import AnomalyResult, MapSettings, TextPrompts
 from .clip_surgery import (
@@ -223,10 +224,14 @@ class VVAnomalyMapper:
         """A mapper on the same model and text cache with the §1 ``settings`` (``MethodParams.
         clip_map``); made once per settings and remembered by the mapper it was asked of."""
         if settings not in self._variants:
-            self._variants[settings] = VVAnomalyMapper(
-                self.clip, vv_start=settings.vv_start, depths=settings.depths,
-                blur_sigma_518=settings.blur_sigma_518, temperature=settings.temperature,
-                text_cache=self.text_cache, text_batch_size=self.text_batch_size)
+            try:
+                self._variants[settings] = VVAnomalyMapper(
+                    self.clip, vv_start=settings.vv_start, depths=settings.depths,
+                    blur_sigma_518=settings.blur_sigma_518, temperature=settings.temperature,
+                    text_cache=self.text_cache, text_batch_size=self.text_batch_size)
+            except ValueError as exc:
+                raise ZsasError(f"the CLIP map settings do not fit {self.model_id} ({self.n_blocks} "
+                                f"blocks, 0-based): {exc}") from exc
         return self._variants[settings]
 
     def info(self) -> dict[str, Any]:
