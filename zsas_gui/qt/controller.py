@@ -15,9 +15,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core.errors import ZsasError
 from ..state.document import Document, paint_stroke
+from .ahead import image_key_for
 from .documents import OpenDocuments
 from .lane import InferenceLane
-from .lane_jobs import PrefetchItem, Request, image_key_for
+from .lane_jobs import AheadItem, Request
 from .settings import load_defaults, save_defaults
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,8 @@ class Controller(QObject):
             return False                       # models being loaded: the lane's answer may differ
         pipe, ahead = self.lane.pipeline, self.lane.ahead
         hit = ahead.result(pipe, self.image_key, s.params, s.text_prompts) if kind == "refine" else None
-        anomaly = hit.result.anomaly if hit is not None else ahead.anomaly(pipe, self.image_key, s.text_prompts)
+        anomaly = (hit.result.anomaly if hit is not None
+                   else ahead.anomaly(pipe, self.image_key, s.text_prompts, s.params.clip_map))
         if anomaly is None or (kind == "refine" and hit is None):
             return False
         self.lane.cancel()                     # anything in flight for this image is superseded
@@ -251,7 +253,7 @@ class Controller(QObject):
         i = self._order.index(self.doc.image_id)
         s = self.doc.state
         params, text = self.defaults if self.defaults else (s.params, s.text_prompts)
-        items = [PrefetchItem(rel, str(self.project.entry(rel).path), text, params)
+        items = [AheadItem(rel, str(self.project.entry(rel).path), text, params)
                  for rel in self._order[i + 1:i + 1 + PREFETCH_AHEAD]]
         self.lane.prefetch(items)
 

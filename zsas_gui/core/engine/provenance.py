@@ -16,16 +16,19 @@ def checkpoint_digests(pipe) -> dict[str, str | None]:
             for name, b in (("clip", pipe.clip), ("sam", pipe.sam))}
 
 
-def result_provenance(pipe, feats, params, prompts, timings: dict[str, float]) -> dict[str, Any]:
+def result_provenance(pipe, feats, params, prompts, text_prompts, timings: dict[str, float]) -> dict[str, Any]:
     """The provenance dict of one :class:`SegmentationResult`. ``feats.map_info`` is the mapper's
     ``info()`` (input size, ``vv_start``, depths, temperature, blur ... as resolved)."""
-    fast = pipe._fast
-    decoder = (fast.backend if fast else "torch") if fast is not None else pipe.decoder
+    if not pipe._fast_built:
+        decoder = pipe.decoder
+    else:
+        decoder = pipe._fast.backend if pipe._fast is not None else "torch"
     bundle = pipe.sam or pipe.clip
     return {"zsas_version": __version__, "models": pipe.model_ids,
             "checkpoints": checkpoint_digests(pipe), "anomaly_map": dict(feats.map_info),
             "device": str(bundle.device) if bundle is not None else "cpu", "decoder": decoder,
             "params": params.to_dict(), "prompts": prompts.to_dict(),
+            "text_prompts": text_prompts.to_dict(),
             "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 
 
