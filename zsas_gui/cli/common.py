@@ -114,6 +114,13 @@ def clip_arg(args: argparse.Namespace) -> str | None:
     return f"{base}@{args.clip_size}"
 
 
+def check_map_settings(pipe, params: MethodParams) -> None:
+    """Refuse, before the first image, CLIP map settings the loaded model cannot take (a depth
+    past its last block, a depth before ``vv_start``): :class:`ZsasError` naming the model."""
+    if hasattr(pipe.mapper, "with_settings"):
+        pipe.mapper.with_settings(params.clip_map)
+
+
 def method_params_from_args(args: argparse.Namespace) -> MethodParams:
     """MethodParams from parsed arguments; a bad value becomes a user error naming it."""
     from ..core.errors import ZsasError

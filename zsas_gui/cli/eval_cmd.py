@@ -64,7 +64,14 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..core.io.atomic import atomic_write_bytes
     from ..core.types import TextPrompts
-    from .common import BATCH_CACHE_BYTES, clip_arg, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        BATCH_CACHE_BYTES,
+        check_map_settings,
+        clip_arg,
+        method_params_from_args,
+        progress,
+        text_prompts_from_args,
+    )
 
     params = method_params_from_args(args)
     if args.bins < 16:
@@ -93,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
     disk = DiskCache(args.cache) if args.cache else None
     pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, disk_cache=disk,
                                cache_bytes=BATCH_CACHE_BYTES)
+    check_map_settings(pipe, params)
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):
