@@ -75,3 +75,30 @@ def test_bare_clip_file_without_config_is_refused(two_model_sets):
     (clip_a, _), _ = two_model_sets
     with pytest.raises(CheckpointError, match="activation"):
         load_clip(str(clip_a / "open_clip_model.safetensors"), device="cpu")
+
+
+def test_bare_clip_file_is_loaded_when_its_checksum_is_a_registry_checkpoint(two_model_sets, monkeypatch,
+                                                                            tmp_path):
+    """The activation then comes from the registry entry's architecture."""
+    import open_clip
+
+    from zsas_gui.core.models import registry
+    from zsas_gui.core.models.digest import file_sha256
+    from zsas_gui.core.models.testmodels import TINY_CLIP_CFG
+
+    (clip_a, _), _ = two_model_sets
+    monkeypatch.setattr(registry, "_SPECS", dict(registry._SPECS))
+    monkeypatch.setattr(registry, "_ALIASES", dict(registry._ALIASES))
+    (tmp_path / "cfg").mkdir()
+    (tmp_path / "cfg" / "zsas-keys-tiny-quickgelu.json").write_text(json.dumps(TINY_CLIP_CFG))
+    open_clip.add_model_config(tmp_path / "cfg")
+    weights = clip_a / "open_clip_model.safetensors"
+    registry.register_spec(registry.ModelSpec(
+        name="zsas-keys-tiny", kind="clip", arch="zsas-keys-tiny-quickgelu", file_name="zsas-keys-tiny.st",
+        url="https://example.invalid/zsas-keys-tiny.st", size_bytes=weights.stat().st_size,
+        checksum=file_sha256(weights), checksum_algo="sha256", image_size=112, licence="test",
+        description="tiny test CLIP"))
+    bundle = load_clip(str(weights), device="cpu")
+    assert bundle.info["registry_name"] == "zsas-keys-tiny"
+    assert bundle.model_id.startswith("zsas-keys-tiny-quickgelu@112/fp32/sha256:")
+    assert type(bundle.model.visual.transformer.resblocks[0].mlp.gelu).__name__ == "QuickGELU"
