@@ -29,6 +29,19 @@ def parse_depths(text: str) -> tuple[int, ...] | None:
     return tuple(int(v) for v in text.replace(" ", ",").split(",") if v)
 
 
+def spin_box(lo: float, hi: float, decimals: int, suffix: str, tip: str, step: float | None = None
+             ) -> QDoubleSpinBox:
+    """A QDoubleSpinBox with its range, decimals, unit suffix, tooltip and (optional) step."""
+    box = QDoubleSpinBox()
+    box.setRange(lo, hi)
+    box.setDecimals(decimals)
+    box.setSuffix(suffix)
+    box.setToolTip(tip)
+    if step is not None:
+        box.setSingleStep(step)
+    return box
+
+
 class AdvancedParams(QWidget):
     """Emits ``changed(name)`` with the ``MethodParams`` field (or ``clip_map``) the user edited."""
 
@@ -45,17 +58,10 @@ class AdvancedParams(QWidget):
         self.toggle.setAutoRaise(True)
         self.body = QWidget(self)
         form = QFormLayout(self.body)
-        self.spacing_neg = QDoubleSpinBox()
-        self.spacing_neg.setRange(0, 1024)
-        self.spacing_neg.setDecimals(0)
-        self.spacing_neg.setSuffix(" px@1024")
-        self.spacing_neg.setToolTip("minimum spacing between negative points, pixels in SAM's 1024 frame")
-        self.outside = QDoubleSpinBox()
-        self.outside.setRange(0.0, 1.0)
-        self.outside.setDecimals(2)
-        self.outside.setSingleStep(0.05)
-        self.outside.setToolTip("pixel score outside the mask, as a share of the heatmap "
-                                "(score = map × (w + (1 − w) × mask)); 0 = only the mask scores")
+        self.spacing_neg = spin_box(0, 1024, 0, " px@1024",
+                                    "minimum spacing between negative points, pixels in SAM's 1024 frame")
+        self.outside = spin_box(0.0, 1.0, 2, "", "pixel score outside the mask, as a share of the heatmap "
+                                "(score = map × (w + (1 − w) × mask)); 0 = only the mask scores", 0.05)
         self.vv_start = QSpinBox()
         self.vv_start.setRange(-1, 63)
         self.vv_start.setSpecialValueText(AUTO)     # -1 shows "auto": 1/6 of the blocks
@@ -65,16 +71,9 @@ class AdvancedParams(QWidget):
         self.depths.setPlaceholderText(AUTO)
         self.depths.setToolTip("0-based blocks whose surgery tokens make the map, e.g. 5,11,17,23; "
                                "auto = 4 evenly spaced ending at the last block")
-        self.temperature = QDoubleSpinBox()
-        self.temperature.setRange(0.001, 10.0)
-        self.temperature.setDecimals(3)
-        self.temperature.setSingleStep(0.01)
-        self.temperature.setToolTip("softmax temperature of the token-vs-text cosine")
-        self.blur = QDoubleSpinBox()
-        self.blur.setRange(0.0, 64.0)
-        self.blur.setDecimals(1)
-        self.blur.setSuffix(" px@518")
-        self.blur.setToolTip("Gaussian blur sigma of the heatmap, pixels at 518 scale (0 = none)")
+        self.temperature = spin_box(0.001, 10.0, 3, "", "softmax temperature of the token-vs-text cosine", 0.01)
+        self.blur = spin_box(0.0, 64.0, 1, " px@518",
+                             "Gaussian blur sigma of the heatmap, pixels at 518 scale (0 = none)")
         form.addRow("negative spacing", self.spacing_neg)
         form.addRow("outside weight", self.outside)
         form.addRow("V-V start block", self.vv_start)

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from ..core.types import NEGATIVE_RULES, MethodParams, TextPrompts
-from .advanced_params import AdvancedParams
+from .advanced_params import AdvancedParams, spin_box
 
 NEGATIVE_RULE_TEXT = {"sam_similarity": "least similar (SAM features)", "lowest_score": "lowest heatmap score"}
 
@@ -59,16 +59,9 @@ class ParamsPanel(QGroupBox):
         self.k_neg = QSpinBox()
         self.k_neg.setRange(0, 20)
         self.k_neg.setToolTip("number of negative points, taken in the ring around the region")
-        self.spacing = QDoubleSpinBox()
-        self.spacing.setRange(0, 1024)
-        self.spacing.setDecimals(0)
-        self.spacing.setSuffix(" px@1024")
-        self.spacing.setToolTip("minimum spacing between positive points, pixels in SAM's 1024 frame")
-        self.ring = QDoubleSpinBox()
-        self.ring.setRange(1, 256)
-        self.ring.setDecimals(0)
-        self.ring.setSuffix(" px@1024")
-        self.ring.setToolTip("width of the ring around the region where negatives are chosen")
+        self.spacing = spin_box(0, 1024, 0, " px@1024",
+                                "minimum spacing between positive points, pixels in SAM's 1024 frame")
+        self.ring = spin_box(1, 256, 0, " px@1024", "width of the ring around the region where negatives are chosen")
         self.min_area = QDoubleSpinBox()
         self.min_area.setRange(0.0, 10.0)
         self.min_area.setDecimals(3)
