@@ -189,3 +189,13 @@ def test_map_settings_change_the_map_and_are_recorded(tiny_pipeline):
     assert MethodParams.from_dict(other.provenance["params"]) == params
     with pytest.raises(ZsasError, match="before vv_start 2"):
         tiny_pipeline.run("m", image, MethodParams(clip_map=MapSettings(vv_start=2, depths=(1, 2))))
+
+
+@pytest.mark.parametrize("bad", [{"vv_start": float("inf")}, {"vv_start": 1.5}, {"depths": "12"},
+                                 {"depths": []}, {"depths": [True]}, {"temperature": 0},
+                                 {"temperature": "x"}, {"blur_sigma_518": float("nan")}])
+def test_map_settings_from_any_json_are_checked(bad):
+    from zsas_gui.core.types import MapSettings
+
+    with pytest.raises(ValueError):
+        MethodParams.from_dict({"clip_map": {**MapSettings().to_dict(), **bad}})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -80,6 +81,14 @@ class TextPrompts:
         return cls(**kw)
 
 
+def _block_index(value: Any, name: str) -> int:
+    """A 0-based block index from an int or an integral float (JSON); ValueError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or int(value) != value:
+        raise ValueError(f"{name} must hold integer block indices, got {value!r}")
+    return int(value)
+
+
 @dataclass(frozen=True)
 class MapSettings:
     """The CLIP V-V map's advanced choices (ALGORITHM.md §1, each marked "(chosen)").
@@ -99,15 +108,16 @@ class MapSettings:
     blur_sigma_518: float = 4.0
 
     def __post_init__(self):
-        if self.vv_start is not None and (isinstance(self.vv_start, bool) or int(self.vv_start) != self.vv_start):
-            raise ValueError(f"vv_start must be an integer block index or None, got {self.vv_start!r}")
-        if self.depths is not None:
-            depths = tuple(self.depths)
-            if not depths or any(isinstance(d, bool) or int(d) != d for d in depths):
-                raise ValueError(f"depths must be a non-empty list of integer block indices, got {self.depths!r}")
-            object.__setattr__(self, "depths", tuple(int(d) for d in depths))
         if self.vv_start is not None:
-            object.__setattr__(self, "vv_start", int(self.vv_start))
+            object.__setattr__(self, "vv_start", _block_index(self.vv_start, "vv_start"))
+        if self.depths is not None:
+            if not isinstance(self.depths, (list, tuple)) or not self.depths:
+                raise ValueError(f"depths must be a non-empty list of block indices, got {self.depths!r}")
+            object.__setattr__(self, "depths", tuple(_block_index(d, "depths") for d in self.depths))
+        for name in ("temperature", "blur_sigma_518"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value!r}")
         if not self.temperature > 0:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
         if not self.blur_sigma_518 >= 0:
