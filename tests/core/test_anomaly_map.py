@@ -132,17 +132,27 @@ def test_cls_equals_encode_image_and_original_stream_is_unchanged(bundle, mapper
     with torch.inference_mode():
         ref = F.normalize(bundle.model.encode_image(px), dim=-1)[0]
         torch.testing.assert_close(tokens.cls, ref, rtol=1e-5, atol=1e-6)
-        # depths before vv_start read the shared stream = open_clip's own intermediates
+        # the default vv_start puts every tapped depth on the surgery stream (ALGORITHM.md §1):
+        # none of them is open_clip's own (plain) token map
         visual = bundle.model.visual
-        assert mapper.vv_start == 1 and mapper.depths == (0, 1, 2)
-        inter = visual.forward_intermediates(px, indices=[0], output_fmt="NLC",
-                                             intermediates_only=True)["image_intermediates"][0]
-        ref0 = F.normalize(visual.ln_post(inter) @ visual.proj, dim=-1)[0]
-        torch.testing.assert_close(tokens.dense[0], ref0, rtol=1e-5, atol=1e-6)
-        inter2 = visual.forward_intermediates(px, indices=[2], output_fmt="NLC",
-                                              intermediates_only=True)["image_intermediates"][0]
-        orig2 = F.normalize(visual.ln_post(inter2) @ visual.proj, dim=-1)[0]
-        assert not torch.allclose(tokens.dense[2], orig2, atol=1e-3)   # surgery changed it
+        assert mapper.vv_start == 0 and mapper.depths == (0, 1, 2)
+        for d in mapper.depths:
+            inter = visual.forward_intermediates(px, indices=[d], output_fmt="NLC",
+                                                 intermediates_only=True)["image_intermediates"][0]
+            plain = F.normalize(visual.ln_post(inter) @ visual.proj, dim=-1)[0]
+            assert not torch.allclose(tokens.dense[d], plain, atol=1e-3)   # surgery changed it
+
+
+def test_default_vv_start_and_depths_before_it_are_refused(bundle):
+    """Issue 13: with the old default (1/3) the first tapped depth was a plain CLIP token map."""
+    from zsas_gui.core.maps.clip_surgery import default_vv_start
+
+    assert default_vv_start(24, (5, 11, 17, 23)) == 4       # block 5 of 24: AnomalyCLIP's DPAM_layer 20
+    assert default_vv_start(12, (2, 5, 8, 11)) == 2
+    assert default_vv_start(3, (0, 1, 2)) == 0
+    assert VVAnomalyMapper(bundle, depths=[1, 2]).vv_start == 1      # round(3 / 6)
+    with pytest.raises(ValueError, match="before vv_start 1"):
+        VVAnomalyMapper(bundle, vv_start=1, depths=[0, 1, 2])
 
 
 def reference_surgery(visual, px, vv_start, depths):
@@ -180,13 +190,14 @@ def reference_surgery(visual, px, vv_start, depths):
                                            ("zsas-am-tiny-ls", 2)])
 def test_surgery_stream_matches_an_independent_reference(name, vv_start):
     b = make_bundle(name)
-    m = VVAnomalyMapper(b, vv_start=vv_start, depths=[0, 1, 2])
+    depths = [d for d in (0, 1, 2) if d >= vv_start]
+    m = VVAnomalyMapper(b, vv_start=vv_start, depths=depths)
     image = rgb(24, 24, seed=3)
     tokens = m.encode_image(image)
     with torch.inference_mode():
-        ref = reference_surgery(b.model.visual, pixels_for(b, image), vv_start, (0, 1, 2))
-    for d in range(3):
-        torch.testing.assert_close(tokens.dense[d], ref[d], rtol=1e-5, atol=1e-5)
+        ref = reference_surgery(b.model.visual, pixels_for(b, image), vv_start, depths)
+    for i in range(len(depths)):
+        torch.testing.assert_close(tokens.dense[i], ref[i], rtol=1e-5, atol=1e-5)
 
 
 # --- outputs, frames, caching -------------------------------------------------------------------
@@ -202,7 +213,7 @@ def test_shapes_dtypes_and_frames_for_a_non_square_image(mapper):
     res = mapper.anomaly(tokens, PROMPTS)
     assert res.anomaly_map.shape == (20, 30) and res.anomaly_map.dtype == np.float32
     assert np.isfinite(res.anomaly_map).all()
-    assert 0.0 <= res.anomaly_map.min() and res.anomaly_map.max() <= len(mapper.depths)
+    assert 0.0 <= res.anomaly_map.min() and res.anomaly_map.max() <= 1.0   # mean over depths
     assert isinstance(res.image_score, float) and 0.0 <= res.image_score <= 1.0
     assert res.normalized.shape == (20, 30)
 
@@ -223,11 +234,12 @@ def test_image_score_and_map_follow_the_formulas(mapper):
     res = mapper.anomaly(tokens, PROMPTS)
     expect = torch.softmax(tokens.cls @ text.T / 0.07, dim=-1)[1].item()
     assert res.image_score == pytest.approx(expect, rel=1e-6)
-    # same size, no blur: the map is the upsampled per-depth abnormal probability summed
+    # same size, no blur: the raw map is the upsampled per-depth abnormal probability averaged
+    # over depths (ALGORITHM.md §1: the sum divided by the number of depths)
     m0 = VVAnomalyMapper(mapper.clip, blur_sigma_518=0.0)
     raw = m0.anomaly(tokens, PROMPTS).anomaly_map
     prob = torch.softmax(tokens.dense @ text.T / 0.07, dim=-1)[..., 1].reshape(3, 1, 4, 4)
-    up = F.interpolate(prob, size=(32, 32), mode="bilinear", align_corners=False).sum(0)[0]
+    up = F.interpolate(prob, size=(32, 32), mode="bilinear", align_corners=False).sum(0)[0] / 3
     np.testing.assert_allclose(raw, up.numpy(), rtol=1e-5, atol=1e-6)
 
 

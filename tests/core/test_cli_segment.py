@@ -84,3 +84,42 @@ def test_segment_magnetic_tile_all_50(shared_data, tmp_path, tiny_models):
     for sub in ("masks", "heatmaps", "overlays", "records", "scores"):
         assert len(list((out / sub).rglob("*.*"))) == 50, sub
     assert json.loads((out / "summary.json").read_text())["succeeded"] == 50
+
+
+def _records(out):
+    return [json.loads(p.read_text()) for p in sorted((out / "records").rglob("*.json"))]
+
+
+def test_gated_scores_are_zero_and_records_carry_every_choice(folder, tmp_path, tiny_models):
+    """Issue 13: every image gated -> every score map all zeros; each record and summary.json
+    carry vv_start, depths, temperature, blur and the checkpoint digests; advanced flags apply;
+    every stage-3 box lies inside its image."""
+    clip, sam = tiny_models
+    base = ["--clip", str(clip), "--sam", str(sam), "--device", "cpu", "--save-scores"]
+    gated = tmp_path / "gated"
+    assert main(["segment", str(folder), "-o", str(gated), *base, "--gate", "1.0"]) == 3
+    assert all(not np.load(p).any() for p in (gated / "scores").rglob("*.npy"))
+    out = tmp_path / "advanced"
+    assert main(["segment", str(folder), "-o", str(out), *base, "--vv-start", "1", "--depths", "1,2",
+                 "--temperature", "0.5", "--blur", "0", "--outside-weight", "0.25"]) == 3
+    for folder_out, expect in ((gated, (0, [0, 1, 2], 0.07, 4.0)), (out, (1, [1, 2], 0.5, 0.0))):
+        summary = json.loads((folder_out / "summary.json").read_text())
+        for rec in (*_records(folder_out), summary):
+            m = rec["anomaly_map"]
+            assert (m["vv_start"], m["depths"], m["temperature"], m["blur_sigma_518"]) == expect
+            assert all(len(rec["checkpoints"][k]) == 64 for k in ("clip", "sam"))
+    recs = _records(out)
+    assert recs[0]["params"]["outside_weight"] == 0.25 and recs[0]["params"]["clip_map"]["depths"] == [1, 2]
+    boxes = [(s["box"], r["size"]) for r in recs for s in r["stages"] if s["box"] is not None]
+    assert boxes
+    for (x0, y0, x1, y1), (w, h) in boxes:
+        assert 0 <= x0 <= x1 <= w - 1 and 0 <= y0 <= y1 <= h - 1
+
+
+def test_a_depth_before_vv_start_is_a_one_line_error(folder, tmp_path, tiny_models, capsys):
+    clip, sam = tiny_models
+    rc = main(["segment", str(folder / "a.png"), "-o", str(tmp_path / "o"), "--clip", str(clip),
+               "--sam", str(sam), "--device", "cpu", "--vv-start", "2", "--depths", "0,2"])
+    err = capsys.readouterr().err
+    assert rc == 1 and "before vv_start 2" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "masks").exists()                 # refused before the first image

@@ -93,7 +93,7 @@ def test_feature_similarity_is_one_on_uniform_features():
     F = np.ones((4, 16, 16), np.float32)
     region = np.zeros((64, 64), bool)
     region[10:12, 10:12] = True
-    sim = feature_similarity(F, region, 256)
+    sim = feature_similarity(F, region, 256, region.astype(np.float32))
     np.testing.assert_allclose(sim, 1.0, atol=1e-5)
 
 

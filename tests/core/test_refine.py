@@ -53,7 +53,7 @@ def test_three_stages_pass_logits_box_and_keep_best_iou():
     assert dec.calls[0]["mask_input"] is None and dec.calls[0]["multimask"] is False
     np.testing.assert_array_equal(dec.calls[1]["mask_input"], np.full((4, 4), 1.0))  # L1
     np.testing.assert_array_equal(dec.calls[2]["mask_input"], np.full((4, 4), 2.5))  # L2 of best
-    np.testing.assert_array_equal(dec.calls[2]["box"], [1, 3, 7, 8])  # bbox(M2) to pixel edges
+    np.testing.assert_array_equal(dec.calls[2]["box"], [1, 3, 6, 7])  # bbox(M2), inclusive
     np.testing.assert_array_equal(stages[1].mask, m2b)
     np.testing.assert_array_equal(stages[2].mask, m3b)
     assert stages[2].iou == pytest.approx(0.8)
@@ -87,10 +87,10 @@ def test_clean_mask_removes_small_islands_and_fills_small_holes():
     assert c.sum() == 400
 
 
-def test_score_map_gates_by_mask_or_falls_back_to_S():
+def test_score_map_gates_by_mask_and_is_zero_for_an_empty_mask():
     S = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
     m = np.zeros((4, 4), bool)
-    np.testing.assert_array_equal(score_map(S, m), S)
+    np.testing.assert_array_equal(score_map(S, m), np.zeros((4, 4)))
     m[0, :2] = True
     sm = score_map(S, m)
     assert sm.dtype == np.float32 and sm[0, 1] == S[0, 1] and sm[3, 3] == 0

@@ -64,6 +64,7 @@ def test_label_review_export_mvtec(tile_copy, tiny_models, tmp_path, capsys):
         rec = proj.load(rel)
         assert rec.mask is not None and rec.mask.shape == _hw(tile_copy / rel)
         assert rec.provenance["mask_source"] == "auto" and rec.provenance["models"]["sam"]
+        assert rec.provenance["anomaly_map"]["depths"] and len(rec.provenance["checkpoints"]["clip"]) == 64
         assert rec.prompts is not None and rec.image_score is not None
 
     # 2. resumable: a second run only does what is missing

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ..core.types import NEGATIVE_RULES, MethodParams
+from ..core.types import NEGATIVE_RULES, MapSettings, MethodParams
 
 #: In-memory feature cache of the batch commands (segment, label, eval): each image is seen once,
 #: so nothing is kept between images and memory stays flat however long the batch (a disk
@@ -63,7 +64,9 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--k-pos", type=int, default=d.k_pos, help="number of positive points")
     g.add_argument("--k-neg", type=int, default=d.k_neg, help="number of negative points")
     g.add_argument("--spacing", type=float, default=d.d_min_1024,
-                   help="minimum point spacing, pixels in SAM's 1024 frame")
+                   help="minimum spacing of positive points, pixels in SAM's 1024 frame")
+    g.add_argument("--spacing-neg", type=float, default=d.d_min_neg_1024,
+                   help="minimum spacing of negative points, pixels in SAM's 1024 frame")
     g.add_argument("--ring", type=float, default=d.ring_1024, help="ring size, pixels in the 1024 frame")
     g.add_argument("--negatives", choices=NEGATIVE_RULES, default=d.negative_rule,
                    help="how negatives are chosen in the ring")
@@ -72,6 +75,50 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-area", type=float, default=d.min_area_frac,
                    help="smallest kept component/hole as a fraction of the image")
     g.add_argument("--per-component", action="store_true", help="one cascade per anomaly component")
+    g.add_argument("--outside-weight", type=float, default=d.outside_weight,
+                   help="score_map = map * (w + (1 - w) * mask): the pixel score outside the mask (0-1)")
+    m = d.clip_map
+    a = p.add_argument_group("advanced: the CLIP map (ALGORITHM.md §1; recorded with every result)")
+    a.add_argument("--clip-size", type=int, default=None, metavar="PX",
+                   help="CLIP input side in pixels (same as --clip NAME@PX; default: the model's own)")
+    a.add_argument("--vv-start", type=int, default=m.vv_start, metavar="BLOCK",
+                   help="0-based block where the V-V surgery stream starts (default: 1/6 of the "
+                        "blocks, at or before the first depth)")
+    a.add_argument("--depths", type=_int_list, default=m.depths, metavar="A,B,..",
+                   help="0-based blocks whose surgery tokens make the map (default: 4 evenly "
+                        "spaced ending at the last block, 5,11,17,23 for 24 blocks)")
+    a.add_argument("--temperature", type=float, default=m.temperature,
+                   help="softmax temperature of the token-vs-text cosine")
+    a.add_argument("--blur", type=float, default=m.blur_sigma_518, metavar="SIGMA",
+                   help="Gaussian blur sigma of the map in pixels at 518 scale (0 = none)")
+    a.add_argument("--prompts", type=Path, default=None, metavar="FILE.json",
+                   help="text prompt lists: a JSON object with any of normal_states, "
+                        "abnormal_states, templates (lists of strings with {})")
+
+
+def _int_list(value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated block numbers, got {value!r}") from None
+
+
+def clip_arg(args: argparse.Namespace) -> str | None:
+    """The ``--clip`` value with ``--clip-size`` applied (``NAME@PX``)."""
+    if not getattr(args, "clip_size", None):
+        return args.clip
+    from ..core.models.loading import split_clip_size
+    from ..core.models.registry import default_name
+
+    base, _ = split_clip_size(args.clip or default_name("clip"))
+    return f"{base}@{args.clip_size}"
+
+
+def check_map_settings(pipe, params: MethodParams) -> None:
+    """Refuse, before the first image, CLIP map settings the loaded model cannot take (a depth
+    past its last block, a depth before ``vv_start``): :class:`ZsasError` naming the model."""
+    if hasattr(pipe.mapper, "with_settings"):
+        pipe.mapper.with_settings(params.clip_map)
 
 
 def method_params_from_args(args: argparse.Namespace) -> MethodParams:
@@ -79,22 +126,41 @@ def method_params_from_args(args: argparse.Namespace) -> MethodParams:
     from ..core.errors import ZsasError
 
     try:
+        clip_map = MapSettings(vv_start=args.vv_start, depths=args.depths, temperature=args.temperature,
+                               blur_sigma_518=args.blur)
         return MethodParams(tau=args.tau, k_pos=args.k_pos, k_neg=args.k_neg,
-                            d_min_1024=args.spacing, ring_1024=args.ring,
+                            d_min_1024=args.spacing, d_min_neg_1024=args.spacing_neg, ring_1024=args.ring,
                             negative_rule=args.negatives, gate=args.gate,
-                            min_area_frac=args.min_area, per_component=args.per_component)
+                            min_area_frac=args.min_area, per_component=args.per_component,
+                            outside_weight=args.outside_weight, clip_map=clip_map)
     except ValueError as exc:
         raise ZsasError(f"invalid method parameter: {exc}") from exc
 
 
-def text_prompts_from_args(args: argparse.Namespace):
+def text_prompts_from_args(args: argparse.Namespace, object_name: str | None = None):
+    """TextPrompts from ``--object`` (or ``object_name``) and the lists of ``--prompts FILE``."""
+    from ..core.errors import ZsasError
     from ..core.types import TextPrompts
 
+    lists = {}
+    if getattr(args, "prompts", None) is not None:
+        import json
+
+        try:
+            data = json.loads(args.prompts.read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ZsasError(f"{args.prompts}: cannot read the prompt lists ({exc})") from exc
+        keys = ("normal_states", "abnormal_states", "templates")
+        if not isinstance(data, dict) or not set(data) <= set(keys) or not all(
+                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in data.values()):
+            raise ZsasError(f"{args.prompts}: expected a JSON object with lists of strings under "
+                            f"{', '.join(keys)}")
+        lists = {k: tuple(v) for k, v in data.items()}
     try:
-        return TextPrompts(object_name=args.object)
+        return TextPrompts(object_name=object_name or args.object, **lists)
     except ValueError as exc:
-        from ..core.errors import ZsasError
-        raise ZsasError(f"--object: {exc}") from exc
+        where = f"{args.prompts}" if lists else "--object"
+        raise ZsasError(f"{where}: {exc}") from exc
 
 
 def progress(total: int, desc: str, unit: str = "img"):

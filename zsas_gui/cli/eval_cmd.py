@@ -63,7 +63,14 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..core.io.atomic import check_output_folder
     from ..core.types import TextPrompts
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress
+    from .common import (
+        BATCH_CACHE_BYTES,
+        check_map_settings,
+        clip_arg,
+        method_params_from_args,
+        progress,
+        text_prompts_from_args,
+    )
 
     params = method_params_from_args(args)
     if args.bins < 16:
@@ -80,19 +87,16 @@ def run(args: argparse.Namespace) -> int:
 
     def text_for(category: str) -> TextPrompts:
         if category not in texts:
-            name = args.object or category_object_name(category)
-            try:
-                texts[category] = TextPrompts(object_name=name)
-            except ValueError as exc:
-                raise ZsasError(f"--object: {exc}") from exc
+            texts[category] = text_prompts_from_args(args, args.object or category_object_name(category))
         return texts[category]
 
     from ..core.engine.cache import DiskCache
     from ..core.engine.pipeline import Pipeline
 
     disk = DiskCache(args.cache) if args.cache else None
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, disk_cache=disk,
+    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, disk_cache=disk,
                                cache_bytes=BATCH_CACHE_BYTES)
+    check_map_settings(pipe, params)
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):
@@ -105,7 +109,9 @@ def run(args: argparse.Namespace) -> int:
     if not result.rows:
         raise ZsasError(f"no image could be evaluated ({len(result.failures)} failed; first: "
                         f"{result.failures[0][0]}: {result.failures[0][1]})")
-    meta = {"root": str(args.root), "models": pipe.model_ids, "device": args.device,
+    from ..core.engine.provenance import run_provenance
+
+    meta = {"root": str(args.root), **run_provenance(pipe, params), "device": args.device,
             "params": params.to_dict(), "object_names": {c: t.object_name for c, t in texts.items()},
             "selection": {"category": args.category, "categories": args.categories,
                           "classes": args.classes, "limit": args.limit},

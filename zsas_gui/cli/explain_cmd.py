@@ -33,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import ZsasError
     from ..core.io.atomic import atomic_write_bytes
     from ..core.io.imageio import load_image
-    from .common import method_params_from_args, text_prompts_from_args
+    from .common import clip_arg, method_params_from_args, text_prompts_from_args
 
     if args.out.suffix.lower() != ".png":
         raise ZsasError(f"-o {args.out}: the figure is written as PNG; name it FIGURE.png")
@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.explain.explain import explain_run
     from ..core.explain.explain_figure import figure_png, frame_pngs
 
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text)
+    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text)
     expl = explain_run(pipe, image, params, text, image_key=str(args.image))
     device = expl.result.provenance.get("device")
     args.out.parent.mkdir(parents=True, exist_ok=True)

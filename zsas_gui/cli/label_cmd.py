@@ -59,7 +59,14 @@ def _import(proj, args) -> int:
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
     from ..core.io.imageio import load_image
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        BATCH_CACHE_BYTES,
+        check_map_settings,
+        clip_arg,
+        method_params_from_args,
+        progress,
+        text_prompts_from_args,
+    )
 
     params = method_params_from_args(args)
     text = text_prompts_from_args(args)
@@ -73,8 +80,9 @@ def _label(proj, args) -> int:
         return 0
     from ..core.engine.pipeline import Pipeline
 
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
+    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
+    check_map_settings(pipe, params)
     failed = []
     with progress(total=len(todo), desc="label", unit="img") as bar:
         for entry in todo:

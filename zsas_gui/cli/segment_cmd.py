@@ -31,7 +31,14 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.engine.segment_job import SegmentJob, collect_inputs
     from ..core.errors import OutputError, ZsasError
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        BATCH_CACHE_BYTES,
+        check_map_settings,
+        clip_arg,
+        method_params_from_args,
+        progress,
+        text_prompts_from_args,
+    )
 
     items = collect_inputs(args.paths)
     job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
@@ -40,8 +47,9 @@ def run(args: argparse.Namespace) -> int:
     text = text_prompts_from_args(args)
     from ..core.engine.pipeline import Pipeline
 
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
+    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
+    check_map_settings(pipe, params)
     t0 = time.perf_counter()
     failed = 0
     with progress(total=len(items), desc="segment", unit="img") as bar:

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..core.engine.cache import ByteLRU
-from ..core.types import AnomalyResult, MethodParams, SegmentationResult, TextPrompts
+from ..core.types import AnomalyResult, MapSettings, MethodParams, SegmentationResult, TextPrompts
 
 if TYPE_CHECKING:
     from ..core.engine.pipeline import Pipeline
@@ -105,16 +105,18 @@ class AheadCache:
         """True while one more result (as big as the last one) fits without evicting any."""
         return self._results.nbytes + self.last_result_bytes <= self._results.max_bytes
 
-    def anomaly(self, pipe: Pipeline | None, image_key: str, text_prompts: TextPrompts) -> AnomalyResult | None:
-        """The AnomalyResult of ``image_key`` for these text prompts computed by ``pipe``, or None."""
+    def anomaly(self, pipe: Pipeline | None, image_key: str, text_prompts: TextPrompts,
+                map_settings: MapSettings | None = None) -> AnomalyResult | None:
+        """The AnomalyResult of ``image_key`` for these text prompts and CLIP map settings
+        (``MethodParams.clip_map``; None = the defaults) computed by ``pipe``, or None."""
         if pipe is None:
             return None
-        entry = self._maps.get((image_key, text_prompts))
+        entry = self._maps.get((image_key, text_prompts, map_settings or MapSettings()))
         return entry[1] if entry is not None and entry[0]() is pipe else None
 
     def put_anomaly(self, pipe: Pipeline, image_key: str, text_prompts: TextPrompts,
-                    anomaly: AnomalyResult) -> None:
-        self._maps.put((image_key, text_prompts), (weakref.ref(pipe), anomaly))
+                    anomaly: AnomalyResult, map_settings: MapSettings | None = None) -> None:
+        self._maps.put((image_key, text_prompts, map_settings or MapSettings()), (weakref.ref(pipe), anomaly))
 
     @property
     def result_bytes(self) -> int:

@@ -164,7 +164,8 @@ class Controller(QObject):
             return False                       # models being loaded: the lane's answer may differ
         pipe, ahead = self.lane.pipeline, self.lane.ahead
         hit = ahead.result(pipe, self.image_key, s.params, s.text_prompts) if kind == "refine" else None
-        anomaly = hit.result.anomaly if hit is not None else ahead.anomaly(pipe, self.image_key, s.text_prompts)
+        anomaly = (hit.result.anomaly if hit is not None
+                   else ahead.anomaly(pipe, self.image_key, s.text_prompts, s.params.clip_map))
         if anomaly is None or (kind == "refine" and hit is None):
             return False
         self.lane.cancel()                     # anything in flight for this image is superseded

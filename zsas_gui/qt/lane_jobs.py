@@ -79,7 +79,8 @@ class Request(LaneJob):
         if kind not in ("refine", "features"):
             raise ValueError(f"kind must be 'refine' or 'features', got {kind!r}")
         if prompts is not None:
-            prompts = Prompts(prompts.points.copy(), prompts.labels.copy(), prompts.scores.copy())
+            comps = None if prompts.components is None else prompts.components.copy()
+            prompts = Prompts(prompts.points.copy(), prompts.labels.copy(), prompts.scores.copy(), comps)
         return cls(kind, image_id, revision, image_key, image, params, text_prompts, prompts, next(_serials))
 
     def same_work(self, other: LaneJob | None) -> bool:
@@ -151,9 +152,10 @@ def _features_ahead(ctx: LaneContext, item: AheadItem) -> tuple[str, np.ndarray,
     ahead cache. Returns (image key, (H, W, 3) uint8 RGB pixels, features)."""
     pipe = ctx.pipe
     key, image = ctx.ahead.read(item.path)
-    feats = ctx.drive(pipe.iter_run(key, image, text_prompts=item.text_prompts, features_only=True)).features
+    params = item.params or MethodParams()     # its CLIP map settings decide the map
+    feats = ctx.drive(pipe.iter_run(key, image, params, item.text_prompts, features_only=True)).features
     ctx.budget.note_size(feats)
-    ctx.ahead.put_anomaly(pipe, key, item.text_prompts, feats.anomaly)
+    ctx.ahead.put_anomaly(pipe, key, item.text_prompts, feats.anomaly, params.clip_map)
     return key, image, feats
 
 

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 from superqt import QLabeledDoubleSlider
 
 from ..core.types import NEGATIVE_RULES, MethodParams, TextPrompts
+from .advanced_params import AdvancedParams, spin_box
 
 NEGATIVE_RULE_TEXT = {"sam_similarity": "least similar (SAM features)", "lowest_score": "lowest heatmap score"}
 
@@ -58,16 +59,9 @@ class ParamsPanel(QGroupBox):
         self.k_neg = QSpinBox()
         self.k_neg.setRange(0, 20)
         self.k_neg.setToolTip("number of negative points, taken in the ring around the region")
-        self.spacing = QDoubleSpinBox()
-        self.spacing.setRange(0, 1024)
-        self.spacing.setDecimals(0)
-        self.spacing.setSuffix(" px@1024")
-        self.spacing.setToolTip("minimum spacing between points, pixels in SAM's 1024 frame")
-        self.ring = QDoubleSpinBox()
-        self.ring.setRange(1, 256)
-        self.ring.setDecimals(0)
-        self.ring.setSuffix(" px@1024")
-        self.ring.setToolTip("width of the ring around the region where negatives are chosen")
+        self.spacing = spin_box(0, 1024, 0, " px@1024",
+                                "minimum spacing between positive points, pixels in SAM's 1024 frame")
+        self.ring = spin_box(1, 256, 0, " px@1024", "width of the ring around the region where negatives are chosen")
         self.min_area = QDoubleSpinBox()
         self.min_area.setRange(0.0, 10.0)
         self.min_area.setDecimals(3)
@@ -93,8 +87,10 @@ class ParamsPanel(QGroupBox):
         form.addRow("negative rule", self.rule)
         form.addRow(gate_row)
         form.addRow(self.per_component)
+        self.advanced = AdvancedParams()
         lay = QVBoxLayout(self)
         lay.addLayout(form)
+        lay.addWidget(self.advanced)
         row = QHBoxLayout()
         self.regenerate = QPushButton("Regenerate points")
         self.regenerate.setObjectName("regenerate")
@@ -116,9 +112,11 @@ class ParamsPanel(QGroupBox):
         self.gate_on.toggled.connect(lambda _v: self._changed("gate"))
         self.rule.currentIndexChanged.connect(lambda _i: self._changed("negative_rule"))
         self.per_component.toggled.connect(lambda _v: self._changed("per_component"))
+        self.advanced.changed.connect(self._changed)
 
     def params(self) -> MethodParams:
-        return self._params.replace(
+        """The parameters shown; ValueError when a field holds a bad value."""
+        return self.advanced.apply_to(self._params).replace(
             tau=round(float(self.tau.value()), 4), k_pos=self.k_pos.value(), k_neg=self.k_neg.value(),
             d_min_1024=float(self.spacing.value()), ring_1024=float(self.ring.value()),
             min_area_frac=round(self.min_area.value() / 100.0, 6),
@@ -129,7 +127,7 @@ class ParamsPanel(QGroupBox):
         """Show ``p`` without emitting ``params_changed``."""
         self._params = p
         widgets = (self.tau, self.k_pos, self.k_neg, self.spacing, self.ring, self.min_area, self.gate,
-                   self.gate_on, self.rule, self.per_component)
+                   self.gate_on, self.rule, self.per_component, *self.advanced.widgets())
         for w in widgets:
             w.blockSignals(True)
         self.tau.setValue(p.tau)
@@ -143,6 +141,7 @@ class ParamsPanel(QGroupBox):
         self.gate.setEnabled(p.gate is not None)
         self.rule.setCurrentIndex(max(0, self.rule.findData(p.negative_rule)))
         self.per_component.setChecked(p.per_component)
+        self.advanced.show_params(p)
         for w in widgets:
             w.blockSignals(False)
 

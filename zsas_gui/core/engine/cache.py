@@ -2,7 +2,8 @@
 
 - :class:`ByteLRU`: in-memory LRU bounded by bytes (values report their size).
 - :class:`DiskCache`: ``.npz`` files of plain arrays (no pickle) keyed by image content hash,
-  model id and preprocessing; size-bounded (oldest-used files go first); a file that cannot be
+  model id (checkpoint content digest + precision) and preprocessing (:func:`sam_cache_id`;
+  CLIP: the mapper's ``tokens_key``); size-bounded (oldest-used files go first); a file that cannot be
   read is deleted and recomputed, never trusted. Safe to delete at any time.
 """
 
@@ -78,6 +79,15 @@ class ByteLRU:
         with self._lock:
             self._items.clear()
             self._bytes = 0
+
+
+def sam_cache_id(sam) -> str:
+    """Cache id of SAM image embeddings: the bundle's ``model_id`` (checkpoint content digest and
+    precision, :mod:`..models.loading`) plus SAM's preprocessing (input side, pixel mean/std)."""
+    model = sam.model
+    mean = [round(float(v), 4) for v in model.pixel_mean.flatten()]
+    std = [round(float(v), 4) for v in model.pixel_std.flatten()]
+    return f"{sam.model_id}|resize-long-{sam.long_side}-pad|mean{mean}|std{std}"
 
 
 class DiskCache:

@@ -45,6 +45,7 @@ class ImageFeatures:
     text_key: str
     timings: dict[str, float] = field(default_factory=dict)   # ms of the work done for this call
     text_prompts: TextPrompts | None = None
+    map_info: dict[str, Any] = field(default_factory=dict)    # the mapper's settings (provenance)
     _sam_np: np.ndarray | None = None
 
     def sam_features_np(self) -> np.ndarray | None:

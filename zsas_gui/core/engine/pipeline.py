@@ -26,14 +26,15 @@ import numpy as np
 from ... import __version__
 from ..frames import sam_input_size
 from ..io.imageio import content_hash
-from ..method.per_component import group_by_component, merge_ppg
-from ..method.ppg import PPGResult, generate_prompts, region_components
+from ..method.per_component import group_by_component, per_component_prompts
+from ..method.ppg import PPGResult, generate_prompts
 from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
 from ..models.bundles import ClipBundle, SamBundle
-from ..types import MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
-from .cache import ByteLRU, DiskCache
+from ..types import MapSettings, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
+from .cache import ByteLRU, DiskCache, sam_cache_id
 from .events import Encoding, FeaturesReady, PointsReady, RunEvent, StageDone, as_events, drive
 from .features import ImageFeatures, RunTrace, SamEmbedding
+from .provenance import result_provenance
 
 if TYPE_CHECKING:
     from ..maps.anomaly_map import AnomalyMapper
@@ -113,14 +114,17 @@ class Pipeline:
 
     # ------------------------------------------------------------------ per image (expensive)
     def iter_features(self, image_key: str | None, image: np.ndarray,
-                      text_prompts: TextPrompts | None = None
+                      text_prompts: TextPrompts | None = None, map_settings: MapSettings | None = None
                       ) -> Generator[str, None, ImageFeatures]:
         """Compute (or fetch) the image's CLIP map and SAM embedding.
 
-        image: (H, W, 3) uint8 RGB. Yields ``"clip"`` and ``"sam"`` before each encoder step (a
-        cancellation point); returns :class:`ImageFeatures`.
+        image: (H, W, 3) uint8 RGB; map_settings: the map's §1 settings (``MethodParams.clip_map``;
+        None = the pipeline's mapper as built). Yields ``"clip"`` and ``"sam"`` before each encoder
+        step (a cancellation point); returns :class:`ImageFeatures`.
         """
         tp = text_prompts or self.text_prompts
+        mapper = (self.mapper.with_settings(map_settings)    # made once per settings (memoised)
+                  if map_settings is not None and hasattr(self.mapper, "with_settings") else self.mapper)
         key = image_key or content_hash(image)
         hw = (int(image.shape[0]), int(image.shape[1]))
         timings: dict[str, float] = {}
@@ -133,31 +137,34 @@ class Pipeline:
                 chash.append(content_hash(image))
             return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
 
-        tokens_key = self.mapper.tokens_key   # backbone + mapper settings (depths, size ...)
-        map_key = (key, tokens_key, tp.key())
+        tokens_key = mapper.tokens_key   # checkpoint digest, precision, preprocessing, depths ...
+        map_key = (key, getattr(mapper, "settings_key", tokens_key), tp.key())
         anomaly = self._maps.get(map_key)
         if anomaly is None:
             tokens = self._tokens.get((key, tokens_key))
             if tokens is None:
                 yield "clip"
                 with self._memory_guard("encoding the image with CLIP"):
-                    tokens = self._load_or_encode_tokens(image, disk_key("clip", tokens_key), timings)
+                    tokens = self._load_or_encode_tokens(mapper, image, disk_key("clip", tokens_key),
+                                                         timings)
                 self._tokens.put((key, tokens_key), tokens)
             t0 = time.perf_counter()
             with self._memory_guard("computing the anomaly map"):
-                anomaly = self.mapper.anomaly(tokens, tp)
+                anomaly = mapper.anomaly(tokens, tp)
             timings["anomaly_ms"] = (time.perf_counter() - t0) * 1e3
             self._maps.put(map_key, anomaly)
 
         emb = None
         if self.sam is not None:
-            emb = self._embeddings.get((key, self.sam.model_id))
+            sam_key = sam_cache_id(self.sam)
+            emb = self._embeddings.get((key, sam_key))
             if emb is None:
                 yield "sam"
                 with self._memory_guard("encoding the image with SAM"):
-                    emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
-                self._embeddings.put((key, self.sam.model_id), emb)
-        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings, tp)
+                    emb = self._load_or_encode_sam(image, disk_key("sam", sam_key), timings)
+                self._embeddings.put((key, sam_key), emb)
+        info = mapper.info() if hasattr(mapper, "info") else {"model_id": mapper.model_id}
+        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings, tp, map_info=info)
 
     def _memory_guard(self, what: str):
         """Out of memory inside the block -> :class:`DeviceMemoryError` (a user error)."""
@@ -166,12 +173,12 @@ class Pipeline:
         bundle = self.sam or self.clip
         return out_of_memory_as_user_error(what, bundle.device if bundle is not None else "cpu")
 
-    def features(self, image_key: str | None, image: np.ndarray,
-                 text_prompts: TextPrompts | None = None) -> ImageFeatures:
+    def features(self, image_key: str | None, image: np.ndarray, text_prompts: TextPrompts | None = None,
+                 map_settings: MapSettings | None = None) -> ImageFeatures:
         """:meth:`iter_features` run to completion."""
-        return drive(self.iter_features(image_key, image, text_prompts))
+        return drive(self.iter_features(image_key, image, text_prompts, map_settings))
 
-    def _load_or_encode_tokens(self, image, dkey, timings):
+    def _load_or_encode_tokens(self, mapper, image, dkey, timings):
         from ..maps.anomaly_map import ImageTokens
 
         if dkey is not None:
@@ -182,7 +189,7 @@ class Pipeline:
                 except (KeyError, ValueError) as exc:
                     log.warning("cached CLIP tokens unusable (%s); recomputing", exc)
         t0 = time.perf_counter()
-        tokens = self.mapper.encode_image(image)
+        tokens = mapper.encode_image(image)
         self.encoder_calls["clip"] += 1
         timings["clip_ms"] = (time.perf_counter() - t0) * 1e3
         if dkey is not None:
@@ -279,13 +286,8 @@ class Pipeline:
         S = feats.anomaly.normalized
         sam_np = feats.sam_features_np() if params.negative_rule == "sam_similarity" else None
         long_side = self.sam.long_side if self.sam else 1024
-        if params.per_component:
-            comps = region_components(S, params.tau, min_area_pixels(feats.hw, params.min_area_frac))
-            parts = [generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side, c)
-                     for c in comps]
-            if parts and not parts[0].gated:
-                return merge_ppg(parts, S)
-        return generate_prompts(S, feats.anomaly.image_score, params, sam_np, long_side)
+        make = per_component_prompts if params.per_component else generate_prompts
+        return make(S, feats.anomaly.image_score, params, sam_np, long_side)
 
     def iter_refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
                     gated: bool = False) -> Generator[StageResult, None, SegmentationResult]:
@@ -309,9 +311,9 @@ class Pipeline:
         refine_ms = (time.perf_counter() - t0) * 1e3
         return SegmentationResult(
             anomaly=feats.anomaly, prompts=prompts, stages=tuple(stages), pred_mask=pred,
-            score_map=score_map(S, pred), gated=gated,
-            provenance=self._provenance(params, prompts, feats.text_prompts or self.text_prompts,
-                                        {**feats.timings, "refine_ms": refine_ms}))
+            score_map=score_map(feats.anomaly.anomaly_map, pred, params.outside_weight), gated=gated,
+            provenance=result_provenance(self, feats, params, prompts, feats.text_prompts or self.text_prompts,
+                                         {**feats.timings, "refine_ms": refine_ms}))
 
     def refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
                gated: bool = False) -> SegmentationResult:
@@ -328,7 +330,8 @@ class Pipeline:
         ``ppg_for_display``: with ``prompts`` given, run PPG anyway for its R, N and similarity
         (a failure there is logged and gives ``ppg`` None: the user's points do not need it)."""
         params = params or MethodParams()
-        feats = yield from as_events(self.iter_features(image_key, image, text_prompts), Encoding)
+        feats = yield from as_events(self.iter_features(image_key, image, text_prompts, params.clip_map),
+                                     Encoding)
         yield FeaturesReady(feats)
         if features_only:
             return RunTrace(feats, None, None)
@@ -359,15 +362,3 @@ class Pipeline:
         """:meth:`iter_run` to its end (``ppg`` is None when ``prompts`` overrode the
         automatic ones: PPG did not run)."""
         return drive(self.iter_run(image_key, image, params, text_prompts, prompts))
-
-    def _provenance(self, params: MethodParams, prompts: Prompts, text_prompts: TextPrompts,
-                    timings: dict[str, float]) -> dict[str, Any]:
-        if not self._fast_built:
-            decoder = self.decoder
-        else:
-            decoder = self._fast.backend if self._fast is not None else "torch"
-        return {"zsas_version": __version__, "models": self.model_ids,
-                "device": str(self.sam.device if self.sam else self.clip.device),
-                "decoder": decoder, "params": params.to_dict(), "prompts": prompts.to_dict(),
-                "text_prompts": text_prompts.to_dict(),
-                "timings_ms": {k: round(v, 2) for k, v in timings.items()}}

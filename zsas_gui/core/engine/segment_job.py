@@ -95,9 +95,11 @@ class SegmentJob:
 
     def write_summary(self, pipe, params: MethodParams, text: TextPrompts, seconds: float) -> Path:
         failed = [e for e in self.entries if not e["ok"]]
+        from .provenance import run_provenance
+
         return atomic_write_json(self.out / "summary.json", {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            "models": pipe.model_ids, "params": params.to_dict(), "text_prompts": text.to_dict(),
+            **run_provenance(pipe, params), "params": params.to_dict(), "text_prompts": text.to_dict(),
             "images": len(self.entries), "succeeded": len(self.entries) - len(failed),
             "failed": len(failed), "seconds": round(seconds, 2), "entries": self.entries})
 
@@ -115,7 +117,8 @@ def result_record(src: Path, result: SegmentationResult, total_ms: float) -> dic
                     "component": s.component, "mask_area": int(s.mask.sum()),
                     "box": None if s.box is None else s.box.tolist()} for s in result.stages],
         "params": prov.get("params"), "text_prompts": prov.get("text_prompts"),
-        "models": prov.get("models"), "device": prov.get("device"),
+        "models": prov.get("models"), "checkpoints": prov.get("checkpoints"),
+        "anomaly_map": prov.get("anomaly_map"), "device": prov.get("device"),
         "timings_ms": {**prov.get("timings_ms", {}), "total_ms": round(total_ms, 2)},
         "zsas_version": prov.get("zsas_version"),
     }

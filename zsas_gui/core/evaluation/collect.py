@@ -6,7 +6,8 @@ Predictors (one pipeline run per image gives all three):
   so scores compare across images); no mask, so no IoU;
 - ``threshold``: ``R = S * 1[S >= tau]`` (the paper's eq. 1, the map cut at tau, no SAM), mask
   ``R > 0``;
-- ``cps``: the method's ``score_map`` (``S * M3``, or ``S`` where M3 is empty) and ``pred_mask``.
+- ``cps``: the method's ``score_map`` (the raw map inside M3, ``outside_weight`` times it outside;
+  zeros for an empty M3: ALGORITHM.md §4) and ``pred_mask``.
 
 A class block pools the class's images with the category's ``good`` images (image AUROC needs
 normal images; pixel metrics gain their negatives); the ``good`` block holds the good images
@@ -29,8 +30,9 @@ from ..types import SegmentationResult
 from .dataset import GOOD
 
 PREDICTORS = ("heatmap", "threshold", "cps")
-#: Score range per predictor for the binned metrics (None = adaptive: the raw map is unbounded).
-RANGES: dict[str, tuple[float, float] | None] = {"heatmap": None, "threshold": (0.0, 1.0), "cps": (0.0, 1.0)}
+#: Score range per predictor for the binned metrics (None = adaptive: the raw map, and so the
+#: score map made from it, is on the mapper's own scale).
+RANGES: dict[str, tuple[float, float] | None] = {"heatmap": None, "threshold": (0.0, 1.0), "cps": None}
 
 
 def predictor_outputs(result: SegmentationResult, tau: float) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:

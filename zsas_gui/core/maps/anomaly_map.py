@@ -18,6 +18,7 @@ Trained adapters (APRIL-GAN linear heads, AnomalyCLIP learned text) implement th
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -28,9 +29,17 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
+from ..errors import ZsasError
 from ..models.bundles import ClipBundle
-from ..types import AnomalyResult, TextPrompts
-from .clip_surgery import check_supported, resolve_depths, resolve_vv_start, surgery_forward
+from ..types import AnomalyResult, MapSettings, TextPrompts
+from .clip_surgery import (
+    check_depths_after_vv_start,
+    check_supported,
+    default_vv_start,
+    resolve_depths,
+    resolve_vv_start,
+    surgery_forward,
+)
 from .text_features import DEFAULT_BATCH_SIZE, TextFeatureCache, encode_class_features
 
 #: Reference input side for pixel distances of the CLIP map (the default backbone runs at 518).
@@ -162,18 +171,19 @@ def finish_map(square: np.ndarray, sigma_px: float, hw: tuple[int, int]) -> np.n
 class VVAnomalyMapper:
     """Training-free dense V-V anomaly mapper on an open_clip ViT (see :mod:`.clip_surgery`).
 
-    ``vv_start``: float fraction of blocks before the surgery stream (default 1/3: surgery on
-    the last 2/3) or int block index; ``depths``: 0-based blocks whose surgery tokens are used
-    (default: 4 evenly spaced ending at the last block, (5, 11, 17, 23) for 24 blocks; a depth
-    before ``vv_start`` reads the shared, not yet split stream); ``blur_sigma_518``: Gaussian
-    sigma at 518 scale; ``temperature``: softmax temperature of the patch-vs-text cosine;
-    ``image_temperature``: the same for ``image_score`` (None = ``temperature``);
+    ``vv_start``: int block index (negative counts from the end) or float fraction of blocks
+    before the surgery stream; None = :func:`.clip_surgery.default_vv_start` (1/6 of the blocks,
+    never after the first depth); ``depths``: 0-based blocks whose surgery tokens are used
+    (default: 4 evenly spaced ending at the last block, (5, 11, 17, 23) for 24 blocks); a depth
+    before ``vv_start`` is refused (it would be a plain CLIP token map); ``blur_sigma_518``:
+    Gaussian sigma at 518 scale; ``temperature``: softmax temperature of the patch-vs-text
+    cosine; ``image_temperature``: the same for ``image_score`` (None = ``temperature``);
     ``text_cache``: a :class:`TextFeatureCache` to share between mappers (None = own cache).
     """
 
     kind = "vv"
 
-    def __init__(self, clip: ClipBundle, vv_start: float | int = 1 / 3,  # noqa: PYI041
+    def __init__(self, clip: ClipBundle, vv_start: float | int | None = None,  # noqa: PYI041
                  depths: Sequence[int] | None = None, blur_sigma_518: float = 4.0,
                  temperature: float = 0.07, image_temperature: float | None = None,
                  text_cache: TextFeatureCache | None = None,
@@ -192,22 +202,45 @@ class VVAnomalyMapper:
         self.clip = clip
         self.model_id = clip.model_id
         self.grid = int(visual.grid_size[0])
-        self.vv_start = resolve_vv_start(vv_start, n_blocks)
+        self.n_blocks = n_blocks
         self.depths = resolve_depths(depths, n_blocks)
+        self.vv_start = (default_vv_start(n_blocks, self.depths) if vv_start is None
+                         else resolve_vv_start(vv_start, n_blocks))
+        check_depths_after_vv_start(self.vv_start, self.depths)
         self.blur_sigma_518 = float(blur_sigma_518)
         self.temperature = float(temperature)
         self.image_temperature = float(image_temperature if image_temperature is not None else temperature)
         self.text_cache = text_cache if text_cache is not None else TextFeatureCache()
         self.text_batch_size = int(text_batch_size)
+        self._variants: dict[MapSettings, VVAnomalyMapper] = {}
+        prep = hashlib.sha256(repr((clip.mean, clip.std)).encode()).hexdigest()[:8]
         self.tokens_key = (f"{self.model_id}|vv{self.vv_start}|d{'-'.join(map(str, self.depths))}"
-                           f"|s{clip.image_size}")
+                           f"|s{clip.image_size}|bicubic-stretch-{prep}")
+        #: everything that determines the map from the tokens and the text (the map cache key)
+        self.settings_key = (f"{self.tokens_key}|t{self.temperature!r}|it{self.image_temperature!r}"
+                             f"|b{self.blur_sigma_518!r}")
+
+    def with_settings(self, settings: MapSettings) -> VVAnomalyMapper:
+        """A mapper on the same model and text cache with the §1 ``settings`` (``MethodParams.
+        clip_map``); made once per settings and remembered by the mapper it was asked of."""
+        if settings not in self._variants:
+            try:
+                self._variants[settings] = VVAnomalyMapper(
+                    self.clip, vv_start=settings.vv_start, depths=settings.depths,
+                    blur_sigma_518=settings.blur_sigma_518, temperature=settings.temperature,
+                    text_cache=self.text_cache, text_batch_size=self.text_batch_size)
+            except ValueError as exc:
+                raise ZsasError(f"the CLIP map settings do not fit {self.model_id} ({self.n_blocks} "
+                                f"blocks, 0-based): {exc}") from exc
+        return self._variants[settings]
 
     def info(self) -> dict[str, Any]:
         """Settings for provenance records."""
         return {"mapper": self.kind, "model_id": self.model_id, "image_size": self.clip.image_size,
-                "grid": self.grid, "vv_start": self.vv_start, "depths": list(self.depths),
-                "blur_sigma_518": self.blur_sigma_518, "temperature": self.temperature,
-                "image_temperature": self.image_temperature}
+                "grid": self.grid, "blocks": self.n_blocks, "vv_start": self.vv_start,
+                "depths": list(self.depths), "blur_sigma_518": self.blur_sigma_518,
+                "temperature": self.temperature, "image_temperature": self.image_temperature,
+                "raw_map": "mean over depths of the abnormal probability"}
 
     # -- expensive: vision tower -------------------------------------------------------------
     def encode_image(self, image: np.ndarray) -> ImageTokens:
@@ -232,8 +265,9 @@ class VVAnomalyMapper:
 
     # -- cheap: map --------------------------------------------------------------------------
     def anomaly(self, tokens: ImageTokens, prompts: TextPrompts) -> AnomalyResult:
-        """``anomaly_map`` (H, W) float32: sum over depths of the abnormal probability, blurred
-        (raw, in [0, n_depths]); ``image_score``: abnormal probability of the global embedding."""
+        """``anomaly_map`` (H, W) float32, the raw map: the abnormal probability averaged over
+        depths, blurred (in [0, 1], comparable across images; ALGORITHM.md §1);
+        ``image_score``: abnormal probability of the global embedding."""
         if tokens.grid != self.grid:
             raise ValueError(f"tokens have a {tokens.grid}x{tokens.grid} grid, this mapper "
                              f"{self.grid}x{self.grid}: they come from another model")
@@ -246,7 +280,7 @@ class VVAnomalyMapper:
             logits = tokens.dense @ text.T / self.temperature               # (n, G*G, 2)
             prob = logits.softmax(dim=-1)[..., 1].reshape(-1, 1, self.grid, self.grid)
             up = F.interpolate(prob, size=(size, size), mode="bilinear", align_corners=False)
-            square = up.sum(dim=0)[0].numpy()                               # (S, S)
+            square = up.mean(dim=0)[0].numpy()                              # (S, S)
             score = (tokens.cls @ text.T / self.image_temperature).softmax(dim=-1)[1]
             score = float(score)
         amap = finish_map(square, blur_sigma_px(self.blur_sigma_518, size), tokens.hw)

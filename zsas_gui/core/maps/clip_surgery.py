@@ -12,8 +12,9 @@ Two streams run side by side through ``visual.transformer.resblocks``:
 
       xs = xs + ls_1(out_proj(softmax(v vᵀ · head_dim^-0.5) v)),  v = ln_1(x_in) W_v + b_v
 
-  (no MLP). Tokens asked for at a depth before ``vv_start`` therefore come from the shared,
-  not yet split stream (this is what AnomalyCLIP does for its early feature layers).
+  (no MLP). A depth before ``vv_start`` would read the shared, not yet split stream: a plain
+  CLIP token map, near "opposite" per the CLIP Surgery paper. The mapper therefore puts
+  ``vv_start`` at or before the first tapped depth (:func:`default_vv_start`, ALGORITHM.md §1).
 
 Only the standard open_clip ``VisionTransformer`` with ``ResidualAttentionBlock`` /
 ``nn.MultiheadAttention`` blocks is supported; :func:`check_supported` says why not otherwise.
@@ -72,6 +73,25 @@ def resolve_vv_start(vv_start: float | int, n_blocks: int) -> int:  # noqa: PYI0
     if not 0.0 <= frac < 1.0:
         raise ValueError(f"a fractional vv_start must be in [0, 1), got {vv_start}")
     return min(math.floor(frac * n_blocks + 0.5), n_blocks - 1)
+
+
+#: Default fraction of the blocks before the surgery stream: 1/6 (block 4 of 24, 0-based:
+#: AnomalyCLIP's ``DPAM_layer = 20`` runs the last 20 of 24 blocks with V-V attention).
+DEFAULT_VV_FRACTION = 1 / 6
+
+
+def default_vv_start(n_blocks: int, depths: Sequence[int]) -> int:
+    """The default ``vv_start``: 1/6 of the blocks (24 -> 4, 12 -> 2), moved earlier when needed
+    so that every tapped depth is a surgery-stream map (3 blocks, depths (0, 1, 2) -> 0)."""
+    return min(resolve_vv_start(DEFAULT_VV_FRACTION, n_blocks), min(depths))
+
+
+def check_depths_after_vv_start(vv_start: int, depths: Sequence[int]) -> None:
+    """Refuse depths before ``vv_start``: they would be plain CLIP token maps (ALGORITHM.md §1)."""
+    early = [d for d in depths if d < vv_start]
+    if early:
+        raise ValueError(f"depths {early} come before vv_start {vv_start}: they would read plain CLIP "
+                         f"tokens, not the surgery stream; choose vv_start <= {min(depths)} or later depths")
 
 
 def default_depths(n_blocks: int, count: int = 4) -> tuple[int, ...]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..frames import image_scale_from_1024, image_to_sam_grid, sam_grid_to_image
+from ..frames import image_scale_from_1024, image_to_sam_grid, image_to_sam_points, sam_grid_to_image
 from ..types import MethodParams, Prompts
 
 
@@ -79,18 +79,23 @@ def spaced_extrema(values: np.ndarray, allowed: np.ndarray, k: int, d_min: float
     return np.asarray(pts, np.float32).reshape(-1, 2), np.asarray(vals, np.float32)
 
 
-def feature_similarity(features: np.ndarray, region: np.ndarray, long_side: int) -> np.ndarray:
+def feature_similarity(features: np.ndarray, region: np.ndarray, long_side: int,
+                       S: np.ndarray) -> np.ndarray:
     """Cosine similarity of every SAM embedding cell to the region's prototype, in image pixels.
 
-    features: (C, g, g) float32 SAM image embedding over the padded ``long_side`` square;
-    region: (H, W) bool. Prototype = normalize(mean of F over the cells the region touches).
-    Returns (H, W) float32 in [-1, 1].
+    features: (C, g, g) float32 SAM embedding over the padded ``long_side`` square;
+    region: (H, W) bool; S: (H, W) float32 normalised map. Prototype = normalize(mean of F over
+    the cells the region covers at least half); a region smaller than that (it may even vanish
+    in SAM's resize) uses the one cell holding the maximum of S inside the region (ALGORITHM.md
+    §2), never the whole image. Returns (H, W) float32 in [-1, 1].
     """
     C, g, _ = features.shape
     cover = image_to_sam_grid(region.astype(np.float32), g, long_side)       # (g, g) fraction
-    cells = cover > 0
-    if not cells.any():  # region smaller than what the resampling keeps: take its densest cell
-        cells = cover >= cover.max()
+    cells = cover >= 0.5
+    if not cells.any():
+        cells = np.zeros((g, g), bool)
+        row, col = peak_cell(np.where(region, S, -np.inf), g, long_side)
+        cells[row, col] = True
     F = features.reshape(C, g * g).astype(np.float32)
     Fn = F / np.maximum(np.linalg.norm(F, axis=0, keepdims=True), 1e-12)
     proto = F[:, cells.reshape(-1)].mean(axis=1)
@@ -99,15 +104,26 @@ def feature_similarity(features: np.ndarray, region: np.ndarray, long_side: int)
     return sam_grid_to_image(sim, region.shape, long_side)
 
 
+def peak_cell(values: np.ndarray, g: int, long_side: int) -> tuple[int, int]:
+    """(row, col) of the SAM grid cell (``g`` x ``g`` over the padded ``long_side`` square) that
+    holds the maximum of ``values`` ((H, W) float, image pixels)."""
+    y, x = divmod(int(np.argmax(values)), values.shape[1])
+    (sx, sy), = image_to_sam_points(np.array([[x + 0.5, y + 0.5]], np.float32), values.shape, long_side)
+    cell = long_side / g
+    return min(int(sy // cell), g - 1), min(int(sx // cell), g - 1)
+
+
 def generate_prompts(S: np.ndarray, image_score: float, params: MethodParams,
                      features: np.ndarray | None = None, long_side: int = 1024,
-                     region_mask: np.ndarray | None = None) -> PPGResult:
+                     region_mask: np.ndarray | None = None, component: int | None = None) -> PPGResult:
     """Run PPG on one image.
 
     S: (H, W) float32 normalised anomaly map in [0, 1]; image_score: float in [0, 1];
     features: (C, g, g) float32 SAM embedding (needed for ``negative_rule="sam_similarity"``);
-    long_side: SAM's input side; region_mask: optional (H, W) bool restricting R (used by the
-    per-component mode). Returns a :class:`PPGResult` with points in (x, y) image pixels.
+    long_side: SAM's input side; region_mask: optional (H, W) bool restricting R to one component
+    (the per-component mode): its ring then excludes *all* of R, so a negative never lands on
+    another anomaly; component: the index stored with every point (``Prompts.components``).
+    Returns a :class:`PPGResult` with points in (x, y) image pixels.
     """
     S = np.asarray(S, dtype=np.float32)
     hw = S.shape
@@ -115,28 +131,31 @@ def generate_prompts(S: np.ndarray, image_score: float, params: MethodParams,
     if params.gate is not None and image_score < params.gate:
         return PPGResult(Prompts.empty(), S, empty, empty, None, gated=True)
     R = extreme_region(S, params.tau)
+    whole = R > 0                                   # all of R, every component
     if region_mask is not None:
         R = np.where(region_mask, R, 0.0).astype(np.float32)
     region = R > 0
     if not region.any():
         return PPGResult(Prompts.empty(), S, region, empty, None)
     scale = image_scale_from_1024(hw)
-    d_min = params.d_min_1024 * scale
-    pos, pos_val = spaced_extrema(R, region, params.k_pos, d_min, largest=True)
-    ring = ring_around(region, params.ring_1024 * scale)
+    pos, pos_val = spaced_extrema(R, region, params.k_pos, params.d_min_1024 * scale, largest=True)
+    ring = ring_around(region, params.ring_1024 * scale) & ~whole
+    d_neg = params.d_min_neg_1024 * scale
     similarity = None
     if params.k_neg == 0 or not ring.any():
         neg, neg_val = np.zeros((0, 2), np.float32), np.zeros(0, np.float32)
     elif params.negative_rule == "sam_similarity":
         if features is None:
             raise ValueError("negative_rule='sam_similarity' needs the SAM image embedding")
-        similarity = feature_similarity(features, region, long_side)
-        neg, neg_val = spaced_extrema(similarity, ring, params.k_neg, d_min, largest=False)
+        similarity = feature_similarity(features, region, long_side, S)
+        neg, neg_val = spaced_extrema(similarity, ring, params.k_neg, d_neg, largest=False)
     else:
-        neg, neg_val = spaced_extrema(S, ring, params.k_neg, d_min, largest=False)
+        neg, neg_val = spaced_extrema(S, ring, params.k_neg, d_neg, largest=False)
+    n = len(pos) + len(neg)
     prompts = Prompts(np.concatenate([pos, neg]),
                       np.concatenate([np.ones(len(pos), np.int32), np.zeros(len(neg), np.int32)]),
-                      np.concatenate([pos_val, neg_val]))
+                      np.concatenate([pos_val, neg_val]),
+                      None if component is None else np.full(n, component, np.int32))
     return PPGResult(prompts, S, region, ring, similarity)
 
 

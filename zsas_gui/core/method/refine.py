@@ -75,7 +75,10 @@ def iter_cascade(decoder: MaskDecoder, prompts: Prompts, component: int = 0
     if box is None:
         return stages
 
-    box = box + np.array([0, 0, 1, 1], np.float32)  # inclusive pixel index -> pixel edge
+    # inclusive pixel coordinates of M2, inside the image (ALGORITHM.md §3): x_max is the last
+    # column holding mask; SAM's prompt encoder adds its own half-pixel shift to box corners
+    h, w = s2.mask.shape
+    box = np.clip(box, 0, [w - 1, h - 1, w - 1, h - 1]).astype(np.float32)
     mask, ious, low, best = best_candidate(decoder, pts, lab, box, s2.low_res_logits, multimask=True)
     s3 = StageResult(3, STAGE_NAMES[2], mask, low, float(ious[best]), box, component, ious)
     stages.append(s3)
@@ -149,10 +152,14 @@ def min_area_pixels(hw: tuple[int, int], frac: float) -> int:
     return int(round(frac * hw[0] * hw[1]))
 
 
-def score_map(S: np.ndarray, pred_mask: np.ndarray) -> np.ndarray:
-    """ALGORITHM.md §4: S * M where M is non-empty, else S. (H, W) float32."""
-    S = np.asarray(S, dtype=np.float32)
-    return (S * pred_mask).astype(np.float32) if pred_mask.any() else S.copy()
+def score_map(anomaly_map: np.ndarray, pred_mask: np.ndarray, outside_weight: float = 0.0) -> np.ndarray:
+    """ALGORITHM.md §4: ``anomaly_map * (lambda + (1 - lambda) * M3)`` with the *raw* map (so
+    scores compare across images) and lambda = ``outside_weight``. An empty mask (gated image,
+    or a cascade that found nothing) gives ``lambda * anomaly_map``: zeros by default.
+    anomaly_map: (H, W) float; pred_mask: (H, W) bool. Returns (H, W) float32."""
+    raw = np.asarray(anomaly_map, dtype=np.float32)
+    lam = np.float32(outside_weight)
+    return (raw * (lam + (np.float32(1) - lam) * pred_mask)).astype(np.float32)
 
 
 class PredictorDecoder:

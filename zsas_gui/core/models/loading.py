@@ -7,10 +7,16 @@ One code path for real checkpoints and the tiny random test models:
 - SAM: a ``.pth`` state dict (architecture read from the tensor shapes), or a folder with a
   ``zsas_model.json`` manifest naming its weights file.
 Checkpoints are untrusted files: pickles are loaded with ``weights_only=True``.
+
+Model ids (the key of every cache and the name in provenance) hold the checkpoint's content
+digest (:mod:`.digest`) and the precision, e.g. ``"ViT-B-16-quickgelu@224/fp32/sha256:4b869929..."``;
+the full digests are in ``bundle.info["sha256"]``. A CLIP's activation (QuickGELU or GELU) comes
+from its open_clip config or its registry entry; a bare weights file with neither is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from pathlib import Path
@@ -18,6 +24,7 @@ from typing import Any
 
 from ..errors import CheckpointError
 from .bundles import ClipBundle, SamBundle
+from .digest import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -131,10 +138,12 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
         except (KeyError, TypeError, ValueError, AttributeError, AssertionError, RuntimeError) as exc:
             raise CheckpointError(f"{cfg_file}: open_clip cannot build a model from this config "
                                   f"({type(exc).__name__}: {str(exc)[:200]})") from exc
-        info.update(random_test_model=bool(manifest.get("random_test_model")), arch=arch)
+        info.update(random_test_model=bool(manifest.get("random_test_model")), arch=arch,
+                    config_sha256=hashlib.sha256(cfg_file.read_bytes()).hexdigest(),
+                    quick_gelu=bool(model_cfg.get("quick_gelu", False)))
     else:
         if spec is None:
-            spec = _guess_clip_spec(path)
+            spec = _clip_spec_of_bare_file(path)
         arch = spec.arch
         size = image_size or spec.image_size
         model = open_clip.create_model(arch, pretrained=None, force_image_size=size)
@@ -148,7 +157,9 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
             f"{str(exc)[:300]}). Is it a CLIP checkpoint of that model?") from exc
     dtype = _choose_dtype(dev, precision)
     model = model.to(device=dev, dtype=dtype).eval()
-    model_id = f"{arch}@{size}"
+    info["sha256"] = file_sha256(weights)
+    ident = info["sha256"][:16] + (f"+cfg{info['config_sha256'][:8]}" if "config_sha256" in info else "")
+    model_id = f"{arch}@{size}/{precision_name(dtype)}/sha256:{ident}"
     if info.get("random_test_model"):
         model_id = f"random-test:{model_id}"
     tokenizer = open_clip.get_tokenizer("ViT-B-16")  # the CLIP BPE tokenizer (bundled, offline)
@@ -178,23 +189,32 @@ def _create_clip_from_cfg(name: str, model_cfg: dict[str, Any], image_size: int)
     return open_clip.CLIP(**cfg, quick_gelu=quick_gelu)
 
 
-def _guess_clip_spec(path: Path):
-    """Match a bare weights file to a registry CLIP spec by its tensor shapes."""
+def _clip_spec_of_bare_file(path: Path):
+    """The registry CLIP spec of a bare weights file, found by its SHA-256 checksum.
+
+    A bare file says nothing about its activation (OpenAI weights need QuickGELU, most others
+    GELU): same shapes, different model. Only a file whose content is a registry checkpoint
+    is accepted; anything else must come as a folder with its open_clip config."""
     from . import registry
 
-    sd = load_state_dict(path)
-    conv = sd.get("visual.conv1.weight")
-    if conv is None:
+    sd = load_state_dict(path)            # refuses pickles and unreadable files first
+    if "visual.conv1.weight" not in sd:
         raise CheckpointError(f"{path}: not an open_clip CLIP checkpoint (no visual.conv1.weight)")
-    width, patch = int(conv.shape[0]), int(conv.shape[-1])
+    digest = file_sha256(path)
     for spec in registry.list_specs("clip"):
-        if (width, patch) == _CLIP_SHAPES.get(spec.arch.removesuffix("-quickgelu").split("-336")[0], ()):
+        if spec.checksum_algo == "sha256" and spec.checksum == digest:
             return spec
-    raise CheckpointError(f"{path}: CLIP width {width}, patch {patch} matches no registry model; "
-                          f"pass a folder with {CLIP_CONFIG} instead")
+    raise CheckpointError(
+        f"{path}: a bare CLIP weights file that is no registry checkpoint (SHA-256 {digest[:16]}...) "
+        f"does not say its activation (QuickGELU for OpenAI weights, GELU for most others), and "
+        f"loading it with the wrong one gives wrong maps. Put it in a folder with open_clip's "
+        f"{CLIP_CONFIG} (its model_cfg says quick_gelu) and pass the folder.")
 
 
-_CLIP_SHAPES = {"ViT-B-16": (768, 16), "ViT-L-14": (1024, 14), "ViT-B-32": (768, 32)}
+def precision_name(dtype) -> str:
+    """``torch.float32`` -> ``"fp32"`` (``"fp16"``, ``"bf16"``): the precision part of model ids."""
+    return {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}.get(str(dtype).removeprefix("torch."),
+                                                                          str(dtype))
 
 
 # ----------------------------------------------------------------------------- SAM
@@ -241,8 +261,11 @@ def load_sam(name_or_path: str | None = None, device: str = "auto", precision: s
         from .half import HalfPrecisionEncoder
         model.image_encoder = HalfPrecisionEncoder(model.image_encoder, dtype)
     name = manifest.get("name") or (spec.name if spec else weights.stem)
-    model_id = f"random-test:{name}" if manifest.get("random_test_model") else f"sam:{name}"
-    info = {"path": str(weights), "arch": arch, "random_test_model": bool(manifest.get("random_test_model"))}
+    digest = file_sha256(weights)
+    prefix = "random-test:" if manifest.get("random_test_model") else "sam:"
+    model_id = f"{prefix}{name}/{precision_name(dtype)}/h{heads}/sha256:{digest[:16]}"
+    info = {"path": str(weights), "arch": arch, "random_test_model": bool(manifest.get("random_test_model")),
+            "sha256": digest}
     return SamBundle(model=model, model_id=model_id, device=dev, dtype=dtype, info=info)
 
 
