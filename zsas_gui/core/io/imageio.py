@@ -150,16 +150,23 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     return arr > 0
 
 
-def find_images(root: str | os.PathLike) -> list[Path]:
+def find_images(root: str | os.PathLike, problems: list[str] | None = None) -> list[Path]:
     """All image files under ``root`` (recursive, sorted, hidden files and folders skipped).
 
-    ``root`` may also be a single image file, which is returned alone.
+    ``root`` may also be a single image file, which is returned alone. A folder that cannot be
+    listed is skipped with a line in ``problems`` (when given) naming it.
     """
     root = Path(root)
     if root.is_file():
         return [root]
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unlistable(exc: OSError) -> None:
+        if problems is not None:
+            problems.append(f"{exc.filename}: cannot list this folder ({exc.strerror or exc}); its "
+                            f"images are left out: fix its permissions")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):
