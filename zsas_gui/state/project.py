@@ -90,6 +90,7 @@ class Project:
         self._newer: set[str] = set()
         self._hash_cache: dict[str, tuple[int, int, str]] = {}   # rel -> (size, mtime_ns, sha)
         self._source: dict[str, str] = {}   # rel -> rel of the record it reads (relinked read-only)
+        self._export_stamps: dict[str, tuple | None] = {}   # record rel -> its file's stamp (exporting)
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -376,47 +377,17 @@ class Project:
     # -- export ----------------------------------------------------------------------------------
     def export_items(self, include: Iterable[str]) -> list[ExportItem]:
         """The images whose status is in ``include``, as :class:`ExportItem` (mask paths point
-        into the store). Left out, each listed in :attr:`problems`: images with an unreadable
-        record, and images changed since their record was saved (:meth:`image_changed`)."""
-        include = set(include)
-        unknown = include - set(STATUSES)
-        if unknown:
-            raise ValueError(f"unknown status {sorted(unknown)}; choose from {', '.join(STATUSES)}")
-        items = []
-        for e in self.images:
-            if e.rel in self._corrupt or e.rel in self._newer or self.status(e.rel) not in include:
-                continue
-            src = self._source.get(e.rel, e.rel)
-            if e.rel not in self._meta:
-                rec, mask_file = AnnotationRecord.fresh(e.rel), None
-            else:
-                try:
-                    data = self.store.read_record_json(src)
-                    rec, mask_file = self._index(src, data), mask_file_of(data)
-                except NewerSchemaError as exc:   # changed on disk since open
-                    self._meta.pop(e.rel, None)
-                    self._newer.add(e.rel)
-                    self.problems.append(str(exc))
-                    continue
-                except RecordError as exc:
-                    self._meta.pop(e.rel, None)
-                    self._corrupt[e.rel] = str(exc)
-                    self.problems.append(str(exc))
-                    continue
-                if src != e.rel:
-                    self._meta[e.rel] = self._meta[src]
-                if rec.status not in include:
-                    continue
-                if self.image_changed(e.rel):
-                    self.problems.append(f"{e.path}: image changed since review (it is not the file the "
-                                         f"{rec.status} annotation was made on); left out of the export: "
-                                         f"review it again")
-                    continue
-            items.append(ExportItem(
-                rel=e.rel, image_path=e.path, defect_class=rec.defect_class, status=rec.status,
-                mask_path=self.store.mask_path(src, mask_file) if mask_file else None,
-                provenance=rec.provenance))
-        return items
+        into the store); see :func:`.exporting.export_items`."""
+        from .exporting import export_items
+
+        return export_items(self, include)
+
+    def records_changed_since_export_items(self) -> bool:
+        """True when a record read by the last :meth:`export_items` was saved again since (its
+        mask may have been replaced: read the items again)."""
+        from .exporting import records_changed
+
+        return records_changed(self)
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r}, images={len(self.images)}, records={len(self._meta)})"
