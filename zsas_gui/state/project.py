@@ -42,7 +42,7 @@ from ..core.export.common import ExportItem
 from ..core.io import atomic
 from ..core.io.imageio import find_images
 from .record import STATUSES, AnnotationRecord, NewerSchemaError, mask_file_of, now_iso
-from .store import RecordConflictError, Store, file_sha256
+from .store import RecordConflictError, Store, file_sha256, printable
 
 __all__ = ["ImageEntry", "Project", "RecordConflictError"]
 #: Most prompt points a loaded record keeps (more freeze the app's drawing; the rest are
@@ -129,7 +129,7 @@ class Project:
             if any(rel.startswith(e) for e in exclude) or self._in_mvtec_ground_truth(rel):
                 continue
             try:    # e.g. a backslash in a file name: a path separator on Windows, never stored
-                AnnotationRecord.fresh(rel).check(str(path))
+                AnnotationRecord.fresh(rel).check(printable(path))
             except RecordError as exc:
                 self.problems.append(f"{exc}; this image is left out of the project: rename the file")
                 continue

@@ -255,6 +255,11 @@ def stored_name(rel: str) -> str:
     return f"{prefix}~{hashlib.sha256(rel.encode('utf-8', 'surrogateescape')).hexdigest()[:16]}"
 
 
+def printable(path: str | os.PathLike) -> str:
+    """``path`` as text that prints anywhere: bytes that are not UTF-8 become ``\\xe9``."""
+    return os.fspath(path).encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def _lock_fd(fd: int, shared: bool) -> None:
     """Block until ``fd``'s file is locked (flock on POSIX; msvcrt byte lock, always exclusive,
     on Windows)."""

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ImageReadError, OutputError
 from ..io.atomic import atomic_write_bytes
-from ..io.imageio import _open_image, encode_png, load_image, load_mask
+from ..io.imageio import _open_image, encode_png, load_image, load_mask_pixels, mask_from_pixels
 
 #: Statuses whose images count as defect-free regardless of their mask.
 NORMAL_STATUSES = ("good",)
@@ -121,16 +121,14 @@ def read_mask_checked(path: Path) -> tuple[np.ndarray, list[str]]:
     """Read a stored mask; returns ((H, W) bool, problems) where a problem is a value other
     than 0/255 or more than one channel."""
     problems = []
-    with _open_image(path) as img:
-        img.load()
-        arr = np.asarray(img)
+    arr = load_mask_pixels(path)          # any damage: ImageReadError naming the file
     if arr.ndim != 2:
         problems.append(f"{path}: mask has {arr.shape[2]} channels, expected 1")
     else:
         values = np.unique(arr)
         if not np.isin(values, (0, 255)).all():
             problems.append(f"{path}: mask values {values[:6].tolist()} are not 0/255")
-    return load_mask(path), problems
+    return mask_from_pixels(arr), problems
 
 
 def numbered(n_total: int) -> int:
