@@ -28,6 +28,16 @@ Prints ``name: value`` lines:
   window_storm_newest_applied: 1 when the mask shown at the end equals a fresh pipeline's refine
   of the final points; window_leaked_threads: tracked QThreads still running plus Python threads
   more than before, after the window closed; window_storm_results_shown/_dropped.
+- race (``--race``, section "Writers race", issue 14): three processes on one ``--race-images``
+  project for ``--race-seconds`` s: ``zsas label --redo`` run again and again; a review writer
+  that at random moments (0-40 ms apart) does the app's autosave path on a random image
+  (``Project.load`` -> status good/rejected -> ``Project.save``, one Project kept open as the app
+  does); ``zsas export -f mvtec --overwrite`` again and again. Then: reviews_lost (images whose
+  stored status is not the review writer's last decision), records_unreadable (problems when
+  the project is opened and every record loaded with its mask), reviews_saved, label_runs,
+  label_reviewed_kept_total (images label left because they were reviewed, before or during
+  its run: the compare-and-swap included), exports_ok, exports_nothing_reviewed_yet,
+  exports_failed (any other refusal).
 """
 
 from __future__ import annotations
@@ -263,6 +273,90 @@ def window_storm(models: tuple[Path, Path], edits: int, seconds: float, work: Pa
     return out
 
 
+# -- writers race (issue 14) ------------------------------------------------------------------------
+def _race_label(folder: str, models: tuple[str, str], deadline: float, queue) -> None:
+    import contextlib
+    import io
+
+    from zsas_gui.cli import main as cli
+
+    runs = kept = 0
+    while time.time() < deadline:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            cli(["label", folder, "--redo", "--clip", models[0], "--sam", models[1], "--device", "cpu"])
+        runs += 1
+        line = out.getvalue().strip().splitlines()[-1:] or [""]
+        kept += int(line[0].split("(")[-1].split()[0]) if "reviewed images kept" in line[0] else 0
+    queue.put(("label", {"label_runs": runs, "label_reviewed_kept_total": kept}))
+
+
+def _race_review(folder: str, deadline: float, seed: int, queue) -> None:
+    from zsas_gui.state.project import Project
+
+    rng = np.random.default_rng(seed)
+    proj = Project.open(folder)
+    rels = [e.rel for e in proj.images]
+    last: dict[str, str] = {}
+    while time.time() < deadline:
+        time.sleep(float(rng.uniform(0, 0.04)))
+        rel = rels[int(rng.integers(len(rels)))]
+        rec = proj.load(rel)
+        rec.status = "good" if rng.random() < 0.7 else "rejected"
+        proj.save(rec)
+        last[rel] = rec.status
+    queue.put(("review", {"last": last}))
+
+
+def _race_export(folder: str, out: str, deadline: float, queue) -> None:
+    import contextlib
+    import io
+
+    from zsas_gui.cli import main as cli
+
+    ok = empty = failed = 0
+    while time.time() < deadline:
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            rc = cli(["export", folder, "-f", "mvtec", "-o", out, "--overwrite"])
+        ok += rc == 0
+        empty += rc != 0 and "no image has a status" in err.getvalue()   # nothing reviewed yet
+        failed += rc != 0 and "no image has a status" not in err.getvalue()
+        time.sleep(0.2)
+    queue.put(("export", {"exports_ok": ok, "exports_nothing_reviewed_yet": empty, "exports_failed": failed}))
+
+
+def race(models: tuple[Path, Path], n: int, seconds: float, hw: tuple[int, int], work: Path) -> dict[str, float]:
+    """Three writer processes on one project; then count lost reviews and unreadable records."""
+    import multiprocessing
+
+    from zsas_gui.state.project import Project
+
+    folder = work / "race"
+    make_images(folder, n, hw)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    deadline = time.time() + 15 + seconds            # the children need a few seconds to import
+    m = (str(models[0]), str(models[1]))
+    procs = [ctx.Process(target=_race_label, args=(str(folder), m, deadline, queue)),
+             ctx.Process(target=_race_review, args=(str(folder), deadline, 3, queue)),
+             ctx.Process(target=_race_export, args=(str(folder), str(work / "race-export"), deadline, queue))]
+    for p in procs:
+        p.start()
+    results = dict(queue.get() for _ in procs)
+    for p in procs:
+        p.join()
+    proj = Project.open(folder, create=False)
+    for e in proj.images:
+        proj.load(e.rel)
+    last = results["review"]["last"]
+    lost = sum(proj.status(rel) != status for rel, status in last.items())
+    return {"race_images": n, "race_seconds": seconds, "reviews_saved_images": len(last),
+            "reviews_lost": lost, "records_unreadable": len(proj.problems),
+            **results["label"], **results["export"],
+            "exit_codes_nonzero": sum(p.exitcode != 0 for p in procs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=500)
@@ -271,6 +365,9 @@ def main() -> None:
     ap.add_argument("--storm-edits", type=int, default=200)
     ap.add_argument("--storm-seconds", type=float, default=10.0)
     ap.add_argument("--no-window-storm", action="store_true", help="skip the edit storm at the real window")
+    ap.add_argument("--race", action="store_true", help="only the writers race (label, review, export)")
+    ap.add_argument("--race-images", type=int, default=200)
+    ap.add_argument("--race-seconds", type=float, default=60.0)
     args = ap.parse_args()
     if args.images < 50:
         raise SystemExit("--images must be at least 50")
@@ -280,6 +377,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zsas-soak-") as tmp:
         work = Path(tmp)
         models = make_test_models(work / "models")
+        if args.race:
+            for name, value in race(models, args.race_images, args.race_seconds, tuple(args.hw), work).items():
+                emit(name, value)
+            return
         emit("images", args.images)
         emit("image_hw", f"{args.hw[0]}x{args.hw[1]}")
         for name, value in soak_label(models, args.images, tuple(args.hw), work).items():
