@@ -134,5 +134,13 @@ def test_the_pixel_budget_and_the_aspect_limit_read_only_the_header(tmp_path):
     for name, words in (("huge.png", "169 Mpx"), ("thin.png", "longer than wide")):
         with pytest.raises(ImageReadError, match=words):
             load_image(tmp_path / name)
-    Image.fromarray(np.full((32, 2048), 128, np.uint8)).save(tmp_path / "long.png")   # 64:1 is accepted
-    assert load_image(tmp_path / "long.png").shape == (32, 2048, 3)
+    Image.fromarray(np.full((32, 8192), 128, np.uint8)).save(tmp_path / "long.png")   # 256:1 is accepted
+    assert load_image(tmp_path / "long.png").shape == (32, 8192, 3)
+
+
+def test_a_strip_at_the_aspect_limit_runs_through_the_method(tiny_pipeline):
+    """The limit is not too strict: a 32x8192 strip (256:1) gives a mask of its size."""
+    from zsas_gui.core.types import MethodParams
+
+    image = np.random.default_rng(0).integers(0, 255, (32, 8192, 3), dtype=np.uint8)
+    assert tiny_pipeline.run(None, image, MethodParams()).pred_mask.shape == (32, 8192)
