@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.errors import OutputError, RecordError, ZsasError
+from ..core.errors import OutputError, RecordError
 from ..core.io import atomic
 from ..core.io.atomic import atomic_write_json
 from ..core.io.imageio import encode_png, load_mask
@@ -282,7 +282,7 @@ def _lock_fd(fd: int, shared: bool) -> None:
             continue
 
 
-class RecordConflictError(ZsasError):
+class RecordConflictError(RecordError):
     """A compare-and-swap save found another revision stored: nothing was written."""
 
 
