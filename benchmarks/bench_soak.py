@@ -28,6 +28,19 @@ Prints ``name: value`` lines:
   window_storm_newest_applied: 1 when the mask shown at the end equals a fresh pipeline's refine
   of the final points; window_leaked_threads: tracked QThreads still running plus Python threads
   more than before, after the window closed; window_storm_results_shown/_dropped.
+- race (``--race``, section "Writers race", issue 14): three processes on one ``--race-images``
+  project for ``--race-seconds`` s: ``zsas label --redo`` run again and again; a review writer
+  that at random moments (0-300 ms apart) does the app's autosave path, 4 times in 5 on the
+  image label is computing now (the one after its newest saved record), else on a random image
+  (``Project.load`` -> status good/rejected -> ``Project.save``, one Project kept open as the app
+  does); ``zsas export -f mvtec --overwrite`` again and again. Then: reviews_lost (images whose
+  stored status is not the review writer's last decision), records_unreadable (problems when
+  the project is opened and every record loaded with its mask), reviews_saved, label_runs,
+  label_found_reviewed_after_computing (a review landed while label computed that image: label
+  re-reads the record before saving and keeps it), label_saves_refused_by_cas (a review landed
+  between that re-read and label's save: the compare-and-swap refused it), reviews_at_label_frontier, pre_labelled_at_end, exports_ok,
+  exports_nothing_reviewed_yet,
+  exports_failed (any other refusal).
 """
 
 from __future__ import annotations
@@ -263,6 +276,131 @@ def window_storm(models: tuple[Path, Path], edits: int, seconds: float, work: Pa
     return out
 
 
+# -- writers race (issue 14) ------------------------------------------------------------------------
+def _race_label(folder: str, models: tuple[str, str], deadline: float, queue) -> None:
+    import contextlib
+    import io
+
+    from zsas_gui.cli import main as cli
+    from zsas_gui.state.project import Project, RecordConflictError
+
+    real_save = Project.save
+    conflicts = [0]
+
+    def save(self, rec, expect_revision=None):       # the deadline stops a run between two saves
+        if time.time() > deadline:
+            raise KeyboardInterrupt
+        try:
+            real_save(self, rec, expect_revision=expect_revision)
+        except RecordConflictError:
+            conflicts[0] += 1
+            raise
+
+    real_load, found = Project.load, [0]
+
+    def load(self, rel):                                 # label loads after computing an image
+        rec = real_load(self, rel)
+        found[0] += rec.status != "unreviewed"
+        return rec
+
+    Project.save, Project.load = save, load
+    runs = 0
+    while time.time() < deadline:
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli(["label", folder, "--redo", "--clip", models[0], "--sam", models[1], "--device", "cpu"])
+        runs += 1
+    queue.put(("label", {"label_runs": runs, "label_found_reviewed_after_computing": found[0],
+                         "label_saves_refused_by_cas": conflicts[0]}))
+
+
+def _label_frontier(proj, rels: list[str]) -> str | None:
+    """The image after the one ``zsas label`` saved last (the one it is computing now)."""
+    import json
+
+    files = sorted(proj.store.records.rglob("*.json"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for path in files[:5]:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if data.get("status") == "unreviewed" and data.get("image") in rels:
+            i = rels.index(data["image"])
+            return rels[(i + 1) % len(rels)]
+    return None
+
+
+def _race_review(folder: str, deadline: float, seed: int, queue) -> None:
+    """Four in five reviews land on the image label is computing now, the rest on a random one."""
+    from zsas_gui.state.project import Project
+
+    rng = np.random.default_rng(seed)
+    proj = Project.open(folder)
+    rels = [e.rel for e in proj.images]
+    last: dict[str, str] = {}
+    at_frontier = 0
+    while time.time() < deadline:
+        time.sleep(float(rng.uniform(0, 0.3)))
+        rel = _label_frontier(proj, rels) if rng.random() < 0.8 else None
+        at_frontier += rel is not None
+        rel = rel or rels[int(rng.integers(len(rels)))]
+        rec = proj.load(rel)
+        rec.status = "good" if rng.random() < 0.7 else "rejected"
+        proj.save(rec)
+        last[rel] = rec.status
+    queue.put(("review", {"last": last, "reviews_at_label_frontier": at_frontier}))
+
+
+def _race_export(folder: str, out: str, deadline: float, queue) -> None:
+    import contextlib
+    import io
+
+    from zsas_gui.cli import main as cli
+
+    ok = empty = failed = 0
+    while time.time() < deadline:
+        err = io.StringIO()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
+            rc = cli(["export", folder, "-f", "mvtec", "-o", out, "--overwrite"])
+        ok += rc == 0
+        empty += rc != 0 and "no image has a status" in err.getvalue()   # nothing reviewed yet
+        failed += rc != 0 and "no image has a status" not in err.getvalue()
+        time.sleep(0.2)
+    queue.put(("export", {"exports_ok": ok, "exports_nothing_reviewed_yet": empty, "exports_failed": failed}))
+
+
+def race(models: tuple[Path, Path], n: int, seconds: float, hw: tuple[int, int], work: Path) -> dict[str, float]:
+    """Three writer processes on one project; then count lost reviews and unreadable records."""
+    import multiprocessing
+
+    from zsas_gui.state.project import Project
+
+    folder = work / "race"
+    make_images(folder, n, hw)
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    deadline = time.time() + 15 + seconds            # the children need a few seconds to import
+    m = (str(models[0]), str(models[1]))
+    procs = [ctx.Process(target=_race_label, args=(str(folder), m, deadline, queue)),
+             ctx.Process(target=_race_review, args=(str(folder), deadline, 3, queue)),
+             ctx.Process(target=_race_export, args=(str(folder), str(work / "race-export"), deadline, queue))]
+    for p in procs:
+        p.start()
+    results = dict(queue.get() for _ in procs)
+    for p in procs:
+        p.join()
+    proj = Project.open(folder, create=False)
+    for e in proj.images:
+        proj.load(e.rel)
+    last = results["review"]["last"]
+    lost = sum(proj.status(rel) != status for rel, status in last.items())
+    pre_labelled = sum(proj.status(e.rel) == "unreviewed" and proj.has_mask(e.rel) for e in proj.images)
+    return {"race_images": n, "race_seconds": seconds, "reviews_saved_images": len(last),
+            "reviews_at_label_frontier": results["review"]["reviews_at_label_frontier"],
+            "pre_labelled_at_end": pre_labelled, "reviews_lost": lost, "records_unreadable": len(proj.problems),
+            **results["label"], **results["export"],
+            "exit_codes_nonzero": sum(p.exitcode != 0 for p in procs)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--images", type=int, default=500)
@@ -271,6 +409,9 @@ def main() -> None:
     ap.add_argument("--storm-edits", type=int, default=200)
     ap.add_argument("--storm-seconds", type=float, default=10.0)
     ap.add_argument("--no-window-storm", action="store_true", help="skip the edit storm at the real window")
+    ap.add_argument("--race", action="store_true", help="only the writers race (label, review, export)")
+    ap.add_argument("--race-images", type=int, default=200)
+    ap.add_argument("--race-seconds", type=float, default=60.0)
     args = ap.parse_args()
     if args.images < 50:
         raise SystemExit("--images must be at least 50")
@@ -280,6 +421,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="zsas-soak-") as tmp:
         work = Path(tmp)
         models = make_test_models(work / "models")
+        if args.race:
+            for name, value in race(models, args.race_images, args.race_seconds, tuple(args.hw), work).items():
+                emit(name, value)
+            return
         emit("images", args.images)
         emit("image_hw", f"{args.hw[0]}x{args.hw[1]}")
         for name, value in soak_label(models, args.images, tuple(args.hw), work).items():

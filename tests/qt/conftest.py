@@ -75,13 +75,19 @@ def make_window(qtbot):
         w.close()
 
 
+#: Limit of a wait for a state (ms): only a guard against a hang, never the expected time. A loaded
+#: 2-core machine stretched a 20 s wait past its limit (issue 14, item 8); the waits return as
+#: soon as the state is reached.
+STATE_TIMEOUT_MS = 300_000
+
+
 @pytest.fixture
 def wait_idle(qtbot):
     """wait_idle(window): wait until the lane has nothing to do, background work included, and
     its signals are delivered (``busy`` alone is False while queued prefetch work has not
     started, which a loaded machine stretches past any fixed wait)."""
 
-    def wait(window, timeout=20000):
+    def wait(window, timeout=STATE_TIMEOUT_MS):
         qtbot.waitUntil(lambda: not window.lane.has_work, timeout=timeout)
         qtbot.wait(30)
 

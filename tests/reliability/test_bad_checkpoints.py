@@ -88,6 +88,17 @@ def test_zero_byte_and_truncated_safetensors(models, tmp_path):
         load_clip(str(clip), device="cpu")
 
 
+def _png() -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((40, 48, 3), 128, np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
 def _sam_state(sam):
     return torch.load(sam / "model.pth", weights_only=True)
 
@@ -150,3 +161,84 @@ def test_sam_manifest_cannot_point_outside_or_break_the_builder(models, tmp_path
     _edit_json(sam / "zsas_model.json", lambda d: d.update(weights=weights, decoder_num_heads=heads))
     with pytest.raises(CheckpointError, match="zsas_model.json|model.pth"):
         load_sam(str(sam), device="cpu")
+
+
+# -- issue 14: checkpoints that stopped a batch or exhausted memory ------------------------------
+def test_truncated_or_lying_bare_safetensors_as_clip_or_sam(models, tmp_path, capsys):
+    """A bare ``.safetensors`` given as ``--clip``/``--sam``: truncated, or a header whose sizes
+    lie about the data, is a one-line error naming the file (was a SafetensorError traceback)."""
+    import struct
+
+    from safetensors.torch import save_file
+
+    clip, sam = models
+    ok = tmp_path / "ok.safetensors"
+    save_file({k: v.contiguous() for k, v in _sam_state(sam).items()}, str(ok))
+    data = ok.read_bytes()
+    (tmp_path / "trunc.safetensors").write_bytes(data[:len(data) // 2])
+    n = struct.unpack("<Q", data[:8])[0]
+    header = json.loads(data[8:8 + n])
+    first = next(k for k in header if k != "__metadata__")
+    header[first]["shape"], header[first]["data_offsets"] = [100000, 100000], [0, 40_000_000_000]
+    raw = json.dumps(header).encode()
+    raw += b" " * (-len(raw) % 8)
+    (tmp_path / "lie.safetensors").write_bytes(struct.pack("<Q", len(raw)) + raw + data[8 + n:])
+    for name in ("trunc", "lie"):
+        path = tmp_path / f"{name}.safetensors"
+        for loader in (load_sam, load_clip):
+            with pytest.raises(CheckpointError, match=f"{name}.safetensors"):
+                loader(str(path), device="cpu")
+        img = tmp_path / "img"
+        if not img.exists():
+            img.mkdir()
+            (img / "a.png").write_bytes(_png())
+        assert main(["segment", str(img), "-o", str(tmp_path / "out"), "--clip", str(clip), "--sam", str(path),
+                     "--device", "cpu"]) == 1
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and f"{name}.safetensors" in err
+
+
+@pytest.mark.parametrize("trick", ["expanded-views", "empty-tensors", "missing-blocks"])
+def test_a_small_sam_declaring_a_huge_architecture_is_refused_before_building(models, tmp_path, trick,
+                                                                                monkeypatch):
+    """A few-KB SAM .pth whose shapes declare a 4096-wide, 200-block encoder: refused from the
+    file alone (was ~5 GB allocated by the builder before a misleading error). The builder is
+    made to fail the test if it is ever asked to build for real."""
+    from zsas_gui.core.models import loading
+
+    _, sam = models
+    sd = _sam_state(sam)
+    big = 4096
+    huge = {}
+    for k, v in sd.items():
+        if not k.startswith("image_encoder."):
+            huge[k] = v
+    shapes = {"image_encoder.patch_embed.proj.weight": (big, 3, 16, 16), "image_encoder.pos_embed": (1, 64, 64, big)}
+    blocks = range(200) if trick != "missing-blocks" else (0, 199)
+    for i in blocks:
+        shapes[f"image_encoder.blocks.{i}.attn.rel_pos_h"] = (127 if i == 199 else 27, 128)
+        shapes[f"image_encoder.blocks.{i}.attn.rel_pos_w"] = (127 if i == 199 else 27, 128)
+        shapes[f"image_encoder.blocks.{i}.mlp.lin1.weight"] = (4 * big, big)
+    for k, shape in shapes.items():
+        if trick == "empty-tensors":
+            huge[k] = torch.zeros(shape[0], 0, *shape[2:]) if len(shape) > 2 else torch.zeros(shape[0], 0)
+            huge[k] = huge[k] if k != "image_encoder.pos_embed" else torch.zeros(1, 64, 64, 0)
+        else:
+            huge[k] = torch.zeros(1).expand(*shape)
+    path = tmp_path / "huge.pth"
+    torch.save(huge, path)
+    assert path.stat().st_size < 2_000_000
+
+    built = []
+
+    def no_real_build(arch):
+        built.append((arch.get("embed_dim"), arch.get("depth")))
+        raise MemoryError("the test stops the real build here")
+
+    real_build = loading.build_sam_from_arch
+    monkeypatch.setattr(loading, "build_sam_from_arch",
+                        lambda a: real_build(a) if torch.empty(0).device.type == "meta" else no_real_build(a))
+    with pytest.raises(CheckpointError, match="huge.pth"):
+        load_sam(str(path), device="cpu")
+    assert built == []
+

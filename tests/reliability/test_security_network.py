@@ -167,3 +167,26 @@ def test_every_registry_url_is_https_pinned_and_checksummed():
         pinned = parts.hostname == "dl.fbaipublicfiles.com" or re.search(r"/[0-9a-f]{40}/", parts.path)
         assert pinned, f"{spec.name}: the URL must name a fixed revision: {spec.url}"
         assert spec.checksum and spec.checksum_algo == "sha256" and spec.size_bytes, spec.name
+
+
+def test_an_open_clip_config_asking_for_pretrained_weights_never_reaches_the_network(no_network, tiny_models,
+                                                                                     tmp_path):
+    """Issue 14: a CLIP folder whose config names a timm vision tower with
+    ``timm_model_pretrained: true`` made timm and the Hugging Face hub try to download (19 DNS
+    lookups, then a traceback). The flag is forced off and the hub is offline while building:
+    a CheckpointError (the weights do not fit that tower) and no network attempt."""
+    import json
+    import shutil
+
+    from zsas_gui.core.errors import CheckpointError
+    from zsas_gui.core.models.loading import load_clip
+
+    clip = shutil.copytree(tiny_models[0], tmp_path / "clip")
+    cfg_file = clip / "open_clip_config.json"
+    cfg = json.loads(cfg_file.read_text())
+    cfg["model_cfg"]["vision_cfg"].update(timm_model_name="vit_tiny_patch16_224", timm_model_pretrained=True,
+                                          timm_pool="", timm_proj="linear")
+    cfg_file.write_text(json.dumps(cfg))
+    with pytest.raises(CheckpointError, match="clip"):
+        load_clip(str(clip), device="cpu")
+    assert no_network == []

@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ..vocabulary import DEFAULT_INCLUDE, FORMATS, STATUSES
 
+#: Exports tried when records change while one reads them (a concurrent save replaced a mask).
+RACE_ATTEMPTS = 3
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -46,22 +49,36 @@ def parse_include(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import ZsasError
-    from ..core.export import ExportOptions, export
+    from ..core.export import ExportOptions, ExportValidationError, export
     from ..state.project import Project
 
     include = parse_include(args.include)
     if not 0.0 <= args.good_test_fraction <= 1.0:
         raise ZsasError(f"--good-test-fraction must be in [0, 1], got {args.good_test_fraction}")
-    proj = Project.open(args.folder, create=False)
-    for problem in proj.problems:
+    for attempt in range(1, RACE_ATTEMPTS + 1):   # another writer (zsas label, the app) may save meanwhile
+        proj = Project.open(args.folder, create=False)
+        items = proj.export_items(include)
+        if not items:
+            _warn(proj.problems)
+            raise ZsasError(f"{args.folder}: no image has a status in {', '.join(include)}; "
+                            f"review some images first (counts: {proj.summary()})")
+        opts = ExportOptions(category=args.category or proj.root.name, polygons=args.polygons,
+                             good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
+                             protect=proj.root, source=str(proj.root))
+        try:
+            report = export(items, args.format, args.out, opts)
+        except ExportValidationError:
+            if attempt == RACE_ATTEMPTS or not proj.records_changed_since_export_items():
+                _warn(proj.problems)
+                raise
+            print("zsas: records were saved while exporting; reading the project again", file=sys.stderr)
+            continue
+        _warn(proj.problems)
+        print(report)
+        return 0
+    raise AssertionError("unreachable")
+
+
+def _warn(problems: list[str]) -> None:
+    for problem in problems:
         print(f"zsas: warning: {problem}", file=sys.stderr)
-    items = proj.export_items(include)
-    if not items:
-        raise ZsasError(f"{args.folder}: no image has a status in {', '.join(include)}; "
-                        f"review some images first (counts: {proj.summary()})")
-    opts = ExportOptions(category=args.category or proj.root.name, polygons=args.polygons,
-                         good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
-                         protect=proj.root, source=str(proj.root))
-    report = export(items, args.format, args.out, opts)
-    print(report)
-    return 0

@@ -59,6 +59,7 @@ def _import(proj, args) -> int:
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
     from ..core.io.imageio import load_image
+    from ..state.project import RecordConflictError
     from .common import (
         BATCH_CACHE_BYTES,
         check_map_settings,
@@ -83,7 +84,7 @@ def _label(proj, args) -> int:
     pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
     check_map_settings(pipe, params)
-    failed = []
+    failed, kept = [], 0
     with progress(total=len(todo), desc="label", unit="img") as bar:
         for entry in todo:
             try:
@@ -95,7 +96,8 @@ def _label(proj, args) -> int:
                 bar.update(1)
                 continue
             rec = proj.load(entry.rel)
-            if rec.status != "unreviewed":        # reviewed meanwhile (e.g. in the app): keep it
+            if rec.status != "unreviewed" or proj.problem_for(entry.rel):   # reviewed meanwhile: keep it
+                kept += 1
                 bar.update(1)
                 continue
             rec.mask = result.pred_mask
@@ -104,9 +106,12 @@ def _label(proj, args) -> int:
             rec.image_score = float(result.anomaly.image_score)
             prov = {k: v for k, v in result.provenance.items() if k not in ("prompts", "text_prompts")}
             rec.provenance = {**prov, "mask_source": "auto", "gated": bool(result.gated)}
-            proj.save(rec)
+            try:    # a compare-and-swap: a review saved since load (the app) is never overwritten
+                proj.save(rec, expect_revision=rec.revision)
+            except RecordConflictError:
+                kept += 1
             bar.update(1)
-    done = len(todo) - len(failed)
-    print(f"{done}/{len(todo)} images pre-labelled in {proj.root} ({reviewed} reviewed images kept)"
+    done = len(todo) - len(failed) - kept
+    print(f"{done}/{len(todo)} images pre-labelled in {proj.root} ({reviewed + kept} reviewed images kept)"
           + (f"; {len(failed)} failed" if failed else ""))
     return EXIT_SOME_FAILED if failed else 0

@@ -33,6 +33,9 @@ class OpenDocuments:
         if doc is None:
             rec = self.project.load(rel)
             self._records[rel] = rec
+            if rec.status != "unreviewed" and self.project.image_changed(rel):
+                warning = (f"{rel}: image changed since review (the stored {rec.status} annotation was made "
+                           f"on another file); review it again: it is left out of exports until saved")
             try:
                 doc = document_from_record(rec, hw)
             except ValueError as exc:

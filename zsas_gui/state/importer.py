@@ -8,7 +8,7 @@ from pathlib import Path
 from ..core.errors import ImageReadError
 from ..core.export.common import image_hw
 from ..core.io.imageio import load_mask
-from ..core.io.label_import import match_masks
+from ..core.io.label_import import image_rels, match_masks
 from .project import Project
 
 
@@ -19,11 +19,24 @@ class ImportReport:
     skipped_reviewed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)         # "rel: why"
     unmatched: list[Path] = field(default_factory=list)     # mask files without an image
+    mask_files_in_project: int = 0                          # project "images" that are masks: skipped
 
     def __str__(self) -> str:
         return (f"{len(self.imported)} masks imported, {len(self.marked_good)} images marked good, "
                 f"{len(self.skipped_reviewed)} already reviewed (kept), {len(self.failed)} failed, "
-                f"{len(self.unmatched)} mask files matched no image")
+                f"{len(self.unmatched)} mask files matched no image"
+                + (f"; {self.mask_files_in_project} mask files inside the project were not taken for "
+                   f"images" if self.mask_files_in_project else ""))
+
+
+def _rel_inside(masks_root: Path, root: Path) -> str | None:
+    """``masks_root`` relative to the project ``root`` with a trailing ``/`` when it is a
+    subfolder of it (its files are masks, not images), else None."""
+    try:
+        rel = masks_root.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return None
+    return f"{rel}/" if rel != "." else None
 
 
 def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewed",
@@ -35,9 +48,12 @@ def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewe
     ``overwrite_reviewed``. With ``missing_good``, images without a mask become ``good``.
     A mask whose size differs from its image is reported in ``failed`` and not stored.
     """
-    match = match_masks(proj.root, [e.rel for e in proj.images], masks_root)
-    report = ImportReport(unmatched=match.unmatched)
-    for entry in proj.images:
+    masks = set(image_rels(proj.root, masks_root))
+    inside = _rel_inside(Path(masks_root), proj.root)
+    entries = [e for e in proj.images if e.rel in masks and not (inside and e.rel.startswith(inside))]
+    match = match_masks(proj.root, [e.rel for e in entries], masks_root)
+    report = ImportReport(unmatched=match.unmatched, mask_files_in_project=len(proj.images) - len(entries))
+    for entry in entries:
         mask_path = match.masks.get(entry.rel)
         if mask_path is None and not missing_good:
             continue

@@ -14,7 +14,20 @@ Guarantees (see :mod:`.store` for the write order):
   image file (same bytes) reappears under another name is re-linked on open
   (:attr:`Project.relinked`).
 
-One writer at a time: two processes saving the same project may drop each other's edits.
+Several writers at once (the app, ``zsas label``, ``zsas label --ray`` workers, in any number of
+processes and threads): each save and load holds the record's lock (:mod:`.store`), so saves
+never interleave. A person's save (the app) stores what they decided, whatever was stored; a
+batch writer that must not overwrite a review uses a compare-and-swap::
+
+    rec = proj.load(rel)                        # rec.revision: the stored revision
+    ...                                         # long computation, no lock held
+    try:
+        proj.save(rec, expect_revision=rec.revision)
+    except RecordConflictError:                 # saved by someone else meanwhile: nothing written
+        ...
+
+A reviewed image whose file changed since its record was saved (other bytes: size, then time,
+then SHA-256 compared) is listed by :meth:`Project.image_changed` and left out of exports.
 """
 
 from __future__ import annotations
@@ -30,7 +43,12 @@ from ..core.io import atomic
 from ..core.io.imageio import find_images
 from ..vocabulary import STATUSES
 from .record import AnnotationRecord, NewerSchemaError, mask_file_of, now_iso
-from .store import Store, file_sha256
+from .store import RecordConflictError, Store, file_sha256, printable
+
+__all__ = ["ImageEntry", "Project", "RecordConflictError"]
+#: Most prompt points a loaded record keeps (more freeze the app's drawing; the rest are
+#: dropped on load and the problem is listed).
+MAX_PROMPT_POINTS = 1000
 
 
 @dataclass(frozen=True)
@@ -50,6 +68,7 @@ class _Meta:
     mask_file: str | None
     image_hash: str | None
     image_bytes: int | None
+    image_mtime_ns: int | None = None
 
 
 class Project:
@@ -57,8 +76,9 @@ class Project:
     rel), ``problems`` (list[str]), ``orphans`` (list[str] record rels without an image),
     ``relinked`` (list[(old_rel, new_rel)] re-linked by content on open)."""
 
-    def __init__(self, root: Path, store: Store, settings: dict):
+    def __init__(self, root: Path, store: Store, settings: dict, writable: bool = True):
         self.root = root
+        self.writable = writable
         self.store = store
         self.settings = settings
         self.images: list[ImageEntry] = []
@@ -70,6 +90,8 @@ class Project:
         self._corrupt: dict[str, str] = {}       # rel -> message
         self._newer: set[str] = set()
         self._hash_cache: dict[str, tuple[int, int, str]] = {}   # rel -> (size, mtime_ns, sha)
+        self._source: dict[str, str] = {}   # rel -> rel of the record it reads (relinked read-only)
+        self._export_stamps: dict[str, tuple | None] = {}   # record rel -> its file's stamp (exporting)
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -88,8 +110,9 @@ class Project:
             settings = store.read_or_create_project_file(create)
         except OutputError as exc:
             raise OutputError(f"{root}: cannot create the annotation folder {store.dir} ({exc})") from exc
-        proj = cls(root, store, settings)
-        atomic.sweep_temp_files(store.dir)      # left by a process killed mid-save, long ago
+        proj = cls(root, store, settings, writable=create)
+        if create:
+            atomic.sweep_temp_files(store.dir)      # left by a process killed mid-save, long ago
         proj._scan()
         return proj
 
@@ -102,12 +125,12 @@ class Project:
 
     def _scan(self) -> None:
         exclude = [e.strip("/") + "/" for e in self.settings.get("exclude", []) if e.strip("/")]
-        for path in find_images(self.root):
+        for path in find_images(self.root, self.problems):
             rel = path.relative_to(self.root).as_posix()
             if any(rel.startswith(e) for e in exclude) or self._in_mvtec_ground_truth(rel):
                 continue
             try:    # e.g. a backslash in a file name: a path separator on Windows, never stored
-                AnnotationRecord.fresh(rel).check(str(path))
+                AnnotationRecord.fresh(rel).check(printable(path))
             except RecordError as exc:
                 self.problems.append(f"{exc}; this image is left out of the project: rename the file")
                 continue
@@ -134,7 +157,7 @@ class Project:
             raise RecordError(f"{source}: field 'image': {rec.rel!r} does not match the record's "
                               f"location ({rel!r})")
         self._meta[rel] = _Meta(rec.status, rec.defect_class, mask_file_of(data), rec.image_hash,
-                                rec.image_bytes)
+                                rec.image_bytes, rec.image_mtime_ns)
         return rec
 
     def _relink(self) -> None:
@@ -151,7 +174,11 @@ class Project:
                         continue
                     if self._file_hash(entry) != meta.image_hash:
                         continue
-                    self._move_record(old, entry.rel)
+                    if self.writable:
+                        self._move_record(old, entry.rel)
+                    else:                   # read-only (export): re-linked in memory only
+                        self._source[entry.rel] = old
+                        self._meta[entry.rel] = self._meta[old]
                 except (OSError, RecordError, ImageReadError) as exc:
                     self.problems.append(f"cannot re-link the record of {old} to {entry.rel}: {exc}")
                     break
@@ -165,10 +192,10 @@ class Project:
         rec = self.load(old)
         rec.rel = new
         rec.provenance = {**rec.provenance, "renamed_from": old}
-        self._write(rec)
-        old_mask = self._meta.pop(old).mask_file
-        self.store.delete_record(old)
-        if old_mask:
+        self._write(rec, expect_revision=0)     # new has no record: never overwrite one made meanwhile
+        self._meta.pop(old)
+        with self.store.record_lock(old):
+            self.store.delete_record(old)
             self.store.delete_masks_except(old, None)
 
     # -- queries ---------------------------------------------------------------------------------
@@ -207,21 +234,30 @@ class Project:
 
     # -- load / save -----------------------------------------------------------------------------
     def load(self, rel: str) -> AnnotationRecord:
-        """The stored record of ``rel`` with its mask, or a fresh unreviewed one when none is
-        stored or the stored one is unreadable (then :attr:`problems` says why)."""
-        if rel not in self._meta:
+        """The stored record of ``rel`` with its mask (read under the record's shared lock, so a
+        concurrent save never shows half), or a fresh unreviewed one when none is stored or the
+        stored one is unreadable (then :attr:`problems` says why). A record stored by another
+        process since :meth:`open` is read too. More than :data:`MAX_PROMPT_POINTS` prompt
+        points are cut to that many (listed in :attr:`problems`)."""
+        src = self._source.get(rel, rel)
+        if rel in self._newer or rel in self._corrupt or (
+                src not in self._meta and not self.store.record_path(src).is_file()):
             return AnnotationRecord.fresh(rel)
         try:
-            data = self.store.read_record_json(rel)
-            rec = self._index(rel, data)
-            mask_file = mask_file_of(data)
-            if mask_file:
-                mask = self.store.read_mask(rel, mask_file)
-                if rec.image_size is not None and mask.shape != tuple(rec.image_size):
-                    raise RecordError(f"{self.store.mask_path(rel, mask_file)}: mask is "
-                                      f"{mask.shape[1]}x{mask.shape[0]} px but the record says "
-                                      f"{rec.image_size[1]}x{rec.image_size[0]}")
-                rec.mask = mask
+            with self.store.record_lock(src, shared=True):
+                data = self.store.read_record_json(src)
+                rec = self._index(src, data)
+                mask_file = mask_file_of(data)
+                if mask_file:
+                    mask = self.store.read_mask(src, mask_file)
+                    if rec.image_size is not None and mask.shape != tuple(rec.image_size):
+                        raise RecordError(f"{self.store.mask_path(src, mask_file)}: mask is "
+                                          f"{mask.shape[1]}x{mask.shape[0]} px but the record says "
+                                          f"{rec.image_size[1]}x{rec.image_size[0]}")
+                    rec.mask = mask
+            if src != rel:
+                rec.rel, self._meta[rel] = rel, self._meta[src]
+            self._cap_prompts(rec)
             return rec
         except NewerSchemaError as exc:
             self._meta.pop(rel, None)
@@ -233,40 +269,102 @@ class Project:
             self.problems.append(f"{exc} (kept on disk; it is moved aside if this image is saved again)")
         return AnnotationRecord.fresh(rel)
 
-    def save(self, rec: AnnotationRecord) -> None:
-        """Store ``rec`` now, atomically (mask PNG, then JSON; see :mod:`.store`).
+    def _cap_prompts(self, rec: AnnotationRecord) -> None:
+        p = rec.prompts
+        if p is not None and len(p) > MAX_PROMPT_POINTS:
+            self.problems.append(f"{self.store.record_path(rec.rel)}: {len(p)} prompt points; only the "
+                                 f"first {MAX_PROMPT_POINTS} are kept (saving the image stores them)")
+            rec.prompts = type(p)(p.points[:MAX_PROMPT_POINTS], p.labels[:MAX_PROMPT_POINTS],
+                                  None if p.scores is None else p.scores[:MAX_PROMPT_POINTS])
 
-        Fills ``updated`` (and ``created`` the first time), ``image_hash``, ``image_bytes`` and
-        ``image_size`` (from the mask). Raises RecordError for an invalid record,
-        NewerSchemaError when the stored record is from a newer version, OutputError when
-        the disk refuses the write (the previous record is then intact).
+    def save(self, rec: AnnotationRecord, expect_revision: int | None = None) -> None:
+        """Store ``rec`` now, atomically (mask PNG, then JSON; see :mod:`.store`), holding the
+        record's lock from reading the stored revision to deleting the replaced mask.
+
+        ``expect_revision``: a compare-and-swap: raise :class:`RecordConflictError` and write
+        nothing unless the stored record's revision is this (0: no record stored); pass the
+        ``revision`` of the record you loaded. Without it the save replaces whatever is stored.
+
+        Fills ``updated`` (and ``created`` the first time), ``revision``, ``image_hash``,
+        ``image_bytes``, ``image_mtime_ns`` and ``image_size`` (from the mask). Raises
+        RecordError for an invalid record, NewerSchemaError when the stored record is from a
+        newer version, OutputError when the disk refuses the write (the previous record is
+        then intact) or a link in ``.zsas`` leads out of it.
         """
         rec.check(f"record of {rec.rel}")
         if rec.rel in self._newer:
             raise NewerSchemaError(f"{self.store.record_path(rec.rel)}: written by a newer zsas-gui; "
                                    f"refusing to overwrite it")
-        if rec.rel in self._corrupt:
-            moved = self.store.move_aside(rec.rel)
-            self.problems.append(f"{self.store.record_path(rec.rel)}: the corrupt record was moved "
-                                 f"aside to {moved.name} before saving a new one")
-            del self._corrupt[rec.rel]
         entry = self._by_rel.get(rec.rel)
         if entry is not None and entry.path.exists():
+            st = entry.path.stat()
             rec.image_hash = self._file_hash(entry)
-            rec.image_bytes = entry.path.stat().st_size
+            rec.image_bytes, rec.image_mtime_ns = st.st_size, st.st_mtime_ns
         if rec.mask is not None:
             rec.image_size = tuple(int(v) for v in rec.mask.shape)
         stamp = now_iso()
         rec.created = rec.created or stamp
         rec.updated = stamp
-        self._write(rec)
+        self._write(rec, expect_revision)
 
-    def _write(self, rec: AnnotationRecord) -> None:
-        mask_file = self.store.write_mask(rec.rel, rec.mask) if rec.mask is not None else None
-        data = rec.to_dict(mask_file)
-        self.store.write_record_json(rec.rel, data)
-        self._meta[rec.rel] = _Meta(rec.status, rec.defect_class, mask_file, rec.image_hash, rec.image_bytes)
-        self.store.delete_masks_except(rec.rel, mask_file)
+    def _write(self, rec: AnnotationRecord, expect_revision: int | None = None) -> None:
+        with self.store.record_lock(rec.rel):
+            stored = self._stored_revision(rec.rel, cas=expect_revision is not None)
+            if expect_revision is not None and stored != expect_revision:
+                raise RecordConflictError(
+                    f"{self.store.record_path(rec.rel)}: saved by another writer meanwhile (revision "
+                    f"{stored}, expected {expect_revision}); nothing written")
+            rec.revision = stored + 1
+            mask_file = self.store.write_mask(rec.rel, rec.mask) if rec.mask is not None else None
+            data = rec.to_dict(mask_file)
+            self.store.write_record_json(rec.rel, data)
+            self._meta[rec.rel] = _Meta(rec.status, rec.defect_class, mask_file, rec.image_hash,
+                                        rec.image_bytes, rec.image_mtime_ns)
+            self._source.pop(rec.rel, None)
+            self.store.delete_masks_except(rec.rel, mask_file)
+
+    def _stored_revision(self, rel: str, cas: bool) -> int:
+        """Revision of the record stored now (0: none), read under its lock. A corrupt one is
+        moved aside (a compare-and-swap writer gets a conflict instead: it never decides
+        that)."""
+        if not self.store.record_path(rel).is_file():
+            self._corrupt.pop(rel, None)
+            return 0
+        try:
+            data = self.store.read_record_json(rel)
+            stored = AnnotationRecord.from_dict(data, str(self.store.record_path(rel)))
+            if stored.rel != rel:
+                raise RecordError(f"{self.store.record_path(rel)}: field 'image': {stored.rel!r} does not "
+                                  f"match the record's location ({rel!r})")
+            return stored.revision
+        except NewerSchemaError:
+            self._newer.add(rel)
+            raise
+        except RecordError as exc:
+            if cas:
+                raise RecordConflictError(f"{exc}; left as it is") from exc
+            moved = self.store.move_aside(rel)
+            self.problems.append(f"{self.store.record_path(rel)}: the corrupt record was moved "
+                                 f"aside to {moved.name} before saving a new one")
+            self._corrupt.pop(rel, None)
+            return 0
+
+    def image_changed(self, rel: str) -> bool:
+        """True when the image file of ``rel`` is no longer the one its stored record was made on
+        (size differs, or size and time differ and the SHA-256 too). False without a record or
+        a stored hash (nothing to compare) or without the file."""
+        meta, entry = self._meta.get(rel), self._by_rel.get(rel)
+        if meta is None or meta.image_hash is None or entry is None:
+            return False
+        try:
+            st = entry.path.stat()
+            if meta.image_bytes is not None and st.st_size != meta.image_bytes:
+                return True
+            if meta.image_mtime_ns is not None and st.st_mtime_ns == meta.image_mtime_ns:
+                return False
+            return self._file_hash(entry) != meta.image_hash
+        except OSError:
+            return False
 
     def _file_hash(self, entry: ImageEntry) -> str:
         st = entry.path.stat()
@@ -280,38 +378,17 @@ class Project:
     # -- export ----------------------------------------------------------------------------------
     def export_items(self, include: Iterable[str]) -> list[ExportItem]:
         """The images whose status is in ``include``, as :class:`ExportItem` (mask paths point
-        into the store). Images with an unreadable record are left out (see :attr:`problems`)."""
-        include = set(include)
-        unknown = include - set(STATUSES)
-        if unknown:
-            raise ValueError(f"unknown status {sorted(unknown)}; choose from {', '.join(STATUSES)}")
-        items = []
-        for e in self.images:
-            if e.rel in self._corrupt or e.rel in self._newer or self.status(e.rel) not in include:
-                continue
-            if e.rel not in self._meta:
-                rec, mask_file = AnnotationRecord.fresh(e.rel), None
-            else:
-                try:
-                    data = self.store.read_record_json(e.rel)
-                    rec, mask_file = self._index(e.rel, data), mask_file_of(data)
-                except NewerSchemaError as exc:   # changed on disk since open
-                    self._meta.pop(e.rel, None)
-                    self._newer.add(e.rel)
-                    self.problems.append(str(exc))
-                    continue
-                except RecordError as exc:
-                    self._meta.pop(e.rel, None)
-                    self._corrupt[e.rel] = str(exc)
-                    self.problems.append(str(exc))
-                    continue
-                if rec.status not in include:
-                    continue
-            items.append(ExportItem(
-                rel=e.rel, image_path=e.path, defect_class=rec.defect_class, status=rec.status,
-                mask_path=self.store.mask_path(e.rel, mask_file) if mask_file else None,
-                provenance=rec.provenance))
-        return items
+        into the store); see :func:`.exporting.export_items`."""
+        from .exporting import export_items
+
+        return export_items(self, include)
+
+    def records_changed_since_export_items(self) -> bool:
+        """True when a record read by the last :meth:`export_items` was saved again since (its
+        mask may have been replaced: read the items again)."""
+        from .exporting import records_changed
+
+        return records_changed(self)
 
     def __repr__(self) -> str:
         return f"Project({str(self.root)!r}, images={len(self.images)}, records={len(self._meta)})"

@@ -45,7 +45,10 @@ class AnnotationRecord:
     ``mask``: (H, W) bool, True = defect, image pixels (row = y), or None when no mask exists.
     ``image_hash``: SHA-256 hex of the image file's bytes (used to re-link renamed images);
     ``image_size``: (H, W) of the image the mask was drawn on; ``image_bytes``: the image file's
-    size (a cheap first filter when re-linking). The store fills these three on save.
+    size (a cheap first filter when re-linking); ``image_mtime_ns``: the image file's
+    modification time then (size and time unchanged: the image is unchanged, without hashing).
+    The store fills these four on save. ``revision``: 1 for the first save, +1 on each save
+    (the stored value; :meth:`Project.save(rec, expect_revision=...)` compares it).
     """
 
     rel: str
@@ -62,6 +65,8 @@ class AnnotationRecord:
     image_hash: str | None = None
     image_size: tuple[int, int] | None = None
     image_bytes: int | None = None
+    image_mtime_ns: int | None = None
+    revision: int = 0
 
     @classmethod
     def fresh(cls, rel: str) -> AnnotationRecord:
@@ -77,6 +82,9 @@ class AnnotationRecord:
         def bad(name: str, why: str) -> RecordError:
             return RecordError(f"{source}: field '{name}': {why}")
 
+        if isinstance(self.rel, str) and not _utf8(self.rel):
+            raise bad("image", f"the file name {self.rel.encode('utf-8', 'surrogateescape')!r} is not "
+                               f"valid UTF-8 and cannot be stored; rename the file")
         if not isinstance(self.rel, str) or not self.rel or not _safe_rel(self.rel):
             raise bad("image", f"must be a relative path inside the project, got {self.rel!r}")
         if self.status not in STATUSES:
@@ -115,6 +123,8 @@ class AnnotationRecord:
             "image_sha256": self.image_hash,
             "image_size": list(self.image_size) if self.image_size is not None else None,
             "image_bytes": self.image_bytes,
+            "image_mtime_ns": self.image_mtime_ns,
+            "revision": self.revision,
             "status": self.status,
             "defect_class": self.defect_class,
             "mask_file": mask_file,
@@ -164,6 +174,11 @@ class AnnotationRecord:
         if image_bytes is not None and not (isinstance(image_bytes, int) and not isinstance(image_bytes, bool)
                                             and image_bytes >= 0):
             raise bad("image_bytes", f"must be a non-negative integer or null, got {image_bytes!r}")
+        image_mtime_ns, revision = d.get("image_mtime_ns"), d.get("revision", 0)
+        if image_mtime_ns is not None and not _plain_int(image_mtime_ns):
+            raise bad("image_mtime_ns", f"must be an integer or null, got {image_mtime_ns!r}")
+        if not (_plain_int(revision) and revision >= 0):
+            raise bad("revision", f"must be a non-negative integer, got {revision!r}")
         mask_file = d.get("mask_file")
         if mask_file is not None and not (isinstance(mask_file, str) and mask_file
                                           and "/" not in mask_file and "\\" not in mask_file
@@ -179,7 +194,8 @@ class AnnotationRecord:
         rec = cls(rel=d["image"], status=d["status"], defect_class=d["defect_class"], prompts=prompts,
                   params=params, text_prompts=text_prompts, image_score=score,
                   provenance=d["provenance"], created=d.get("created"), updated=d.get("updated"),
-                  image_hash=image_hash, image_size=image_size, image_bytes=image_bytes)
+                  image_hash=image_hash, image_size=image_size, image_bytes=image_bytes,
+                  image_mtime_ns=image_mtime_ns, revision=revision)
         rec.check(source)
         return rec
 
@@ -267,6 +283,20 @@ def _parse_time(value: Any, bad) -> datetime:
         return datetime.fromisoformat(value)
     except ValueError as exc:
         raise bad(f"not an ISO 8601 timestamp: {value!r}") from exc
+
+
+def _plain_int(v: Any) -> bool:
+    """A JSON integer (not a bool) within 64 bits."""
+    return type(v) is int and -(2 ** 63) <= v < 2 ** 63
+
+
+def _utf8(text: str) -> bool:
+    """False for a name holding undecodable bytes (Python keeps them as lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _safe_rel(rel: str) -> bool:

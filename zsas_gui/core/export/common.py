@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import OutputError
 from ..io.atomic import atomic_write_bytes
-from ..io.imageio import encode_png, load_image, load_mask, open_image, read_errors
+from ..io.imageio import encode_png, load_image, load_mask_pixels, mask_from_pixels, open_image, read_errors
 
 
 @dataclass(frozen=True)
@@ -109,16 +109,14 @@ def read_mask_checked(path: Path) -> tuple[np.ndarray, list[str]]:
     """Read a stored mask; returns ((H, W) bool, problems) where a problem is a value other
     than 0/255 or more than one channel."""
     problems = []
-    with open_image(path) as img:
-        img.load()
-        arr = np.asarray(img)
+    arr = load_mask_pixels(path)          # any damage: ImageReadError naming the file
     if arr.ndim != 2:
         problems.append(f"{path}: mask has {arr.shape[2]} channels, expected 1")
     else:
         values = np.unique(arr)
         if not np.isin(values, (0, 255)).all():
             problems.append(f"{path}: mask values {values[:6].tolist()} are not 0/255")
-    return load_mask(path), problems
+    return mask_from_pixels(arr), problems
 
 
 def numbered(n_total: int) -> int:

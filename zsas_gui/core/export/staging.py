@@ -5,12 +5,17 @@ an absent or empty ``OUT`` is replaced by one rename; an existing export (a fold
 ``zsas_export.json``) is replaced, with ``overwrite``, by renaming it to ``OUT.old-<pid>``,
 renaming the new folder to ``OUT`` and deleting the old one. Any other non-empty ``OUT`` is
 refused. A failure while writing removes the temp folder and leaves ``OUT`` untouched; a crash
-between the two renames leaves the previous export whole under ``OUT.old-<pid>``.
+between the two renames leaves the previous export whole under ``OUT.old-<pid>``; the next
+export to ``OUT`` puts it back (when ``OUT`` is missing) or deletes it, and deletes the
+``OUT.tmp-<pid>`` folders of killed exports (the process ``<pid>`` no longer runs). An existing
+empty ``OUT`` (the shell's current folder: ``-o .``) is kept and the export moved into it,
+its manifest last.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,10 +51,12 @@ def check_target(out: Path, overwrite: bool, protect: Path | None = None) -> Non
 @contextmanager
 def staged(out: Path, overwrite: bool, protect: Path | None = None) -> Iterator[Path]:
     """Yield a temp folder to write the export into; on success swap it into ``out``."""
+    out = Path(os.path.abspath(out))          # "." has no name to put a sibling beside
     check_target(out, overwrite, protect)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
+        sweep_leftovers(out)
         if tmp.exists():
             shutil.rmtree(tmp)
         tmp.mkdir()
@@ -73,7 +80,10 @@ def staged(out: Path, overwrite: bool, protect: Path | None = None) -> Iterator[
 def _swap(tmp: Path, out: Path, overwrite: bool) -> None:
     check_target(out, overwrite)          # again: something may have appeared meanwhile
     if out.is_dir() and not any(out.iterdir()):
-        out.rmdir()
+        for name in sorted(os.listdir(tmp), key=lambda n: n == MANIFEST):
+            os.replace(tmp / name, out / name)
+        tmp.rmdir()
+        return
     if not out.exists():
         os.replace(tmp, out)
         return
@@ -81,3 +91,39 @@ def _swap(tmp: Path, out: Path, overwrite: bool) -> None:
     os.replace(out, old)
     os.replace(tmp, out)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def sweep_leftovers(out: Path) -> list[Path]:
+    """Clean what killed exports to ``out`` left beside it: an ``OUT.old-<pid>`` (the previous
+    export, whole) goes back to ``OUT`` when that is missing, else is deleted; ``OUT.tmp-<pid>``
+    (a partial export) is deleted. Only folders of processes that no longer run. Returns the
+    folders deleted or restored."""
+    pattern = re.compile(rf"{re.escape(out.name)}\.(tmp|old)-(\d+)")
+    done = []
+    try:
+        siblings = sorted(out.parent.iterdir())
+    except OSError:
+        return done
+    for path in siblings:
+        m = pattern.fullmatch(path.name)
+        if not m or not path.is_dir() or path.is_symlink() or _running(int(m.group(2))):
+            continue
+        if m.group(1) == "old" and not out.exists():
+            os.replace(path, out)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+        done.append(path)
+    return done
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` runs (this one counts; elsewhere than POSIX: assume it does)."""
+    if pid == os.getpid() or os.name != "posix":
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True

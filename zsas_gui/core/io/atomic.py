@@ -123,5 +123,11 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as pretty JSON atomically (NaN is refused: it is not valid JSON)."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    """Write ``obj`` as pretty JSON atomically (NaN is refused: it is not valid JSON). Strings
+    holding bytes that are not UTF-8 (a file name Python read as ``"lat\\udce9.png"``) are
+    written as ``\\u`` escapes, so the file stays valid UTF-8 JSON."""
+    try:
+        data = json.dumps(obj, indent=2, ensure_ascii=False, allow_nan=False).encode("utf-8")
+    except UnicodeEncodeError:
+        data = json.dumps(obj, indent=2, ensure_ascii=True, allow_nan=False).encode("ascii")
+    return atomic_write_bytes(path, data + b"\n")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import struct
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +23,14 @@ from .atomic import atomic_write_bytes
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".gif")
 #: Smallest accepted side: below this the CLIP patch grid and SAM's 64x64 embedding carry no detail.
 MIN_SIDE_PX = 32
-#: Largest accepted image (pixels); also our decompression-bomb limit (Pillow's default is 89 M).
-MAX_PIXELS = 20000 * 20000
+#: Largest accepted image (pixels): the pixel budget. One image goes through the method whole
+#: (RGB, map, masks); 13000x13000 (169 Mpx) took 2 min and 8.4 GB. Also our decompression-bomb
+#: limit (Pillow's default is 89 M).
+MAX_PIXELS = 8192 * 8192
+#: Largest accepted ratio of the long to the short side: SAM resizes the long side to its input
+#: size (1024 px; 256 for the tiny test models), so a 32x60000 image would have a 0 px short side
+#: there (a 32x8192 strip still runs with the tiny models).
+MAX_ASPECT = 256
 
 
 #: What :func:`read_errors` says per kind of file: missing, a folder, not an image, corrupt.
@@ -54,7 +61,8 @@ def read_errors(path: Path, kind: str = "image") -> Iterator[None]:
         raise ImageReadError(f"{path}: {folder}") from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(f"{path}: {unknown}") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+    except (OSError, SyntaxError, ValueError, EOFError, TypeError, IndexError, struct.error) as exc:
+        # Pillow's decoders raise these on damaged files (fuzzing found each of them)
         raise ImageReadError(f"{path}: {corrupt} ({exc})") from exc
 
 
@@ -71,10 +79,7 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
     path = Path(path)
     with read_errors(path, "image"), open_image(path) as img:
         w, h = img.size
-        if w * h > MAX_PIXELS:
-            raise ImageReadError(
-                f"{path}: image is {w}x{h} px ({w * h / 1e6:.0f} Mpx), above the "
-                f"{MAX_PIXELS / 1e6:.0f} Mpx limit; downscale it first")
+        _check_size(path, w, h)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             img.seek(0)
@@ -86,6 +91,19 @@ def load_image(path: str | os.PathLike) -> np.ndarray:
         raise ImageReadError(
             f"{path}: image is only {w}x{h} px; zsas needs at least {MIN_SIDE_PX} px on each side")
     return rgb
+
+
+def _check_size(path: Path, w: int, h: int) -> None:
+    """Refuse, from the header, an image over the pixel budget or too elongated to segment."""
+    if w * h > MAX_PIXELS:
+        raise ImageReadError(
+            f"{path}: image is {w}x{h} px ({w * h / 1e6:.0f} Mpx), above the {MAX_PIXELS / 1e6:.0f} Mpx "
+            f"zsas segments in one piece; downscale it (e.g. to 8000 px on the long side) or cut it "
+            f"into tiles first")
+    if max(w, h) > MAX_ASPECT * max(1, min(w, h)):
+        raise ImageReadError(
+            f"{path}: image is {w}x{h} px, more than {MAX_ASPECT} times longer than wide; SAM would "
+            f"shrink its short side to nothing: cut it into tiles first")
 
 
 def open_image(path: Path):
@@ -149,25 +167,43 @@ def save_mask(path: str | os.PathLike, mask: np.ndarray) -> Path:
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
     """Read a mask PNG as (H, W) bool (pixel > 0 is defect). Colour masks count any channel."""
-    path = Path(path)
-    with read_errors(path, "mask"), open_image(path) as img:
-        img.load()
-        arr = np.asarray(img)
+    return mask_from_pixels(load_mask_pixels(path))
+
+
+def mask_from_pixels(arr: np.ndarray) -> np.ndarray:
+    """(H, W) bool from a mask file's pixels ((H, W) or (H, W, C)): > 0 in any colour channel."""
     if arr.ndim == 3:
         arr = arr[:, :, :3].max(axis=2) if arr.shape[2] >= 3 else arr[:, :, 0]
     return arr > 0
 
 
-def find_images(root: str | os.PathLike) -> list[Path]:
+def load_mask_pixels(path: str | os.PathLike) -> np.ndarray:
+    """A mask file's pixels as stored ((H, W) or (H, W, C), its dtype); any damage is an
+    :class:`ImageReadError` naming the file."""
+    path = Path(path)
+    with read_errors(path, "mask"), open_image(path) as img:
+        img.load()
+        arr = np.asarray(img)
+    return arr
+
+
+def find_images(root: str | os.PathLike, problems: list[str] | None = None) -> list[Path]:
     """All image files under ``root`` (recursive, sorted, hidden files and folders skipped).
 
-    ``root`` may also be a single image file, which is returned alone.
+    ``root`` may also be a single image file, which is returned alone. A folder that cannot be
+    listed is skipped with a line in ``problems`` (when given) naming it.
     """
     root = Path(root)
     if root.is_file():
         return [root]
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
+
+    def unlistable(exc: OSError) -> None:
+        if problems is not None:
+            problems.append(f"{exc.filename}: cannot list this folder ({exc.strerror or exc}); its "
+                            f"images are left out: fix its permissions")
+
+    for dirpath, dirnames, filenames in os.walk(root, onerror=unlistable):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
             if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS):

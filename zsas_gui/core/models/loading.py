@@ -6,7 +6,10 @@ One code path for real checkpoints and the tiny random test models:
   registry name it was resolved from;
 - SAM: a ``.pth`` state dict (architecture read from the tensor shapes), or a folder with a
   ``zsas_model.json`` manifest naming its weights file.
-Checkpoints are untrusted files: pickles are loaded with ``weights_only=True``.
+Checkpoints are untrusted files: pickles are loaded with ``weights_only=True``; a config's
+"pretrained" flags are forced off and the Hugging Face hub runs offline while a model is built
+(:func:`offline`), so no config makes zsas use the network; a SAM whose tensors do not fill the
+architecture they declare is refused before anything is allocated (:func:`check_sam_declared`).
 
 Model ids (the key of every cache and the name in provenance) hold the checkpoint's content
 digest (:mod:`.digest`) and the precision, e.g. ``"ViT-B-16-quickgelu@224/fp32/sha256:4b869929..."``;
@@ -25,6 +28,7 @@ from typing import Any
 from ..errors import CheckpointError
 from .bundles import ClipBundle, SamBundle
 from .digest import file_sha256
+from .offline import offline
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +64,7 @@ def load_state_dict(path: Path) -> dict[str, Any]:
     import zipfile
 
     import torch
+    from safetensors import SafetensorError
 
     try:
         if path.suffix == ".safetensors":
@@ -67,6 +72,9 @@ def load_state_dict(path: Path) -> dict[str, Any]:
             sd = load_file(str(path), device="cpu")
         else:
             sd = torch.load(path, map_location="cpu", weights_only=True)
+    except SafetensorError as exc:     # truncated, or a header whose sizes lie about the data
+        raise CheckpointError(f"{path}: not a readable .safetensors file ({str(exc)[:200]}); "
+                              f"download it again") from exc
     except FileNotFoundError as exc:
         raise CheckpointError(f"{path}: checkpoint file not found") from exc
     except pickle.UnpicklingError as exc:
@@ -108,6 +116,11 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
     ``image_size`` overrides the input side (the positional embedding is interpolated); a name
     may carry one too: ``"ViT-B-16-quickgelu@224"`` (``image_size`` wins over it).
     """
+    with offline():
+        return _load_clip(name_or_path, device, precision, image_size)
+
+
+def _load_clip(name_or_path, device, precision, image_size) -> ClipBundle:
     import open_clip
 
     from .device import pick_device
@@ -135,7 +148,8 @@ def load_clip(name_or_path: str | None = None, device: str = "auto", precision: 
         try:
             size = image_size or manifest.get("image_size") or model_cfg["vision_cfg"]["image_size"]
             model = _create_clip_from_cfg(arch, model_cfg, size)
-        except (KeyError, TypeError, ValueError, AttributeError, AssertionError, RuntimeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, AssertionError, RuntimeError,
+                OSError, ImportError) as exc:   # OSError, ImportError: timm or the hub, offline
             raise CheckpointError(f"{cfg_file}: open_clip cannot build a model from this config "
                                   f"({type(exc).__name__}: {str(exc)[:200]})") from exc
         info.update(random_test_model=bool(manifest.get("random_test_model")), arch=arch,
@@ -185,6 +199,9 @@ def _create_clip_from_cfg(name: str, model_cfg: dict[str, Any], image_size: int)
 
     cfg = copy.deepcopy(model_cfg)
     cfg["vision_cfg"]["image_size"] = image_size
+    for tower, flag in (("vision_cfg", "timm_model_pretrained"), ("text_cfg", "hf_model_pretrained")):
+        if isinstance(cfg.get(tower), dict) and flag in cfg[tower]:
+            cfg[tower][flag] = False           # weights come from the checkpoint, never downloaded
     quick_gelu = cfg.pop("quick_gelu", False)
     return open_clip.CLIP(**cfg, quick_gelu=quick_gelu)
 
@@ -224,6 +241,11 @@ def load_sam(name_or_path: str | None = None, device: str = "auto", precision: s
 
     ``precision="auto"`` runs the image encoder in fp16 on CUDA (``HalfPrecisionEncoder``);
     the decoder always runs in fp32."""
+    with offline():
+        return _load_sam(name_or_path, device, precision)
+
+
+def _load_sam(name_or_path, device, precision) -> SamBundle:
     import torch
 
     from .device import pick_device
@@ -246,11 +268,13 @@ def load_sam(name_or_path: str | None = None, device: str = "auto", precision: s
     sd = load_state_dict(weights)
     try:   # any failure past here means the tensors do not describe a SAM this code can build
         arch = sam_arch_from_state_dict(sd, weights, decoder_heads=heads)
+        check_sam_declared(arch, sd, weights)
         model = build_sam_from_arch(arch)
         model.load_state_dict(sd, strict=True)
     except CheckpointError:
         raise
-    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, AssertionError, IndexError) as exc:
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, AssertionError, IndexError,
+            ArithmeticError) as exc:
         raise CheckpointError(f"{weights}: does not fit the SAM architecture read from it "
                               f"({type(exc).__name__}: {str(exc)[:300]})") from exc
     dtype = _choose_dtype(dev, precision)
@@ -305,6 +329,36 @@ def sam_arch_from_state_dict(sd: dict[str, Any], path: Path, decoder_heads: int 
             window = (n + 1) // 2
     return dict(embed_dim=embed_dim, depth=depth, num_heads=embed_dim // head_dim, patch=patch,
                 img_size=grid * patch, global_attn_indexes=global_idx, window_size=window or 14, **decoder)
+
+
+def check_sam_declared(arch: dict[str, Any], sd: dict[str, Any], path: Path) -> None:
+    """Refuse, before building, a SAM whose tensors do not fill the architecture their shapes
+    declare (a 557 KB file declaring a 4096-wide, 200-block encoder would make the builder
+    allocate gigabytes): the tensors' bytes must fit in the file (no views expanded from a few
+    bytes), and the tensor names and shapes must be those of the declared model, built without
+    memory on PyTorch's ``meta`` device."""
+    import torch
+
+    claimed = sum(t.numel() * t.element_size() for t in sd.values() if isinstance(t, torch.Tensor))
+    size = path.stat().st_size
+    if claimed > 2 * size + (1 << 20):
+        raise CheckpointError(f"{path}: its tensors claim {claimed / 1e6:.0f} MB but the file holds "
+                              f"{size / 1e6:.1f} MB (views of a few bytes): not a real SAM checkpoint")
+    blocks = {k.split(".")[2] for k in sd if k.startswith("image_encoder.blocks.")}
+    if arch.get("encoder") != "tiny_vit" and len(blocks) != arch["depth"]:
+        raise CheckpointError(f"{path}: declares {arch['depth']} encoder blocks but holds tensors of "
+                              f"{len(blocks)}: not a whole SAM checkpoint")
+    with torch.device("meta"):
+        expected = build_sam_from_arch(arch).state_dict()
+    missing = sorted(set(expected) - set(sd))
+    extra = sorted(set(sd) - set(expected))
+    wrong = [k for k in expected if k in sd and tuple(sd[k].shape) != tuple(expected[k].shape)]
+    if missing or extra or wrong:
+        first = (f"missing {missing[0]}" if missing else f"unexpected {extra[0]}" if extra
+                 else f"{wrong[0]} is {tuple(sd[wrong[0]].shape)}, expected {tuple(expected[wrong[0]].shape)}")
+        raise CheckpointError(f"{path}: does not fit the SAM architecture its shapes declare "
+                              f"({len(missing)} missing, {len(extra)} unexpected, {len(wrong)} mis-shaped "
+                              f"tensors; {first}); is it a SAM checkpoint?")
 
 
 def build_sam_from_arch(a: dict[str, Any]):
