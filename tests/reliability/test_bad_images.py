@@ -65,7 +65,7 @@ def test_decompression_bomb_header_is_a_clear_error_without_warnings(tmp_path, w
         if w * h > 179_000_000:
             assert "too large" in str(err.value)
     with pytest.raises(ImageReadError, match="bomb.png"):
-        read_mask_checked(path)               # through the same read_errors ladder as load_mask
+        read_mask_checked(path)               # any damage, named (issue 14: it let OSError out)
 
 
 @pytest.mark.parametrize("reader", [load_image, load_mask, image_hw])

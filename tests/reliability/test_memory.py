@@ -37,8 +37,8 @@ import sys, tracemalloc
 from zsas_gui.cli import main
 from zsas_gui.state.project import Project
 samples, real_save = [], Project.save
-def save(self, rec):
-    real_save(self, rec)
+def save(self, rec, **kw):
+    real_save(self, rec, **kw)
     samples.append(tracemalloc.get_traced_memory()[0])
 Project.save = save
 tracemalloc.start()
