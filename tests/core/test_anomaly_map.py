@@ -393,3 +393,13 @@ def test_surgery_forward_is_batch_general(bundle):
     assert pooled.shape == (2, 16) and [d.shape for d in dense] == [(2, 16, 16)] * 2
     torch.testing.assert_close(pooled[1:], single, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(dense[1][1:], dense1[1], rtol=1e-5, atol=1e-6)
+
+
+def test_with_settings_is_the_mapper_itself_for_its_own_settings(mapper):
+    from zsas_gui.core.types import MapSettings
+
+    assert mapper.with_settings(MapSettings()) is mapper
+    assert mapper.with_settings(MapSettings(vv_start=0, depths=(0, 1, 2))) is mapper   # same, resolved
+    other = mapper.with_settings(MapSettings(temperature=0.5))
+    assert other is not mapper and other.temperature == 0.5 and other.text_cache is mapper.text_cache
+    assert mapper.with_settings(MapSettings(temperature=0.5)) is other                 # made once

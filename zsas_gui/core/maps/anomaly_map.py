@@ -222,7 +222,10 @@ class VVAnomalyMapper:
 
     def with_settings(self, settings: MapSettings) -> VVAnomalyMapper:
         """A mapper on the same model and text cache with the §1 ``settings`` (``MethodParams.
-        clip_map``); made once per settings and remembered by the mapper it was asked of."""
+        clip_map``): this mapper itself when they resolve to its own, else one made once per
+        settings and remembered by the mapper it was asked of."""
+        if self._resolves_to_self(settings):
+            return self
         if settings not in self._variants:
             try:
                 self._variants[settings] = VVAnomalyMapper(
@@ -233,6 +236,16 @@ class VVAnomalyMapper:
                 raise ZsasError(f"the CLIP map settings do not fit {self.model_id} ({self.n_blocks} "
                                 f"blocks, 0-based): {exc}") from exc
         return self._variants[settings]
+
+    def _resolves_to_self(self, m: MapSettings) -> bool:
+        try:
+            depths = resolve_depths(m.depths, self.n_blocks)
+            vv = default_vv_start(self.n_blocks, depths) if m.vv_start is None \
+                else resolve_vv_start(m.vv_start, self.n_blocks)
+        except ValueError:
+            return False
+        return ((vv, depths, float(m.temperature), float(m.blur_sigma_518), float(m.temperature))
+                == (self.vv_start, self.depths, self.temperature, self.blur_sigma_518, self.image_temperature))
 
     def info(self) -> dict[str, Any]:
         """Settings for provenance records."""
