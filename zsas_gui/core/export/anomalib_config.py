@@ -1,0 +1,40 @@
+"""The ``datamodule.yaml`` written beside the anomaly layouts (mvtec, folder): a ready ``data:``
+block for ``anomalib train --config`` (anomalib >= 2.0).
+
+Paths in it are relative, so the export can be moved: anomalib resolves ``root`` against the
+working directory, and the comment at the top says to run it from the export folder. A test-only
+export (no good images, opted in with ``test_only``) says so at the top.
+"""
+
+from __future__ import annotations
+
+import json
+
+CONFIG = "datamodule.yaml"
+#: Why an anomaly layout needs good images, and the ways out (the validation message).
+NEEDS_GOOD = ("anomalib trains on normal images, and none of the exported images is good: mark some "
+              "images good, or pass --good-from DIR (a folder of defect-free images), or --test-only "
+              "for an export that can only test a model trained elsewhere")
+
+
+def datamodule_yaml(class_path: str, init_args: dict, test_only: bool) -> str:
+    """The config text: header comments, then ``data: {class_path, init_args}`` with every
+    value JSON-quoted (valid YAML)."""
+    q = json.dumps
+    lines = [
+        f"# anomalib {class_path.rsplit('.', 1)[-1]} datamodule for this export (anomalib >= 2.0).",
+        "# Paths are relative to this file's folder; run anomalib from there:",
+        "#   cd <this folder> && anomalib train --model Padim --config datamodule.yaml",
+        "# or paste the data: block into your own config (then make root absolute).",
+    ]
+    if test_only:
+        lines += [
+            "# TEST-ONLY export: it has no good (normal) images, so anomalib cannot train on it",
+            "# (the train split is empty). Use it to test a model trained on other data:",
+            "#   anomalib test --model Padim --config datamodule.yaml --ckpt_path MODEL.ckpt",
+        ]
+    lines += ["data:", f"  class_path: {class_path}", "  init_args:"]
+    for key, value in init_args.items():
+        text = f"[{', '.join(q(v) for v in value)}]" if isinstance(value, list) else q(value)
+        lines.append(f"    {key}: {text}")
+    return "\n".join(lines) + "\n"
