@@ -106,7 +106,7 @@ def test_config_files_hold_no_absolute_path(tmp_path):
 
 
 def test_moved_export_reads_the_same(tmp_path):
-    proj, truth = _project(tmp_path)
+    proj, _ = _project(tmp_path)
     for fmt in ("yolo", "folder", "coco", "labelme", "mvtec"):
         out = tmp_path / "a" / fmt
         export(_items(proj), fmt, out, ExportOptions(category="parts", protect=proj.root))
@@ -204,7 +204,7 @@ def test_coco_polygon_export_is_exact_and_reports_lost_holes(tmp_path):
 
 # -- 6. classes: good folders, sanitised the same everywhere -----------------------------------
 def test_unreviewed_prelabels_in_good_folders_are_good_candidates(tmp_path):
-    proj, truth = _project(tmp_path)
+    proj, _ = _project(tmp_path)
     for name in ("train/good/000.png",):
         rec = proj.load(name)
         rec.status, rec.mask = "unreviewed", np.zeros((48, 64), bool)
@@ -246,7 +246,7 @@ def test_coco_and_yolo_class_names_are_sanitised_like_folders(tmp_path):
 
 # -- 7. what the default --include left out ----------------------------------------------------
 def test_summary_says_what_the_default_include_left_out(tmp_path, capsys):
-    proj, truth = _project(tmp_path)
+    proj, _ = _project(tmp_path)
     for rel in ("test/hole/000.png", "test/hole/001.png"):
         rec = proj.load(rel)
         rec.status = "unreviewed"

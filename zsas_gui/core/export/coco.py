@@ -23,7 +23,14 @@ import numpy as np
 
 from ..io.atomic import atomic_write_json
 from .common import Prepared, class_ids, manifest_entry, put_image_copy, safe_rel
-from .geometry import boundary_polygons, components, count_holes, fill_boundary_polygons, rle_decode, rle_encode
+from .geometry import (
+    boundary_polygons,
+    components,
+    count_holes,
+    fill_boundary_polygons,
+    rle_decode,
+    rle_encode,
+)
 
 ANNOTATIONS = "annotations/instances_default.json"
 IMAGES = "images/default"
