@@ -12,7 +12,7 @@ pair by the layout rules below instead.
 Otherwise two layouts are recognised, tried in this order for an image ``<dirs>/<stem>.<ext>``:
 
 - MVTec AD: ``MASKS/ground_truth/<dirs without a leading test/>/<stem>_mask.png``
-  (used when ``MASKS/ground_truth`` is a folder);
+  (used alone when ``MASKS/ground_truth`` is a folder: the other files there are images);
 - plain PNG masks mirroring the image tree: ``MASKS/<dirs>/<stem>.png`` (when the masks are in a
   separate folder) or ``MASKS/<dirs>/<stem>_mask.png`` (also beside the images).
 
@@ -109,9 +109,9 @@ def _candidates(rel: str, masks_root: Path, mvtec: bool, separate: bool) -> list
     p = PurePosixPath(rel)
     dirs, stem = list(p.parent.parts), p.stem
     out = []
-    if mvtec:
+    if mvtec:       # the MVTec rule alone: DIR/train/good/000.png is an image there, not a mask
         sub = dirs[1:] if dirs[:1] == ["test"] else dirs
-        out.append(masks_root.joinpath(GROUND_TRUTH_DIR, *sub, f"{stem}{MASK_SUFFIX}.png"))
+        return [masks_root.joinpath(GROUND_TRUTH_DIR, *sub, f"{stem}{MASK_SUFFIX}.png")]
     if separate:
         out.append(masks_root.joinpath(*dirs, f"{stem}.png"))
     out.append(masks_root.joinpath(*dirs, f"{stem}{MASK_SUFFIX}.png"))
