@@ -32,13 +32,22 @@ ROOT = HERE.parents[1]
 TOOLS = {"pycocotools": "pycocotools", "datumaro": "datumaro", "labelme": "labelme",
          "ultralytics": "ultralytics", "anomalib": "anomalib"}
 TORCH_TOOLS = ("ultralytics", "anomalib")
-#: (export name, zsas format, extra export flags, tool that loads it)
-CHECKS = [("coco", "coco", [], "pycocotools"), ("coco", "coco", [], "datumaro"),
-          ("coco-polygons", "coco", ["--polygons"], "pycocotools"),
-          ("coco-polygons", "coco", ["--polygons"], "datumaro"),
-          ("labelme", "labelme", [], "labelme"), ("labelme-polygons", "labelme", ["--polygons"], "labelme"),
-          ("yolo", "yolo", [], "ultralytics"), ("mvtec", "mvtec", [], "anomalib"),
-          ("folder", "folder", [], "anomalib"), ("png", "png", [], "zsas"), ("mvtec", "mvtec", [], "zsas")]
+#: (export name, zsas format, extra export flags, tool that loads it, project). Projects: "all"
+#: (the data set), "defects" (only test/crack: no good images), "defects+good" (the same with
+#: --good-from DATA/train/good).
+CHECKS = [("coco", "coco", [], "pycocotools", "all"), ("coco", "coco", [], "datumaro", "all"),
+          ("coco-polygons", "coco", ["--polygons"], "pycocotools", "all"),
+          ("coco-polygons", "coco", ["--polygons"], "datumaro", "all"),
+          ("labelme", "labelme", [], "labelme", "all"),
+          ("labelme-polygons", "labelme", ["--polygons"], "labelme", "all"),
+          ("yolo", "yolo", [], "ultralytics", "all"), ("mvtec", "mvtec", [], "anomalib", "all"),
+          ("folder", "folder", [], "anomalib", "all"), ("png", "png", [], "zsas", "all"),
+          ("mvtec", "mvtec", [], "zsas", "all"), ("folder", "folder", [], "zsas", "all"),
+          ("mvtec, no good images", "mvtec", [], "anomalib", "defects"),
+          ("mvtec --test-only", "mvtec", ["--test-only"], "anomalib", "defects"),
+          ("folder --test-only", "folder", ["--test-only"], "anomalib", "defects"),
+          ("mvtec --good-from", "mvtec", ["--good-from", "{data}/train/good"], "anomalib", "defects"),
+          ("folder --good-from", "folder", ["--good-from", "{data}/train/good"], "anomalib", "defects")]
 
 
 # -- loaders: run inside a tool's venv; each returns {path relative to the export: (H, W) bool} ----
@@ -75,7 +84,7 @@ def load_datumaro(out: Path) -> dict:
 
 def load_labelme(out: Path) -> dict:
     try:
-        from labelme._label_file import LabelFile          # labelme >= 6
+        from labelme._label_file import LabelFile  # labelme >= 6
     except ImportError:
         from labelme.label_file import LabelFile
     from labelme.utils import shapes_to_label
@@ -118,8 +127,7 @@ def load_anomalib(out: Path) -> dict:
     os.chdir(out)                      # the snippet's roots are relative to its folder
     dm = cls(**cfg["init_args"], num_workers=0)
     dm.setup()
-    assert len(dm.train_data) > 0, "empty train split"
-    masks = {}
+    masks = {"_meta": {"anomalib train images": len(dm.train_data)}}
     for split in (dm.train_data, dm.val_data, dm.test_data):
         for i in range(len(split)):
             item = split[i]
@@ -132,8 +140,9 @@ def load_anomalib(out: Path) -> dict:
 
 def run_loader(tool: str, out: str, result: str) -> None:
     masks = globals()[f"load_{tool}"](Path(out))
+    meta = masks.pop("_meta", {})
     keys = sorted(masks)
-    np.savez_compressed(result, keys=np.array(keys, dtype=object),
+    np.savez_compressed(result, keys=np.array(keys, dtype=object), meta=json.dumps(meta),
                         **{f"m{i}": masks[k] for i, k in enumerate(keys)})
 
 
@@ -146,7 +155,9 @@ def tool_version(tool: str) -> str:
 # -- the driver (project venv) -------------------------------------------------------------------
 def zsas(*args: str) -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    subprocess.run([sys.executable, "-m", "zsas_gui.cli", *args], check=True, env=env)
+    proc = subprocess.run([sys.executable, "-m", "zsas_gui.cli", *args], check=True, env=env,
+                          capture_output=True, text=True)
+    print(proc.stdout, end="", flush=True)
 
 
 def make_venvs(work: Path) -> dict[str, Path]:
@@ -156,9 +167,9 @@ def make_venvs(work: Path) -> dict[str, Path]:
     shared.mkdir(parents=True, exist_ok=True)
     site = Path(sysconfig.get_paths()["purelib"])
     for p in site.iterdir():
-        if p.name.lower().startswith(("torch", "functorch", "nvidia", "cuda", "triton")):
-            if not (shared / p.name).exists():
-                (shared / p.name).symlink_to(p)
+        heavy = p.name.lower().startswith(("torch", "functorch", "nvidia", "cuda", "triton"))
+        if heavy and not (shared / p.name).exists():
+            (shared / p.name).symlink_to(p)
     pythons = {}
     for tool, package in TOOLS.items():
         venv = work / "venvs" / tool
@@ -174,12 +185,18 @@ def make_venvs(work: Path) -> dict[str, Path]:
     return pythons
 
 
-def build_project(data: Path, work: Path) -> Path:
-    proj = work / "project"
+def build_project(data: Path, work: Path, name: str) -> Path:
+    """A project of the data set's images with its ground truth imported as accepted: ``all``
+    of them, or only ``defects`` (test/crack: a project without good images)."""
+    proj = work / f"project-{name}"
     if proj.exists():
         shutil.rmtree(proj)
-    shutil.copytree(data, proj, ignore=shutil.ignore_patterns("ground_truth"))
-    zsas("label", str(proj), "--from-masks", str(data), "--import-status", "accepted", "--missing-good")
+    if name == "all":
+        shutil.copytree(data, proj, ignore=shutil.ignore_patterns("ground_truth"))
+    else:
+        shutil.copytree(data / "test" / "crack", proj / "test" / "crack")
+    zsas("label", str(proj), "--from-masks", str(data), "--import-status", "accepted", "--missing-good",
+         *(["--allow-unmatched"] if name != "all" else []))
     return proj
 
 
@@ -237,11 +254,13 @@ def check(name, tool, out: Path, work: Path, pythons: dict) -> tuple[dict | None
     result = work / "results" / f"{name}-{tool}.npz"
     result.parent.mkdir(exist_ok=True)
     proc = subprocess.run([str(pythons[tool]), str(HERE), "--load", tool, str(out), str(result)],
-                          cwd=work, capture_output=True, text=True)
+                          cwd=work, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return None, proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else f"exit {proc.returncode}"
     z = np.load(result, allow_pickle=True)
-    return {k: z[f"m{i}"] for i, k in enumerate(z["keys"])}, ""
+    got = {k: z[f"m{i}"] for i, k in enumerate(z["keys"])}
+    meta = json.loads(str(z["meta"]))
+    return got, "; ".join(f"{k}: {v}" for k, v in meta.items())
 
 
 def main() -> int:
@@ -255,43 +274,62 @@ def main() -> int:
         return 0
     work = args.work.resolve()
     pythons = make_venvs(work)
-    versions = {t: subprocess.check_output([str(py), "-c", f"from importlib.metadata import version; "
-                                                          f"print(version({TOOLS[t]!r}))"], text=True).strip()
-                for t, py in pythons.items()}
-    proj = build_project(args.data.resolve(), work)
+    versions = {t: subprocess.check_output([str(py), "-c", f"import importlib.metadata as m; print(m.version({TOOLS[t]!r}))"],
+                                           text=True).strip() for t, py in pythons.items()}
+    data = args.data.resolve()
+    projects = {name: build_project(data, work, name) for name in ("all", "defects")}
     rows = []
-    for name, fmt, flags, tool in CHECKS:
-        out = work / "exports" / name
-        moved = work / "moved" / name
-        for d in (out, moved):
-            if d.exists():
-                shutil.rmtree(d)
+    for name, fmt, flags, tool, project in CHECKS:
+        rows.append(run_check(name, fmt, [f.format(data=data) for f in flags], tool, projects[project],
+                              work, pythons))
+        print(json.dumps(rows[-1]), flush=True)
+    print_table(rows)
+    print("\ntool versions: " + ", ".join(f"{t} {v}" for t, v in versions.items())
+          + f"; python {sys.version.split()[0]}; data: {data.name}")
+    return 0
+
+
+def run_check(name, fmt, flags, tool, proj: Path, work: Path, pythons: dict) -> dict:
+    from scipy.ndimage import binary_fill_holes
+
+    out, moved = work / "exports" / name, work / "moved" / name
+    for d in (out, moved):
+        if d.exists():
+            shutil.rmtree(d)
+    row = {"export": name, "tool": tool}
+    try:
         zsas("export", str(proj), "-f", fmt, "-o", str(out), "--category", "tile", *flags)
-        truth = ground_truth(out, "source" if tool == "zsas" else "export")
-        got, err = check(name, tool, out, work, pythons)
-        moved.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(out, moved)
-        got_moved, err_moved = check(name, tool, moved, work, pythons)
-        row = {"export": name, "tool": tool, "error": err, "moved_error": err_moved}
-        if got is not None:
-            row.update(compare(got, truth))
-        if got_moved is not None:
-            row["moved"] = compare(got_moved, truth)
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    print("\n| export | tool | images loaded | pixel-exact | mean IoU | min IoU | after a move |")
-    print("|---|---|---|---|---|---|---|")
+    except subprocess.CalledProcessError as exc:
+        row["error"] = "zsas export refused: " + exc.stderr.strip().splitlines()[-1].strip()
+        return row
+    truth = ground_truth(out, "source" if tool == "zsas" else "export")
+    filled = {k: binary_fill_holes(v) for k, v in truth.items()}
+    got, note = check(name, tool, out, work, pythons)
+    moved.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(out, moved)
+    got_moved, note_moved = check(name, tool, moved, work, pythons)
+    if got is None:
+        row["error"] = note
+        return row
+    row.update(compare(got, truth), note=note, exact_filled=compare(got, filled)["exact"])
+    row["moved"] = compare(got_moved, truth) if got_moved is not None else {"error": note_moved}
+    return row
+
+
+def print_table(rows: list[dict]) -> None:
+    print("\n| export | tool | images loaded | pixel-exact | exact, holes filled | mean IoU | min IoU "
+          "| moved, loaded again | notes |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         if "loaded" not in r:
-            print(f"| {r['export']} | {r['tool']} | failed: {r['error']} | | | | |")
+            print(f"| {r['export']} | {r['tool']} | {r['error']} | | | | | | |")
             continue
-        mv = r.get("moved")
-        after = (f"same ({mv['exact']}/{mv['of']} exact)" if mv and mv["exact"] == r["exact"]
-                 else f"failed: {r['moved_error']}" if not mv else f"{mv['exact']}/{mv['of']} exact")
+        mv = r["moved"]
+        after = (f"failed: {mv['error']}" if "error" in mv else
+                 "same" if (mv["exact"], mv["loaded"]) == (r["exact"], r["loaded"]) else
+                 f"{mv['loaded']} loaded, {mv['exact']} exact")
         print(f"| {r['export']} | {r['tool']} | {r['loaded']}/{r['of']} | {r['exact']}/{r['of']} | "
-              f"{r['mean_iou']:.4f} | {r['min_iou']:.4f} | {after} |")
-    print("\ntool versions: " + ", ".join(f"{t} {v}" for t, v in versions.items()) + f"; python {sys.version.split()[0]}")
-    return 0
+              f"{r['exact_filled']}/{r['of']} | {r['mean_iou']:.4f} | {r['min_iou']:.4f} | {after} | {r['note']} |")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ def test_anomaly_layout_without_good_images_is_refused(tmp_path, fmt):
     with pytest.raises(ExportValidationError, match="anomalib trains on normal images") as err:
         export(_items(proj), fmt, tmp_path / "out", ExportOptions(protect=proj.root))
     assert "--good-from DIR" in str(err.value) and "--test-only" in str(err.value)
+    assert "mark some images good" in str(err.value)
     assert not (tmp_path / "out").exists()
 
 
@@ -53,17 +54,21 @@ def test_other_layouts_do_not_need_good_images(tmp_path, fmt):
 def test_test_only_opt_in_says_so_in_the_snippet(tmp_path):
     yaml = pytest.importorskip("yaml")
     proj, _ = _project(tmp_path, n_good=0)
-    for fmt in ("mvtec", "folder"):
-        out = tmp_path / fmt
-        report = export(_items(proj), fmt, out, ExportOptions(category="parts", protect=proj.root,
-                                                              test_only=True))
-        text = (out / "datamodule.yaml").read_text()
-        assert "TEST-ONLY" in text and "cannot train" in text
-        args = yaml.safe_load(text)["data"]["init_args"]
-        assert (args["root"], args.get("category", "parts")) == ("parts" if fmt == "folder" else ".", "parts")
-        assert read_manifest(out)["test_only"] is True
-        assert any("test-only" in n for n in report.notes)
-    assert (tmp_path / "folder" / "parts" / "good").is_dir()     # Folder needs normal_dir to exist
+    out = tmp_path / "mvtec"
+    report = export(_items(proj), "mvtec", out, ExportOptions(category="parts", protect=proj.root, test_only=True))
+    text = (out / "datamodule.yaml").read_text()
+    assert "TEST-ONLY" in text and "cannot train" in text
+    assert yaml.safe_load(text)["data"]["init_args"] == {"root": ".", "category": "parts"}
+    assert read_manifest(out)["test_only"] is True
+    assert any("test-only" in n for n in report.notes)
+    assert not (out / "parts" / "train").exists()
+
+
+def test_folder_has_no_test_only_export(tmp_path):
+    """anomalib's Folder refuses an empty normal_dir even for testing (checked with anomalib 2.7)."""
+    proj, _ = _project(tmp_path, n_good=0)
+    with pytest.raises(ExportValidationError, match="--format mvtec --test-only"):
+        export(_items(proj), "folder", tmp_path / "out", ExportOptions(protect=proj.root, test_only=True))
 
 
 def test_good_from_adds_normal_images(tmp_path, capsys):

@@ -62,11 +62,11 @@ def test_export_writes_only_inside_out_with_safe_names(hostile_project, tmp_path
     with pytest.raises(ExportValidationError, match="would share the folder name"):
         export(items, fmt, out)                      # ".", ".." and "ü 傷" all sanitise to "defect"
     assert not out.parent.exists()
-    items = [type(i)(i.rel, i.image_path, i.mask_path, f"{i.defect_class}{n}", i.status)
-             for n, i in enumerate(items)]           # now distinct after sanitising
+    items = [type(i)(i.rel, i.image_path, i.mask_path, f"{i.defect_class}{n}", "good" if n == 0 else i.status)
+             for n, i in enumerate(items)]           # now distinct after sanitising; one good image
+                                                     # (mvtec and folder need one)
     with watching() as seen:
-        report = export(items, fmt, out, ExportOptions(category="../../cat", protect=proj.root,
-                                                       test_only=True))   # no good images here
+        report = export(items, fmt, out, ExportOptions(category="../../cat", protect=proj.root))
     written = seen.written_paths()
     assert written
     staging = out.with_name(out.name + ".tmp-")

@@ -34,8 +34,8 @@ def register(sub) -> None:
     p.add_argument("--good-from", type=Path, default=None, metavar="DIR",
                    help="add every image under DIR as a good (defect-free) image")
     p.add_argument("--test-only", action="store_true",
-                   help="mvtec/folder: allow an export without good images (anomalib can only test on "
-                        "it, not train; its datamodule.yaml says so)")
+                   help="mvtec: allow an export without good images (anomalib can only test on it, "
+                        "not train; its datamodule.yaml says so)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous zsas export in OUT")
     p.set_defaults(func=run)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..io.atomic import atomic_write_json
+from .anomalib_config import no_good_message
 from .common import ExportItem
 from .staging import MANIFEST, staged
 from .validate import ExportValidationError, export_notes, prepare
@@ -26,8 +27,6 @@ from .validate import ExportValidationError, export_notes, prepare
 FORMATS = ("mvtec", "folder", "coco", "labelme", "yolo", "png")
 #: Class folder names each layout reserves.
 RESERVED = {"mvtec": ("good",), "folder": ("good", "mask")}
-#: Layouts anomalib trains on: they need good images (or ``test_only``).
-NEEDS_GOOD = ("mvtec", "folder")
 #: The statuses exported when the caller does not say.
 DEFAULT_INCLUDE = ("accepted", "edited", "good")
 
@@ -50,8 +49,8 @@ class ExportOptions:
     masks/RLE (coco, labelme; yolo always uses polygons); ``good_test_fraction``: share of good
     images put in mvtec's ``test/good`` (the rest go to ``train/good``); ``overwrite``: replace a
     previous export; ``protect``: the project folder (the output may not overlap it);
-    ``source``: recorded in the manifest; ``test_only``: allow an mvtec/folder export without
-    good images (anomalib can only test on it; its datamodule.yaml says so)."""
+    ``source``: recorded in the manifest; ``test_only``: allow an mvtec export without good
+    images (anomalib can only test on it; its datamodule.yaml says so)."""
 
     category: str = "dataset"
     polygons: bool = False
@@ -101,10 +100,9 @@ def export(items: list[ExportItem], fmt: str, out: str | Path,
     mod = format_module(fmt)
     out = Path(out).expanduser()
     check_target(out, opts.overwrite, opts.protect)
-    needs_good = fmt in NEEDS_GOOD and not opts.test_only
-    prepared = prepare(items, RESERVED.get(fmt, ()), needs_good)
+    prepared = prepare(items, RESERVED.get(fmt, ()), no_good_message(fmt, opts.test_only))
     n_normal = sum(not p.abnormal for p in prepared)
-    opts = dataclasses.replace(opts, test_only=fmt in NEEDS_GOOD and opts.test_only and n_normal == 0)
+    opts = dataclasses.replace(opts, test_only=fmt == "mvtec" and opts.test_only and n_normal == 0)
     with staged(out, opts.overwrite, opts.protect) as dest:
         entries = mod.write(prepared, dest, opts)
         atomic_write_json(dest / MANIFEST, {

@@ -3,7 +3,7 @@ block for ``anomalib train --config`` (anomalib >= 2.0).
 
 Paths in it are relative, so the export can be moved: anomalib resolves ``root`` against the
 working directory, and the comment at the top says to run it from the export folder. A test-only
-export (no good images, opted in with ``test_only``) says so at the top.
+mvtec export (no good images, opted in with ``test_only``) says so at the top.
 """
 
 from __future__ import annotations
@@ -11,10 +11,22 @@ from __future__ import annotations
 import json
 
 CONFIG = "datamodule.yaml"
-#: Why an anomaly layout needs good images, and the ways out (the validation message).
-NEEDS_GOOD = ("anomalib trains on normal images, and none of the exported images is good: mark some "
-              "images good, or pass --good-from DIR (a folder of defect-free images), or --test-only "
-              "for an export that can only test a model trained elsewhere")
+#: Why the anomaly layouts need good images, and the ways out (the validation messages).
+_NO_GOOD = ("anomalib trains on normal images, and none of the exported images is good: mark some images "
+            "good, or pass --good-from DIR (a folder of defect-free images)")
+_MVTEC_NEEDS_GOOD = _NO_GOOD + ", or --test-only for an export that can only test a model trained elsewhere"
+#: anomalib's Folder refuses an empty ``normal_dir`` even for testing (anomalib 2.7: "Found 0
+#: DirType.NORMAL images"), so --test-only cannot help there.
+_FOLDER_NEEDS_GOOD = _NO_GOOD + ("; anomalib's Folder refuses a dataset without normal images even for "
+                                 "testing, so for a test-only export use --format mvtec --test-only")
+
+
+def no_good_message(fmt: str, test_only: bool) -> str:
+    """What to say when an export of ``fmt`` has no good image ("" when that is fine): mvtec
+    needs good images unless ``test_only``; folder always needs them; other layouts never."""
+    if fmt == "folder":
+        return _FOLDER_NEEDS_GOOD
+    return _MVTEC_NEEDS_GOOD if fmt == "mvtec" and not test_only else ""
 
 
 def datamodule_yaml(class_path: str, init_args: dict, test_only: bool) -> str:

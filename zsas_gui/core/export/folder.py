@@ -6,8 +6,8 @@
     OUT/datamodule.yaml                     ``data:`` block for ``anomalib train --config``
 
 Folder pairs masks with defect images by sorted path and checks the stems match, which this
-naming guarantees. Images are PNG (copied when already PNG). A test-only export (no good
-images) still has an empty ``good/``: Folder needs its ``normal_dir`` to exist.
+naming guarantees. Images are PNG (copied when already PNG). There is no test-only Folder
+export: anomalib's Folder refuses a dataset without normal images (validation says so).
 """
 
 from __future__ import annotations
@@ -36,12 +36,11 @@ def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
     entries = write_numbered(groups, dest, lambda folder, stem: f"{cat}/{folder}/{stem}.png",
                              lambda folder, stem, p: f"{cat}/mask/{folder}/{stem}.png")
     classes = sorted(g for g in groups if g != "good")
-    (dest / cat / "good").mkdir(parents=True, exist_ok=True)
     args = {"name": cat, "root": cat, "normal_dir": "good"}
     if classes:
         args.update(abnormal_dir=classes, mask_dir=[f"mask/{c}" for c in classes])
     args["normal_split_ratio"] = 0.2
-    atomic_write_text(dest / CONFIG, datamodule_yaml("anomalib.data.Folder", args, opts.test_only))
+    atomic_write_text(dest / CONFIG, datamodule_yaml("anomalib.data.Folder", args, test_only=False))
     return entries
 
 

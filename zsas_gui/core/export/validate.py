@@ -21,7 +21,6 @@ from collections import defaultdict
 from pathlib import Path, PurePosixPath
 
 from ..errors import ImageReadError, ZsasError
-from .anomalib_config import NEEDS_GOOD
 from .common import (
     DEFECT_STATUSES,
     GOOD_FOLDERS,
@@ -47,8 +46,9 @@ class ExportValidationError(ZsasError):
 
 
 def prepare(items: list[ExportItem], reserved_classes: tuple[str, ...] = (),
-            needs_good: bool = False) -> list[Prepared]:
-    """Validate ``items``; returns them prepared, or raises :class:`ExportValidationError`."""
+            needs_good: str = "") -> list[Prepared]:
+    """Validate ``items``; returns them prepared, or raises :class:`ExportValidationError`.
+    ``needs_good``: the message to give when no item is normal ("" when none are needed)."""
     failures: list[str] = []
     prepared: list[Prepared] = []
     for it in items:
@@ -79,7 +79,7 @@ def prepare(items: list[ExportItem], reserved_classes: tuple[str, ...] = (),
         prepared.append(Prepared(it, hw, mask, safe_name(it.defect_class), good_candidate=candidate))
     failures.extend(_name_failures(prepared, reserved_classes))
     if needs_good and prepared and all(p.abnormal for p in prepared):
-        failures.append(NEEDS_GOOD)
+        failures.append(needs_good)
     if failures:
         raise ExportValidationError(failures)
     return prepared
