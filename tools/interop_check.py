@@ -10,7 +10,7 @@
 3. Exports the project in every format (coco and labelme also with --polygons).
 4. Loads each export with its tool, in the tool's venv (this file, run as ``--load``), and
    compares each image's mask with the ground truth: IoU per image, exact images.
-5. Moves the export to another folder, deletes nothing else, and loads it again.
+5. Moves the export to another folder (nothing is left at the old place) and loads it again.
 Prints a Markdown table (docs/labels.md keeps the last one) and the tool versions.
 """
 

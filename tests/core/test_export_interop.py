@@ -207,6 +207,25 @@ def test_coco_polygon_export_is_exact_and_reports_lost_holes(tmp_path):
     assert any("hole" in n and "filled" in n for n in report.notes), report.notes
 
 
+@pytest.mark.parametrize("fmt", ["yolo", "labelme"])
+def test_one_pixel_wide_shapes_are_kept_exact_and_reported(tmp_path, fmt):
+    proj, _ = _project(tmp_path)
+    save_png(tmp_path / "parts" / "test" / "crack" / "000.png", np.full((40, 50, 3), 140, np.uint8))
+    proj = Project.open(proj.root)
+    rec = proj.load("test/crack/000.png")
+    rec.mask, rec.status = _thin_crack_and_blob(), "accepted"
+    proj.save(rec)
+    out = tmp_path / "out"
+    report = export(_items(proj), fmt, out, ExportOptions(protect=proj.root, polygons=True))
+    key = "images/test/crack/000.png" if fmt == "yolo" else "test/crack/000.png"
+    assert np.array_equal(format_module(fmt).read(out)[key], _thin_crack_and_blob())
+    entry = next(e for e in read_manifest(out)["items"] if e["source"] == "test/crack/000.png")
+    assert entry["zero_area_polygons"] == 3         # the crack, the 2-pixel blob, the single pixel
+    total = sum(e.get("zero_area_polygons", 0) for e in read_manifest(out)["items"])
+    assert total == 3 + 2                           # + the one-pixel corner spot of each "spots" mask
+    assert any(f"{total} one-pixel-wide shapes" in n for n in report.notes), report.notes
+
+
 # -- 6. classes: good folders, sanitised the same everywhere -----------------------------------
 def test_unreviewed_prelabels_in_good_folders_are_good_candidates(tmp_path):
     proj, _ = _project(tmp_path)
