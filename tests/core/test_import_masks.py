@@ -30,6 +30,19 @@ def test_mvtec_layout(tmp_path):
     assert load_ground_truth(tmp_path) == match.masks
 
 
+def test_mvtec_dataset_imported_into_a_copy_of_its_images(tmp_path):
+    """--from-masks DATA where DATA is a whole MVTec dataset (images beside ground_truth/) and
+    the project a copy of its images: the good images of DATA are not taken as masks."""
+    data, proj = tmp_path / "data", tmp_path / "proj"
+    for rel in ("train/good/000.png", "test/good/000.png", "test/crack/000.png"):
+        _img(data / rel)
+        _img(proj / rel)
+    save_mask(data / "ground_truth/crack/000_mask.png", np.eye(40, dtype=bool))
+    match = match_masks(proj, masks_root=data)
+    assert match.masks == {"test/crack/000.png": data / "ground_truth/crack/000_mask.png"}
+    assert match.unmatched == []
+
+
 def test_plain_masks_in_a_separate_mirrored_folder(tmp_path):
     images, masks = tmp_path / "images", tmp_path / "masks"
     for rel in ("a/x.png", "a/y.jpg", "z.png"):

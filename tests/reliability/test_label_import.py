@@ -2,7 +2,9 @@
 MVTec ``ground_truth/`` or PNG masks mirroring the images): no COCO or labelme file is ever read
 (the export modules' ``read`` functions are test helpers for our own exports, reachable from no
 command or window). Masks are found by names derived from the project's own image paths, so no
-path written inside a label file is followed. Every bad mask is reported by name; the rest import.
+path written inside a label file is followed; the one exception is a zsas export's own
+``zsas_export.json``, whose mask paths are followed only inside the masks folder
+(tests/core/test_export_roundtrip.py). Every bad mask is reported by name; the rest import.
 """
 
 from __future__ import annotations

@@ -62,8 +62,9 @@ def test_export_writes_only_inside_out_with_safe_names(hostile_project, tmp_path
     with pytest.raises(ExportValidationError, match="would share the folder name"):
         export(items, fmt, out)                      # ".", ".." and "ü 傷" all sanitise to "defect"
     assert not out.parent.exists()
-    items = [type(i)(i.rel, i.image_path, i.mask_path, f"{i.defect_class}{n}", i.status)
-             for n, i in enumerate(items)]           # now distinct after sanitising
+    items = [type(i)(i.rel, i.image_path, i.mask_path, f"{i.defect_class}{n}", "good" if n == 0 else i.status)
+             for n, i in enumerate(items)]           # now distinct after sanitising; one good image
+                                                     # (mvtec and folder need one)
     with watching() as seen:
         report = export(items, fmt, out, ExportOptions(category="../../cat", protect=proj.root))
     written = seen.written_paths()
@@ -81,7 +82,7 @@ def test_non_ascii_and_odd_image_names_keep_extensions_and_stay_distinct(hostile
     proj = hostile_project
     items = [type(i)(i.rel, i.image_path, i.mask_path, "defect", i.status) for i in proj.export_items(("accepted",))]
     export(items, "coco", tmp_path / "out", ExportOptions(protect=proj.root))
-    names = sorted(p.name for p in (tmp_path / "out" / "images" / "test" / "weird").iterdir())
+    names = sorted(p.name for p in (tmp_path / "out" / "images" / "default" / "test" / "weird").iterdir())
     assert len(names) == len(proj.images) and all(n.endswith(".png") for n in names)
     assert "CON.png" in names and len(set(names)) == len(names)
 

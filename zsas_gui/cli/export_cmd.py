@@ -32,6 +32,11 @@ def register(sub) -> None:
                    help="coco/labelme: polygons instead of RLE/mask shapes (holes are lost)")
     p.add_argument("--good-test-fraction", type=float, default=0.0, metavar="F",
                    help="mvtec: share of good images put in test/good instead of train/good (default 0)")
+    p.add_argument("--good-from", type=Path, default=None, metavar="DIR",
+                   help="add every image under DIR as a good (defect-free) image")
+    p.add_argument("--test-only", action="store_true",
+                   help="mvtec: allow an export without good images (anomalib can only test on it, "
+                        "not train; its datamodule.yaml says so)")
     p.add_argument("--overwrite", action="store_true", help="replace a previous zsas export in OUT")
     p.set_defaults(func=run)
 
@@ -62,9 +67,13 @@ def run(args: argparse.Namespace) -> int:
             _warn(proj.problems)
             raise ZsasError(f"{args.folder}: no image has a status in {', '.join(include)}; "
                             f"review some images first (counts: {proj.summary()})")
+        if args.good_from is not None:
+            from ..core.export.common import good_items_from
+
+            items += good_items_from(args.good_from)
         opts = ExportOptions(category=args.category or proj.root.name, polygons=args.polygons,
                              good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
-                             protect=proj.root, source=str(proj.root))
+                             protect=proj.root, source=str(proj.root), test_only=args.test_only)
         try:
             report = export(items, args.format, args.out, opts)
         except ExportValidationError:
@@ -75,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
             continue
         _warn(proj.problems)
         print(report)
+        left = left_out(proj.summary(), include)
+        if left:
+            print(left)
         return 0
     raise AssertionError("unreachable")
 
@@ -82,3 +94,15 @@ def run(args: argparse.Namespace) -> int:
 def _warn(problems: list[str]) -> None:
     for problem in problems:
         print(f"zsas: warning: {problem}", file=sys.stderr)
+
+
+def left_out(counts: dict[str, int], include: tuple[str, ...]) -> str:
+    """One line on the images ``--include`` left out, by status, and how to add them; "" when none."""
+    left = {s: n for s, n in counts.items() if s not in include and n}
+    if not left:
+        return ""
+    why = {"unreviewed": "not reviewed yet", "rejected": "their pre-label was rejected"}
+    return (f"left out {sum(left.values())} of {sum(counts.values())} images: "
+            + ", ".join(f"{n} {s}" for s, n in left.items())
+            + f" ({'; '.join(f'{s}: {why[s]}' for s in left if s in why) or 'not in --include'}); "
+            f"add them with --include {','.join(include + tuple(left))}")

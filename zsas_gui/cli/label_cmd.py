@@ -17,7 +17,7 @@ def register(sub) -> None:
                     "unreviewed annotation (mask_source auto), ready for review in zsas-gui. Images "
                     "already reviewed are never touched; images already pre-labelled are skipped, "
                     "so an interrupted run resumes where it stopped. With --from-masks, existing "
-                    "masks (MVTec ground_truth/ or plain PNG masks) are imported instead.",
+                    "masks (a zsas export, MVTec ground_truth/ or plain PNG masks) are imported instead.",
         epilog=f"Exit status: 0 done, {EXIT_SOME_FAILED} some images failed (listed), 1 nothing "
                f"could run (message says why).")
     p.add_argument("folder", type=Path, metavar="FOLDER", help="folder of images (the project)")
@@ -25,11 +25,14 @@ def register(sub) -> None:
                    help="run again on unreviewed images that already have a pre-label")
     g = p.add_argument_group("import instead of running the method")
     g.add_argument("--from-masks", type=Path, default=None, metavar="DIR",
-                   help="import the masks under DIR (MVTec layout or PNG masks mirroring FOLDER)")
+                   help="import the masks under DIR (a zsas png/mvtec/folder export, MVTec layout, or PNG "
+                        "masks mirroring FOLDER)")
     g.add_argument("--import-status", choices=("unreviewed", "accepted"), default="unreviewed",
                    help="status given to imported masks (default: unreviewed)")
     g.add_argument("--missing-good", action="store_true",
                    help="mark images without a mask as good (ground truth that lists every defect)")
+    g.add_argument("--allow-unmatched", action="store_true",
+                   help="import even when some mask files match no image (default: refuse, import nothing)")
     add_model_args(p)
     add_method_args(p)
     p.set_defaults(func=run)
@@ -49,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
 def _import(proj, args) -> int:
     from ..state.importer import import_masks
 
-    report = import_masks(proj, args.from_masks, status=args.import_status, missing_good=args.missing_good)
+    report = import_masks(proj, args.from_masks, status=args.import_status, missing_good=args.missing_good,
+                          allow_unmatched=args.allow_unmatched)
     for line in report.failed:
         print(f"zsas: skipped {line}", file=sys.stderr)
     print(report)

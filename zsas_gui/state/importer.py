@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.errors import ImageReadError
+from ..core.errors import ImageReadError, ZsasError
 from ..core.export.common import image_hw
 from ..core.io.imageio import load_mask
 from ..core.io.label_import import image_rels, match_masks
@@ -40,19 +40,34 @@ def _rel_inside(masks_root: Path, root: Path) -> str | None:
 
 
 def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewed",
-                 missing_good: bool = False, overwrite_reviewed: bool = False) -> ImportReport:
+                 missing_good: bool = False, overwrite_reviewed: bool = False,
+                 allow_unmatched: bool = False) -> ImportReport:
     """Store the mask found for each project image (see :mod:`zsas_gui.core.io.label_import`)
-    with ``status`` and ``provenance.mask_source = "imported"``.
+    with ``status`` and ``provenance.mask_source = "imported"``; from a zsas export, also the
+    class its manifest lists.
 
-    Images already reviewed (status other than unreviewed) are kept unless
-    ``overwrite_reviewed``. With ``missing_good``, images without a mask become ``good``.
-    A mask whose size differs from its image is reported in ``failed`` and not stored.
+    Mask files that pair with no image raise ZsasError before anything is stored (a typo or
+    a renamed image would silently lose labels), unless ``allow_unmatched``. Images already
+    reviewed (status other than unreviewed) are kept unless ``overwrite_reviewed``. With
+    ``missing_good``, images without a mask become ``good``. A mask whose size differs from
+    its image is reported in ``failed`` and not stored.
     """
     masks = set(image_rels(proj.root, masks_root))
     inside = _rel_inside(Path(masks_root), proj.root)
     entries = [e for e in proj.images if e.rel in masks and not (inside and e.rel.startswith(inside))]
     match = match_masks(proj.root, [e.rel for e in entries], masks_root)
-    report = ImportReport(unmatched=match.unmatched, mask_files_in_project=len(proj.images) - len(entries))
+    if match.unmatched and not allow_unmatched:
+        shown = "
+  ".join(str(p) for p in match.unmatched[:10])
+        more = f"
+  ... and {len(match.unmatched) - 10} more" if len(match.unmatched) > 10 else ""
+        raise ZsasError(f"{len(match.unmatched)} mask files in {masks_root} matched no image of {proj.root}; "
+                        f"nothing was imported:
+  {shown}{more}
+rename them to match the images, or pass "
+                        f"--allow-unmatched to import the rest")
+    report = ImportReport(unmatched=match.unmatched, failed=list(match.problems),
+                          mask_files_in_project=len(proj.images) - len(entries))
     for entry in entries:
         mask_path = match.masks.get(entry.rel)
         if mask_path is None and not missing_good:
@@ -78,6 +93,7 @@ def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewe
                                  f"the image {hw[1]}x{hw[0]} px")
             continue
         rec.mask = mask
+        rec.defect_class = match.classes.get(entry.rel, rec.defect_class)
         rec.status = status if mask.any() or status == "unreviewed" else "good"
         rec.provenance = {**rec.provenance, "mask_source": "imported", "imported_from": str(mask_path)}
         proj.save(rec)

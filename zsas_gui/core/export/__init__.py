@@ -20,9 +20,10 @@ from typing import Any
 
 from ...vocabulary import DEFAULT_INCLUDE, FORMATS
 from ..io.atomic import atomic_write_json
+from .anomalib_config import no_good_message
 from .common import ExportItem
 from .staging import MANIFEST, staged
-from .validate import ExportValidationError, prepare
+from .validate import ExportValidationError, export_notes, prepare
 
 #: Class folder names each layout reserves.
 RESERVED = {"mvtec": ("good",), "folder": ("good", "mask")}
@@ -46,7 +47,8 @@ class ExportOptions:
     masks/RLE (coco, labelme; yolo always uses polygons); ``good_test_fraction``: share of good
     images put in mvtec's ``test/good`` (the rest go to ``train/good``); ``overwrite``: replace a
     previous export; ``protect``: the project folder (the output may not overlap it);
-    ``source``: recorded in the manifest."""
+    ``source``: recorded in the manifest; ``test_only``: allow an mvtec export without good
+    images (anomalib can only test on it; its datamodule.yaml says so)."""
 
     category: str = "dataset"
     polygons: bool = False
@@ -54,8 +56,7 @@ class ExportOptions:
     overwrite: bool = False
     protect: Path | None = None
     source: str = ""
-    out_final: Path | None = None     # filled by export(): the absolute output folder
-
+    test_only: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.good_test_fraction <= 1.0:
@@ -70,11 +71,12 @@ class ExportReport:
     n_normal: int = 0
     classes: list[str] = field(default_factory=list)
     entries: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         return (f"exported {self.n_abnormal + self.n_normal} images ({self.n_abnormal} with defects, "
                 f"{self.n_normal} good; classes: {', '.join(self.classes) or 'none'}) as {self.fmt} "
-                f"to {self.out}")
+                f"to {self.out}" + "".join(f"\n  note: {n}" for n in self.notes))
 
 
 def format_module(fmt: str):
@@ -96,15 +98,17 @@ def export(items: list[ExportItem], fmt: str, out: str | Path,
     mod = format_module(fmt)
     out = Path(out).expanduser()
     check_target(out, opts.overwrite, opts.protect)
-    prepared = prepare(items, RESERVED.get(fmt, ()))
-    opts = dataclasses.replace(opts, out_final=out.resolve())
+    prepared = prepare(items, RESERVED.get(fmt, ()), no_good_message(fmt, opts.test_only))
+    n_normal = sum(not p.abnormal for p in prepared)
+    opts = dataclasses.replace(opts, test_only=fmt == "mvtec" and opts.test_only and n_normal == 0)
     with staged(out, opts.overwrite, opts.protect) as dest:
         entries = mod.write(prepared, dest, opts)
         atomic_write_json(dest / MANIFEST, {
             "format": fmt, "created": now_utc(), "zsas_version": __version__, "source": opts.source,
-            "category": opts.category, "items": entries})
-    return ExportReport(out, fmt, sum(p.abnormal for p in prepared), sum(not p.abnormal for p in prepared),
-                        sorted({p.item.defect_class for p in prepared if p.abnormal}), entries)
+            "category": opts.category, "test_only": opts.test_only, "items": entries})
+    return ExportReport(out, fmt, len(prepared) - n_normal, n_normal,
+                        sorted({p.safe_class for p in prepared if p.abnormal}), entries,
+                        export_notes(prepared, entries, opts.test_only))
 
 
 def read_manifest(out: str | Path) -> dict[str, Any]:

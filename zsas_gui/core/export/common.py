@@ -13,7 +13,24 @@ import numpy as np
 
 from ..errors import OutputError
 from ..io.atomic import atomic_write_bytes
-from ..io.imageio import encode_png, load_image, load_mask_pixels, mask_from_pixels, open_image, read_errors
+from ..io.imageio import (
+    encode_png,
+    find_images,
+    load_image,
+    load_mask_pixels,
+    mask_from_pixels,
+    open_image,
+    read_errors,
+)
+
+#: Folder names that say their images are defect-free (compared ignoring case).
+GOOD_FOLDERS = ("good", "ok", "normal")
+
+
+def in_good_folder(rel: str) -> bool:
+    """True when a folder of the image path ``rel`` (posix) is named like :data:`GOOD_FOLDERS`:
+    ``train/good/000.png``, ``OK/a.png``."""
+    return any(part.lower() in GOOD_FOLDERS for part in PurePosixPath(rel).parent.parts)
 
 
 @dataclass(frozen=True)
@@ -31,12 +48,14 @@ class ExportItem:
 
 @dataclass
 class Prepared:
-    """An item after validation. ``mask``: (H, W) bool or None (normal image); ``hw``: image (H, W)."""
+    """An item after validation. ``mask``: (H, W) bool or None (normal image); ``hw``: image (H, W);
+    ``good_candidate``: unreviewed/rejected in a good/ok/normal folder, exported as normal."""
 
     item: ExportItem
     hw: tuple[int, int]
     mask: np.ndarray | None
     safe_class: str
+    good_candidate: bool = False
 
     @property
     def abnormal(self) -> bool:
@@ -74,6 +93,21 @@ def safe_rel(rel: str) -> PurePosixPath:
             safe = f"{safe}-{digest}" if safe else digest
         parts.append(f"{safe}.{safe_suffix}" if safe_suffix else safe)
     return PurePosixPath(*parts)
+
+
+def good_items_from(folder: Path) -> list[ExportItem]:
+    """Every image under ``folder`` as a ``good`` item (``--good-from DIR``): ``rel`` is
+    ``<folder name>/<path inside>``, ``provenance.good_from`` the image's absolute path."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise OutputError(f"--good-from {folder}: not a folder")
+    items = [ExportItem(rel=f"{folder.resolve().name}/{p.relative_to(folder).as_posix()}", image_path=p,
+                        mask_path=None, defect_class="good", status="good",
+                        provenance={"good_from": str(p.resolve())})
+             for p in find_images(folder)]
+    if not items:
+        raise OutputError(f"--good-from {folder}: no images found there")
+    return items
 
 
 def inside(root: Path, path: Path) -> Path:
@@ -145,8 +179,9 @@ def write_numbered(groups: dict[str, list[Prepared]], dest: Path, image_rel, mas
 
 def manifest_entry(p: Prepared, **paths: str) -> dict[str, Any]:
     it = p.item
+    flags = {"good_candidate": True} if p.good_candidate else {}
     return {"source": it.rel, "status": it.status, "defect_class": it.defect_class,
-            "abnormal": p.abnormal, "size": list(p.hw), **paths, "provenance": it.provenance}
+            "abnormal": p.abnormal, "size": list(p.hw), **flags, **paths, "provenance": it.provenance}
 
 
 def now_utc() -> str:
@@ -173,5 +208,7 @@ def put_image_copy(dest_root: Path, rel: str | PurePosixPath, src: Path) -> str:
 
 
 def class_ids(prepared: list[Prepared]) -> dict[str, int]:
-    """Defect class name -> 0-based id, by sorted name, over the abnormal items."""
-    return {c: i for i, c in enumerate(sorted({p.item.defect_class for p in prepared if p.abnormal}))}
+    """Sanitised defect class name (``Prepared.safe_class``, the name every layout writes: COCO
+    categories, YOLO names, labelme labels, class folders) -> 0-based id, by sorted name, over
+    the abnormal items. The manifest keeps the original name."""
+    return {c: i for i, c in enumerate(sorted({p.safe_class for p in prepared if p.abnormal}))}

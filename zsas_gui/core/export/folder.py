@@ -6,12 +6,12 @@
     OUT/datamodule.yaml                     ``data:`` block for ``anomalib train --config``
 
 Folder pairs masks with defect images by sorted path and checks the stems match, which this
-naming guarantees. Images are PNG (copied when already PNG).
+naming guarantees. Images are PNG (copied when already PNG). There is no test-only Folder
+export: anomalib's Folder refuses a dataset without normal images (validation says so).
 """
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
 from pathlib import Path
 
@@ -19,14 +19,13 @@ import numpy as np
 
 from ..io.atomic import atomic_write_text
 from ..io.imageio import load_mask
+from .anomalib_config import CONFIG, datamodule_yaml
 from .common import (
     Prepared,
     image_hw,
     safe_name,
     write_numbered,
 )
-
-CONFIG = "datamodule.yaml"
 
 
 def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
@@ -37,31 +36,12 @@ def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
     entries = write_numbered(groups, dest, lambda folder, stem: f"{cat}/{folder}/{stem}.png",
                              lambda folder, stem, p: f"{cat}/mask/{folder}/{stem}.png")
     classes = sorted(g for g in groups if g != "good")
-    final_root = (opts.out_final / cat) if getattr(opts, "out_final", None) else Path(cat)
-    atomic_write_text(dest / CONFIG, datamodule_yaml(cat, final_root, classes))
-    return entries
-
-
-def datamodule_yaml(name: str, root: Path, classes: list[str]) -> str:
-    """The anomalib (>= 1.0) ``data:`` config block for this export (JSON-quoted strings)."""
-    q = json.dumps
-    lines = [
-        "# anomalib Folder datamodule for this export (anomalib >= 1.0). Use it as",
-        "#   anomalib train --model Padim --config datamodule.yaml",
-        "# or paste the data: block into your own config. Good images are split into train",
-        "# and test by anomalib (normal_split_ratio).",
-        "data:",
-        "  class_path: anomalib.data.Folder",
-        "  init_args:",
-        f"    name: {q(name)}",
-        f"    root: {q(str(root))}",
-        '    normal_dir: "good"',
-    ]
+    args = {"name": cat, "root": cat, "normal_dir": "good"}
     if classes:
-        lines += [f"    abnormal_dir: [{', '.join(q(c) for c in classes)}]",
-                  f"    mask_dir: [{', '.join(q('mask/' + c) for c in classes)}]"]
-    lines.append("    normal_split_ratio: 0.2")
-    return "\n".join(lines) + "\n"
+        args.update(abnormal_dir=classes, mask_dir=[f"mask/{c}" for c in classes])
+    args["normal_split_ratio"] = 0.2
+    atomic_write_text(dest / CONFIG, datamodule_yaml("anomalib.data.Folder", args, test_only=False))
+    return entries
 
 
 def read(out: str | Path) -> dict[str, np.ndarray]:

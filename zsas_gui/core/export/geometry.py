@@ -1,7 +1,15 @@
 """Mask geometry for the exporters: COCO RLE (no pycocotools needed), components, polygons.
 
-All masks are (H, W) bool, row = y, col = x. Polygons are (N, 2) int32 (x, y) pixel indices of
-boundary pixels (N >= 3), as ``cv2.findContours`` gives them; they carry no holes.
+All masks are (H, W) bool, row = y, col = x. Two kinds of polygon, both (N, 2) int32 (x, y), no
+holes (a polygon's inside is filled):
+
+- :func:`polygons`: through the *centres of the boundary pixels* (pixel indices, as
+  ``cv2.findContours`` gives them). Tools that fill a polygon including its outline (labelme's
+  PIL drawing, ultralytics' truncate-then-``fillPoly``) get exactly the pixels back.
+- :func:`boundary_polygons`: along the *outer edges of the boundary pixels* (pixel corners,
+  pixel ``(x, y)`` spans ``[x, x + 1) x [y, y + 1)``). Tools that fill a pixel when its centre is
+  inside the polygon (pycocotools, COCO's convention) get exactly the pixels back; a 1-pixel
+  component is a unit square, never a zero-area polygon.
 """
 
 from __future__ import annotations
@@ -119,6 +127,67 @@ def polygons(mask: np.ndarray) -> list[np.ndarray]:
             pts = np.concatenate([pts, pts[-1:]])
         out.append(pts)
     return out
+
+
+def boundary_polygons(mask: np.ndarray) -> list[np.ndarray]:
+    """Outer pixel-edge outlines of a (H, W) bool mask: a list of (N, 2) int32 (x, y) corner
+    coordinates, N >= 4, one per outer contour (see the module docstring). Holes are filled.
+
+    Traced by doubling the mask (each pixel -> 2x2) and following its boundary pixels: a
+    boundary pixel ``u`` of the doubled mask lies on the left/top (even ``u``) or right/bottom
+    (odd ``u``) edge of its source pixel, so ``(u + 1) // 2`` is the corner it stands for.
+    Consecutive repeats and collinear corners are dropped."""
+    import cv2
+
+    m = np.asarray(mask, dtype=np.uint8)
+    doubled = np.repeat(np.repeat(m, 2, axis=0), 2, axis=1)
+    contours, _ = cv2.findContours(doubled, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    out = []
+    for c in contours:
+        pts = (c.reshape(-1, 2).astype(np.int32) + 1) // 2
+        pts = pts[np.r_[True, (pts[1:] != pts[:-1]).any(axis=1)]]
+        if len(pts) > 1 and (pts[0] == pts[-1]).all():
+            pts = pts[:-1]
+        step_in = pts - np.roll(pts, 1, axis=0)
+        step_out = np.roll(pts, -1, axis=0) - pts
+        turning = (step_in != step_out).any(axis=1)          # keep the corners only
+        out.append(pts[turning])
+    return out
+
+
+def count_holes(mask: np.ndarray) -> int:
+    """Number of holes (background regions enclosed by the mask) of a (H, W) bool mask."""
+    import cv2
+
+    _, hierarchy = cv2.findContours(np.asarray(mask, dtype=np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return 0 if hierarchy is None else int((hierarchy[0][:, 3] >= 0).sum())
+
+
+def fill_boundary_polygons(polys: list, hw: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: pixels whose centre lies inside the union of ``polys`` ((N, 2) float (x, y)
+    in pixel-edge coordinates, COCO's convention). Drawn at twice the size, where every pixel
+    centre ``x + 0.5`` sits on the odd grid line ``2x + 1``, then sampled there."""
+    import cv2
+
+    h, w = hw
+    big = np.zeros((2 * h, 2 * w), np.uint8)
+    pts = [np.round(np.asarray(p, float).reshape(-1, 2) * 2).astype(np.int32).reshape(-1, 1, 2) for p in polys]
+    if pts:
+        cv2.fillPoly(big, pts, 1)
+    return big[1::2, 1::2].astype(bool)
+
+
+def polygons_lost(component: np.ndarray, polys: list[np.ndarray], lost: dict[str, int]) -> None:
+    """Count in ``lost`` what pixel-centre polygons ``polys`` of one component cannot hold:
+    ``holes_filled`` (its holes) and ``zero_area_polygons`` (one-pixel-wide shapes: kept, since
+    labelme and ultralytics draw their outline, but a tool that fills by area drops them)."""
+    import cv2
+
+    holes = count_holes(component)
+    flat = sum(cv2.contourArea(p.reshape(-1, 1, 2).astype(np.float32)) == 0 for p in polys)
+    for key, n in (("holes_filled", holes), ("zero_area_polygons", int(flat))):
+        if n:
+            lost[key] = lost.get(key, 0) + n
 
 
 def fill_polygons(polys: list[np.ndarray], hw: tuple[int, int]) -> np.ndarray:

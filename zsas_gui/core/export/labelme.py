@@ -7,8 +7,9 @@
 One shape per 8-connected defect component, labelled with its class. By default a ``mask``
 shape (labelme >= 5.3): ``points`` are the inclusive bounding box corners [[x1, y1], [x2, y2]]
 and ``mask`` a base64 PNG (0/1, as labelme writes it) of that box's crop, so holes survive.
-With ``polygons``, ``polygon`` shapes through the boundary pixels (holes lost). Good images get a
-file with no shapes.
+With ``polygons``, ``polygon`` shapes through the boundary pixels (labelme draws the outline
+too, so hole-free shapes come back exactly; holes are filled and counted in the manifest entry).
+Labels are the sanitised class names, as in every layout. Good images get a file with no shapes.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from ..io.imageio import encode_png
 from .common import Prepared, manifest_entry, put_bytes, put_image_copy, safe_rel
-from .geometry import components, polygons
+from .geometry import components, polygons, polygons_lost
 
 #: labelme version written into the files: the first release that reads ``mask`` shapes.
 LABELME_VERSION = "5.3.1"
@@ -33,12 +34,15 @@ def _shape(label: str, points, shape_type: str, mask_b64: str | None = None) -> 
             "shape_type": shape_type, "flags": {}, "mask": mask_b64}
 
 
-def shapes_for(mask: np.ndarray, label: str, as_polygons: bool) -> list[dict]:
-    """labelme shapes for a (H, W) bool mask (see module docstring)."""
+def shapes_for(mask: np.ndarray, label: str, as_polygons: bool, lost: dict[str, int]) -> list[dict]:
+    """labelme shapes for a (H, W) bool mask (see module docstring); polygons add what they
+    cannot hold to ``lost``."""
     shapes = []
     for comp in components(mask):
         if as_polygons:
-            for poly in polygons(comp.mask):
+            polys = polygons(comp.mask)
+            polygons_lost(comp.mask, polys, lost)
+            for poly in polys:
                 shapes.append(_shape(label, poly.astype(float).tolist(), "polygon"))
             continue
         x, y, w, h = comp.bbox
@@ -53,12 +57,13 @@ def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
     for p in sorted(prepared, key=lambda p: p.item.rel):
         rel = safe_rel(p.item.rel)
         image = put_image_copy(dest, rel.as_posix(), p.item.image_path)
-        shapes = shapes_for(p.mask, p.item.defect_class, opts.polygons) if p.abnormal else []
+        lost: dict[str, int] = {}
+        shapes = shapes_for(p.mask, p.safe_class, opts.polygons, lost) if p.abnormal else []
         doc = {"version": LABELME_VERSION, "flags": {}, "shapes": shapes, "imagePath": rel.name,
                "imageData": None, "imageHeight": p.hw[0], "imageWidth": p.hw[1]}
         label = put_bytes(dest, rel.with_suffix(".json").as_posix(),
                           (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
-        entries.append(manifest_entry(p, image=image, label=label))
+        entries.append(manifest_entry(p, image=image, label=label, **lost))
     return entries
 
 

@@ -4,6 +4,7 @@
     OUT/<category>/test/good/NNN.png            good images picked for testing (good_test_fraction)
     OUT/<category>/test/<class>/NNN.png         defect images, numbered per class by source path
     OUT/<category>/ground_truth/<class>/NNN_mask.png   0/255 masks, same size
+    OUT/datamodule.yaml                         ``data:`` block (anomalib.data.MVTecAD)
 
 Images are PNG (anomalib reads ``.png`` only): PNG sources are copied byte for byte, others
 re-encoded. The good images sent to ``test/good`` are chosen deterministically: sorted by the
@@ -18,7 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.atomic import atomic_write_text
 from ..io.imageio import load_mask
+from .anomalib_config import CONFIG, datamodule_yaml
 from .common import (
     Prepared,
     image_hw,
@@ -46,6 +49,8 @@ def write(prepared: list[Prepared], dest: Path, opts) -> list[dict]:
     entries = write_numbered(
         groups, dest, lambda folder, stem: f"{cat}/{folder}/{stem}.png",
         lambda folder, stem, p: f"{cat}/ground_truth/{p.safe_class}/{stem}_mask.png")
+    atomic_write_text(dest / CONFIG, datamodule_yaml("anomalib.data.MVTecAD", {"root": ".", "category": cat},
+                                                     opts.test_only))
     return entries
 
 

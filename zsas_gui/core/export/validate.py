@@ -6,7 +6,10 @@ collects every failure, one line per file, so the user can fix them all in one g
   values 0/255 only;
 - an image ``accepted``/``edited`` (a defect confirmed by a person) must have a non-empty mask;
   ``good`` images are normal whatever their mask; ``unreviewed``/``rejected`` images with an
-  empty or no mask are normal (the method predicted no defect);
+  empty or no mask are normal (the method predicted no defect), and so are those in a folder
+  named good/ok/normal (*good candidates*: the folder says defect-free, the pre-label is set
+  aside and counted in the export's notes);
+- the anomaly layouts (``needs_good``) have at least one normal image;
 - output names pair: two images may not map to the same output stem, two class names may not
   map to the same folder name (compared ignoring case, for case-insensitive disks), and a class
   may not use a name the layout reserves.
@@ -20,9 +23,11 @@ from pathlib import Path, PurePosixPath
 from ...vocabulary import DEFECT_STATUSES, NORMAL_STATUSES
 from ..errors import ImageReadError, ZsasError
 from .common import (
+    GOOD_FOLDERS,
     ExportItem,
     Prepared,
     image_hw,
+    in_good_folder,
     read_mask_checked,
     safe_name,
     safe_rel,
@@ -39,8 +44,10 @@ class ExportValidationError(ZsasError):
                          + (f"\n  ... and {len(failures) - 50} more" if len(failures) > 50 else ""))
 
 
-def prepare(items: list[ExportItem], reserved_classes: tuple[str, ...] = ()) -> list[Prepared]:
-    """Validate ``items``; returns them prepared, or raises :class:`ExportValidationError`."""
+def prepare(items: list[ExportItem], reserved_classes: tuple[str, ...] = (),
+            needs_good: str = "") -> list[Prepared]:
+    """Validate ``items``; returns them prepared, or raises :class:`ExportValidationError`.
+    ``needs_good``: the message to give when no item is normal ("" when none are needed)."""
     failures: list[str] = []
     prepared: list[Prepared] = []
     for it in items:
@@ -50,7 +57,8 @@ def prepare(items: list[ExportItem], reserved_classes: tuple[str, ...] = ()) -> 
             failures.append(f"{it.rel}: {exc}")
             continue
         mask = None
-        if it.status not in NORMAL_STATUSES and it.mask_path is not None:
+        candidate = it.status not in DEFECT_STATUSES + NORMAL_STATUSES and in_good_folder(it.rel)
+        if it.status not in NORMAL_STATUSES and it.mask_path is not None and not candidate:
             try:
                 mask, problems = read_mask_checked(it.mask_path)
             except (ImageReadError, OSError) as exc:
@@ -67,8 +75,10 @@ def prepare(items: list[ExportItem], reserved_classes: tuple[str, ...] = ()) -> 
             failures.append(f"{it.rel}: marked {it.status} (a defect) but has no mask; draw the "
                             f"defect or mark the image good")
             continue
-        prepared.append(Prepared(it, hw, mask, safe_name(it.defect_class)))
+        prepared.append(Prepared(it, hw, mask, safe_name(it.defect_class), good_candidate=candidate))
     failures.extend(_name_failures(prepared, reserved_classes))
+    if needs_good and prepared and all(p.abnormal for p in prepared):
+        failures.append(needs_good)
     if failures:
         raise ExportValidationError(failures)
     return prepared
@@ -93,6 +103,26 @@ def _name_failures(prepared: list[Prepared], reserved: tuple[str, ...]) -> list[
         if len(rels) > 1:
             failures.append(f"{', '.join(rels)}: would get the same output name {stem}.*; rename one")
     return failures
+
+
+def export_notes(prepared: list[Prepared], entries: list[dict], test_only: bool) -> list[str]:
+    """What the user should know about a finished export (printed under its summary)."""
+    notes = []
+    candidates = [p for p in prepared if p.good_candidate and p.item.mask_path is not None]
+    if candidates:
+        notes.append(f"{len(candidates)} unreviewed/rejected images in {'/'.join(GOOD_FOLDERS)} folders exported as "
+                     f"good candidates: their pre-labels were set aside (review them to export a defect)")
+    if test_only:
+        notes.append("test-only export: no good images, so anomalib cannot train on it (see datamodule.yaml)")
+    holes = sum(e.get("holes_filled", 0) for e in entries)
+    if holes:
+        notes.append(f"{holes} holes filled: polygons cannot hold holes (the manifest counts them per image; "
+                     f"RLE and mask shapes keep them)")
+    flat = sum(e.get("zero_area_polygons", 0) for e in entries)
+    if flat:
+        notes.append(f"{flat} one-pixel-wide shapes written as zero-area polygons: kept (labelme and "
+                     f"ultralytics draw their outline) but tools that fill polygons by area drop them")
+    return notes
 
 
 # -- anomalib's MVTec rules ---------------------------------------------------------------------

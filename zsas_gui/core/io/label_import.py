@@ -1,9 +1,18 @@
-"""Existing ground truth: find the mask of each image (MVTec layout or plain PNG masks).
+"""Existing ground truth: find the mask of each image (a zsas export, MVTec layout or plain PNG
+masks).
 
-Two layouts are recognised, tried in this order for an image ``<dirs>/<stem>.<ext>``:
+A zsas export (a folder holding ``zsas_export.json``, or a folder inside one) is read through
+that manifest: each entry names its source image (the project path) and its mask file, so masks
+pair with images even where the export renamed them (``傷.png`` -> ``ece79848.png``, mvtec's
+``000.png``), and each entry's ``defect_class`` comes back too. Only mask paths that stay inside
+the export folder are followed; masks whose source is not an image of the project are unmatched.
+The export's own images (an images root inside the export, e.g. evaluating on an mvtec export)
+pair by the layout rules below instead.
+
+Otherwise two layouts are recognised, tried in this order for an image ``<dirs>/<stem>.<ext>``:
 
 - MVTec AD: ``MASKS/ground_truth/<dirs without a leading test/>/<stem>_mask.png``
-  (used when ``MASKS/ground_truth`` is a folder);
+  (used alone when ``MASKS/ground_truth`` is a folder: the other files there are images);
 - plain PNG masks mirroring the image tree: ``MASKS/<dirs>/<stem>.png`` (when the masks are in a
   separate folder) or ``MASKS/<dirs>/<stem>_mask.png`` (also beside the images).
 
@@ -12,7 +21,9 @@ Images without a mask are normal. ``load_ground_truth(root)`` is the evaluation 
 
 from __future__ import annotations
 
+import json
 import os
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
@@ -20,16 +31,62 @@ from .imageio import find_images
 
 GROUND_TRUTH_DIR = "ground_truth"
 MASK_SUFFIX = "_mask"
+#: The manifest of a zsas export (the name core/export writes; io may not import export).
+EXPORT_MANIFEST = "zsas_export.json"
 
 
 @dataclass
 class MaskMatch:
     """``masks``: image rel (posix, relative to the images root) -> mask file;
-    ``unmatched``: mask files no image pairs with; ``layout``: "mvtec" or "plain"."""
+    ``unmatched``: mask files no image pairs with; ``layout``: "export", "mvtec" or "plain";
+    ``classes``: image rel -> defect class (from an export's manifest); ``problems``: manifest
+    entries that could not be used, one line each."""
 
     masks: dict[str, Path] = field(default_factory=dict)
     unmatched: list[Path] = field(default_factory=list)
     layout: str = "plain"
+    classes: dict[str, str] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def find_export_manifest(masks_root: Path) -> Path | None:
+    """The ``zsas_export.json`` of the export ``masks_root`` is (or lies directly inside), or None."""
+    for folder in (masks_root, masks_root.parent):
+        if (folder / EXPORT_MANIFEST).is_file():
+            return folder / EXPORT_MANIFEST
+    return None
+
+
+def _nfc(rel: str) -> str:
+    return unicodedata.normalize("NFC", rel)
+
+
+def match_export(manifest: Path, rels: list[str]) -> MaskMatch:
+    """Pair ``rels`` with the masks listed in an export's ``manifest`` (see the module docstring)."""
+    root = manifest.parent.resolve()
+    try:
+        entries = json.loads(manifest.read_text(encoding="utf-8"))["items"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return MaskMatch(layout="export", problems=[f"{manifest}: cannot read the export manifest ({exc})"])
+    by_nfc = {_nfc(r): r for r in rels}
+    match = MaskMatch(layout="export")
+    for e in entries:
+        mask_rel = e.get("mask") if isinstance(e, dict) else None
+        if not isinstance(mask_rel, str) or (e.get("provenance") or {}).get("good_from"):
+            continue            # no mask file (coco, yolo, labelme; good mvtec images) or not a project image
+        mask = (root / mask_rel).resolve()
+        if PurePosixPath(mask_rel).is_absolute() or not mask.is_relative_to(root):
+            match.problems.append(f"{manifest}: mask {mask_rel!r} lies outside the masks folder; not read")
+            continue
+        rel = by_nfc.get(_nfc(str(e.get("source", ""))))
+        if rel is None or not mask.is_file():
+            match.unmatched.append(mask)
+            continue
+        match.masks[rel] = mask
+        if isinstance(e.get("defect_class"), str) and e["defect_class"].strip():
+            match.classes[rel] = e["defect_class"]
+    match.unmatched.sort()
+    return match
 
 
 def image_rels(images_root: str | os.PathLike, masks_root: str | os.PathLike | None = None) -> list[str]:
@@ -53,9 +110,9 @@ def mask_candidates(rel: str, masks_root: Path, mvtec: bool, separate: bool) -> 
     p = PurePosixPath(rel)
     dirs, stem = list(p.parent.parts), p.stem
     out = []
-    if mvtec:
+    if mvtec:       # the MVTec rule alone: DIR/train/good/000.png is an image there, not a mask
         sub = dirs[1:] if dirs[:1] == ["test"] else dirs
-        out.append(masks_root.joinpath(GROUND_TRUTH_DIR, *sub, f"{stem}{MASK_SUFFIX}.png"))
+        return [masks_root.joinpath(GROUND_TRUTH_DIR, *sub, f"{stem}{MASK_SUFFIX}.png")]
     if separate:
         out.append(masks_root.joinpath(*dirs, f"{stem}.png"))
     out.append(masks_root.joinpath(*dirs, f"{stem}{MASK_SUFFIX}.png"))
@@ -65,11 +122,15 @@ def mask_candidates(rel: str, masks_root: Path, mvtec: bool, separate: bool) -> 
 def match_masks(images_root: str | os.PathLike, rels: list[str] | None = None,
                 masks_root: str | os.PathLike | None = None) -> MaskMatch:
     """Pair images under ``images_root`` (``rels``, default :func:`image_rels`) with mask files
-    under ``masks_root`` (default: ``images_root``). See the module docstring for the rules."""
+    under ``masks_root`` (default: ``images_root``); a zsas export is read through its manifest.
+    See the module docstring for the rules."""
     images_root = Path(images_root)
     masks_root = Path(masks_root) if masks_root is not None else images_root
     if rels is None:
         rels = image_rels(images_root, masks_root)
+    manifest = find_export_manifest(masks_root)
+    if manifest is not None and not images_root.resolve().is_relative_to(manifest.parent.resolve()):
+        return match_export(manifest, rels)       # the export's own images pair by its layout
     mvtec = (masks_root / GROUND_TRUTH_DIR).is_dir()
     separate = masks_root.resolve() != images_root.resolve()
     match = MaskMatch(layout="mvtec" if mvtec else "plain")
@@ -85,7 +146,7 @@ def match_masks(images_root: str | os.PathLike, rels: list[str] | None = None,
         pool = [p for p in masks_root.rglob("*.png") if not _hidden(p, masks_root)]
     else:
         pool = [p for p in masks_root.rglob(f"*{MASK_SUFFIX}.png") if not _hidden(p, masks_root)]
-    match.unmatched = sorted(p for p in pool if p.resolve() not in used)
+    match.unmatched = sorted(p for p in pool if p.is_file() and p.resolve() not in used)
     return match
 
 
