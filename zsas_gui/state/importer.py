@@ -57,14 +57,10 @@ def import_masks(proj: Project, masks_root: str | Path, status: str = "unreviewe
     entries = [e for e in proj.images if e.rel in masks and not (inside and e.rel.startswith(inside))]
     match = match_masks(proj.root, [e.rel for e in entries], masks_root)
     if match.unmatched and not allow_unmatched:
-        shown = "
-  ".join(str(p) for p in match.unmatched[:10])
-        more = f"
-  ... and {len(match.unmatched) - 10} more" if len(match.unmatched) > 10 else ""
+        shown = "\n  ".join(str(p) for p in match.unmatched[:10])
+        more = f"\n  ... and {len(match.unmatched) - 10} more" if len(match.unmatched) > 10 else ""
         raise ZsasError(f"{len(match.unmatched)} mask files in {masks_root} matched no image of {proj.root}; "
-                        f"nothing was imported:
-  {shown}{more}
-rename them to match the images, or pass "
+                        f"nothing was imported:\n  {shown}{more}\nrename them to match the images, or pass "
                         f"--allow-unmatched to import the rest")
     report = ImportReport(unmatched=match.unmatched, failed=list(match.problems),
                           mask_files_in_project=len(proj.images) - len(entries))
