@@ -4,7 +4,7 @@ embedding, the image's features (anomaly map + embedding) and the trace of one r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
