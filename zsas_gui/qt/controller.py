@@ -46,6 +46,7 @@ class Controller(QObject):
         self.image: np.ndarray | None = None
         self.image_key: str | None = None
         self.heatmap: np.ndarray | None = None
+        self.unreadable: tuple[str, str] | None = None   # (rel, reason): the chosen image cannot be read
         self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
         self.models_state = "none"            # none | loading | ready | heatmap-only | missing
         self.dropped_results = 0
@@ -81,7 +82,7 @@ class Controller(QObject):
         self.project = project
         self.docs = OpenDocuments(project)
         self._scores.clear()
-        self.doc = self.image = self.image_key = self.heatmap = None
+        self.doc = self.image = self.image_key = self.heatmap = self.unreadable = None
         self._order = [e.rel for e in project.images]
         self.defaults = load_defaults(project.root)
         for e in project.images:
@@ -105,14 +106,19 @@ class Controller(QObject):
         if self.project is None or (self.doc is not None and self.doc.image_id == rel):
             return False
         self.flush()
+        self.unreadable = None
         entry = self.project.entry(rel)
         try:
             key = image_key_for(entry.path)
             image = self.lane.ahead.image(str(entry.path), key)    # decoded ahead by the lane
             if image is None:
                 image = load_image(entry.path)
-        except (ZsasError, OSError) as exc:
+        except (ZsasError, OSError) as exc:      # shown as unreadable: nothing acts on another image
+            self.doc = self.image = self.image_key = self.heatmap = None
+            self.unreadable = (rel, str(exc))
             self.error.emit(str(exc))
+            self.document_shown.emit()
+            self.heatmap_changed.emit(None)
             return False
         hw = image.shape[:2]
         doc, warning = self.docs.open(rel, hw, self.defaults)

@@ -22,8 +22,9 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
-from . import ground_truth, method_panel
+from . import document_view, ground_truth, method_panel
 from .canvas import ImageCanvas
+from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
 from .controller import Controller
 from .lane import InferenceLane
@@ -34,6 +35,7 @@ from .recovery import OutOfMemoryControls
 from .settings import app_settings
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
 from .threads import freeze_heap
+from .value_guard import guard_values
 from .view_panel import LayersBox, ToolsBox
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class MainWindow(QMainWindow):
         self.lane.setParent(self)
         self.controller = Controller(self.lane, self)
         self.canvas = ImageCanvas()
+        self.canvas_overlay = CanvasOverlay(self.canvas.viewport())
         self.actions = make_actions(self, self._handlers())
         self._build_ui()
         self.precompute = PrecomputeControls(self)
@@ -57,6 +60,7 @@ class MainWindow(QMainWindow):
                                 before=self.actions["quit"])
         self.oom = OutOfMemoryControls(self)    # a model out of memory: offers the CPU or a smaller model
         self._wire()
+        guard_values(self)          # value widgets take the wheel only when focused; undo is window-wide
         self._no_models_dialog: QMessageBox | None = None
         self._model_dialog = None
         self._device_text = "no models"
@@ -143,6 +147,7 @@ class MainWindow(QMainWindow):
             side_lay.addWidget(w)
         side_lay.addStretch(1)
         scroll = QScrollArea()
+        scroll.setObjectName("side_scroll")
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(320)
@@ -181,41 +186,7 @@ class MainWindow(QMainWindow):
 
     # -- state -> widgets -----------------------------------------------------------------------
     def _show_document(self) -> None:
-        doc = self.controller.doc
-        a = self.actions
-        if doc is None:
-            self._shown_id = None
-            self.canvas.set_image(None)
-            self.review_box.show_document(None, "")
-            self.setWindowTitle("zsas-gui")
-            for key in ("undo", "redo"):
-                a[key].setEnabled(False)
-            return
-        if self.canvas.image_hw != doc.hw or self._shown_id != doc.image_id:
-            self.canvas.set_image(self.controller.image)
-            self._shown_id = doc.image_id
-        s = doc.state
-        self.canvas.set_points(s.prompts)
-        self.canvas.set_mask(s.mask)
-        self.canvas.set_tau(s.params.tau)
-        self.params_panel.set_params(s.params)
-        self.params_panel.set_manual(not s.auto)
-        if s.text_prompts != self.text_box.text_prompts():
-            self.text_box.set_text_prompts(s.text_prompts)
-        score = "" if doc.image_score is None else f"score {doc.image_score:.3f}"
-        pending = ""
-        if self.controller.models_state == "heatmap-only":
-            pending = "no SAM model loaded: paint the mask by hand"
-        elif doc.needs_refine and self.controller.can_compute:
-            pending = "refining…" if self.lane.busy else "mask out of date (edit or Regenerate)"
-        self.review_box.show_document(doc.status, doc.defect_class, " · ".join(t for t in (score, pending) if t))
-        a["undo"].setEnabled(doc.undo_stack.can_undo)
-        a["redo"].setEnabled(doc.undo_stack.can_redo)
-        a["undo"].setText(f"&Undo {doc.undo_stack.undo_label or ''}".strip())
-        a["redo"].setText(f"&Redo {doc.undo_stack.redo_label or ''}".strip())
-        root = self.controller.project.root.name if self.controller.project else ""
-        self.setWindowTitle(f"{doc.image_id} — {root} — zsas-gui")
-        self.file_list.update_image(doc.image_id, doc.status, doc.image_score)
+        document_view.show_document(self)
 
     _shown_id: str | None = None
 
