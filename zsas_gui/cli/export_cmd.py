@@ -48,8 +48,8 @@ def parse_include(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import ZsasError
-    from ..core.export import ExportOptions, export
     from ..state.project import Project
+    from ..state.project_export import export_project
 
     include = parse_include(args.include)
     if not 0.0 <= args.good_test_fraction <= 1.0:
@@ -57,13 +57,7 @@ def run(args: argparse.Namespace) -> int:
     proj = Project.open(args.folder, create=False)
     for problem in proj.problems:
         print(f"zsas: warning: {problem}", file=sys.stderr)
-    items = proj.export_items(include)
-    if not items:
-        raise ZsasError(f"{args.folder}: no image has a status in {', '.join(include)}; "
-                        f"review some images first (counts: {proj.summary()})")
-    opts = ExportOptions(category=args.category or proj.root.name, polygons=args.polygons,
-                         good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
-                         protect=proj.root, source=str(proj.root))
-    report = export(items, args.format, args.out, opts)
+    report = export_project(proj, args.format, args.out, include, args.category, polygons=args.polygons,
+                            good_test_fraction=args.good_test_fraction, overwrite=args.overwrite)
     print(report)
     return 0

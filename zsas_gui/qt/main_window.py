@@ -27,6 +27,7 @@ from .canvas import ImageCanvas
 from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
 from .controller import Controller
+from .export_dialog import open_export_dialog
 from .lane import InferenceLane
 from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
@@ -74,7 +75,8 @@ class MainWindow(QMainWindow):
     def _handlers(self) -> dict:
         c = self.controller
         return {
-            "open_folder": self.choose_folder, "models": self.show_model_dialog, "quit": self.close,
+            "open_folder": self.choose_folder, "export": lambda: open_export_dialog(self),
+            "models": self.show_model_dialog, "quit": self.close,
             "undo": c.undo, "redo": c.redo, "delete_point": lambda: c.remove_point(self.canvas.hovered_point()),
             "regenerate": c.regenerate, "clear_points": c.clear_points, "cancel": c.cancel,
             "tool_points": lambda on: on and self.set_tool("points"),
@@ -111,7 +113,7 @@ class MainWindow(QMainWindow):
                     menu.addAction(a[spec.id])
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
-        for key in ("open_folder", "models", None, "undo", "redo", None, "tool_points", "tool_brush",
+        for key in ("open_folder", "export", "models", None, "undo", "redo", None, "tool_points", "tool_brush",
                     "tool_eraser", None, "regenerate", "cancel", None, "fit", None, "accept", "reject",
                     "mark_good", "prev_image", "next_image", "next_unreviewed"):
             tb.addSeparator() if key is None else tb.addAction(a[key])

@@ -34,6 +34,9 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "&Open folder…", "File", ("Ctrl+O",), "Open a folder of images",
                "fa5s.folder-open"),
+    ActionSpec("export", "E&xport…", "File", ("Ctrl+E",),
+               "Export the reviewed annotations (MVTec, anomalib Folder, COCO, labelme, YOLO, PNG)",
+               "fa5s.file-export"),
     ActionSpec("models", "&Models…", "File", ("Ctrl+M",), "Model manager: download or pick models",
                "fa5s.cubes"),
     ActionSpec("quit", "&Quit", "File", ("Ctrl+Q",), "Close the app"),
