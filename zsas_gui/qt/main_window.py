@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
-from . import document_view, ground_truth, method_panel
+from . import document_view, ground_truth, method_panel, review_progress
 from .canvas import ImageCanvas
 from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
@@ -93,7 +93,10 @@ class MainWindow(QMainWindow):
             "toggle_points": lambda on: self.canvas.set_layer_visible("points", on),
             "toggle_split": None, "toggle_method": lambda on: self.method_panel.setVisible(on),
             "toggle_gt": lambda on: self.canvas.set_layer_visible("gt", on),
-            "accept": c.accept, "reject": c.reject, "mark_good": c.mark_good,
+            "accept": lambda: review_progress.review(self, "accept"),
+            "reject": lambda: review_progress.review(self, "reject"),
+            "mark_good": lambda: review_progress.review(self, "mark_good"),
+            "auto_advance": review_progress.set_auto_advance,
             "defect_class": lambda: self.review_box.focus_class(),
             "next_image": lambda: self._go(self.file_list.neighbour(1)),
             "prev_image": lambda: self._go(self.file_list.neighbour(-1)),
@@ -160,6 +163,7 @@ class MainWindow(QMainWindow):
 
         self.status = StatusWidgets(self.statusBar(), a["cancel"])
         self.method_panel, self.ground_truth = method_panel.install(self), ground_truth.install(self)
+        self.review_panel = review_progress.install(self)
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas
@@ -229,6 +233,7 @@ class MainWindow(QMainWindow):
         self.controller.set_order(self.file_list.ordered())
         classes = {r.split("/")[-2] for r, _s, _c in rows if "/" in r} - {"good"}
         self.review_box.set_classes(sorted(classes) + ["defect"])
+        review_progress.folder_opened(self, project)
         app_settings().setValue("last_folder", str(project.root))
         if not rows:
             self.show_error(f"{project.root}: no images found (png, jpg, bmp, tif, webp)")

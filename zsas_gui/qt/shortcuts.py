@@ -78,6 +78,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("mark_good", "Mark &good", "Review", ("G",), "The image is defect-free (empty mask)",
                "fa5s.thumbs-up"),
     ActionSpec("defect_class", "Defect &class…", "Review", ("C",), "Set the defect class", "fa5s.tag"),
+    ActionSpec("auto_advance", "Auto-&advance after review", "Review", (),
+               "After accept, reject or good, go to the next unreviewed image", None, True),
     ActionSpec("next_image", "&Next image", "Review", ("PgDown",), "Go to the next image", "fa5s.arrow-right"),
     ActionSpec("prev_image", "&Previous image", "Review", ("PgUp",), "Go to the previous image",
                "fa5s.arrow-left"),
