@@ -12,7 +12,8 @@ from . import __version__
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="zsas-gui", description="Review and edit zero-shot anomaly masks: "
                                 "CLIP heatmap -> point prompts -> cascaded SAM.")
-    p.add_argument("folder", nargs="?", help="a folder of images to open")
+    p.add_argument("folder", nargs="?", help="a folder of images to open (default: the last one opened, "
+                                              "at the image shown last)")
     p.add_argument("--clip", default=None, metavar="NAME|PATH", help="CLIP model: registry name or path")
     p.add_argument("--sam", default=None, metavar="NAME|PATH", help="SAM model: registry name or path")
     p.add_argument("--device", default=None, help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
@@ -64,6 +65,10 @@ def launch(args: argparse.Namespace):
     window.show()
     if args.folder:
         window.open_folder(args.folder)
+    else:
+        from .qt.recent import reopen_last
+
+        reopen_last(window)            # start where the user left off: last folder, last image
     clip, sam, device, precision, problem = choose_models(args, app_settings())
     if problem is None:
         window.load_models(clip, sam, device, precision)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
-from . import document_view, ground_truth, method_panel, review_progress
+from . import document_view, ground_truth, method_panel, recent, review_progress
 from .canvas import ImageCanvas
 from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
@@ -59,6 +59,7 @@ class MainWindow(QMainWindow):
         self.precompute = PrecomputeControls(self)
         self.precompute.install(self.menuBar().actions()[0].menu(), self.findChild(QToolBar, "main_toolbar"),
                                 before=self.actions["quit"])
+        recent.install(self, self.menuBar().actions()[0].menu(), before=self.actions["export"])
         self.oom = OutOfMemoryControls(self)    # a model out of memory: offers the CPU or a smaller model
         self._wire()
         guard_values(self)          # value widgets take the wheel only when focused; undo is window-wide
@@ -235,10 +236,11 @@ class MainWindow(QMainWindow):
         self.review_box.set_classes(sorted(classes) + ["defect"])
         review_progress.folder_opened(self, project)
         app_settings().setValue("last_folder", str(project.root))
+        recent.remember_folder(project.root)
         if not rows:
             self.show_error(f"{project.root}: no images found (png, jpg, bmp, tif, webp)")
             return True
-        self.file_list.select(self.file_list.ordered()[0])
+        self.file_list.select(recent.first_image(project.root, self.file_list.ordered()))
         return True
 
     def open_image(self, rel: str) -> None:

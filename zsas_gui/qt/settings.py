@@ -15,7 +15,7 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "zsas-gui", "zsas-gui")
 
 
-def _settings_key(root) -> str:
+def project_key(root) -> str:
     import hashlib
 
     return "projects/" + hashlib.sha1(str(root).encode()).hexdigest()[:16]
@@ -27,7 +27,7 @@ def load_defaults(root) -> tuple | None:
 
     from ..core.types import MethodParams, TextPrompts
 
-    raw = app_settings().value(_settings_key(root) + "/defaults")
+    raw = app_settings().value(project_key(root) + "/defaults")
     if not raw:
         return None
     try:
@@ -42,5 +42,5 @@ def save_defaults(root, params, text_prompts) -> None:
     import json
 
 
-    app_settings().setValue(_settings_key(root) + "/defaults",
+    app_settings().setValue(project_key(root) + "/defaults",
                             json.dumps({"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}))
