@@ -49,6 +49,7 @@ class Controller(QObject):
         self.heatmap: np.ndarray | None = None
         self.unreadable: tuple[str, str] | None = None   # (rel, reason): the chosen image cannot be read
         self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
+        self._defaults_dirty = False
         self.models_state = "none"            # none | loading | ready | heatmap-only | missing
         self.dropped_results = 0
         self.shown_results = 0
@@ -85,7 +86,7 @@ class Controller(QObject):
         self._scores.clear()
         self.doc = self.image = self.image_key = self.heatmap = self.unreadable = None
         self._order = [e.rel for e in project.images]
-        self.defaults = load_defaults(project.root)
+        self.defaults = load_defaults(project)
         for e in project.images:
             if project.has_record(e.rel):
                 score = self.docs.stored_score(e.rel)
@@ -269,10 +270,11 @@ class Controller(QObject):
         return self.project.status(rel) if self.project is not None else "unreviewed"
 
     def _remember_defaults(self) -> None:
-        """New images of this project start from the parameters and text prompts last edited."""
+        """New images of this project start from the parameters and text prompts last edited
+        (stored in the project by the next :meth:`flush`)."""
         s = self.doc.state
         self.defaults = (s.params, s.text_prompts)
-        save_defaults(self.project.root, s.params, s.text_prompts)
+        self._defaults_dirty = True
 
     # -- edits --------------------------------------------------------------------------------
     def _edited(self, refine: bool = True) -> None:
@@ -421,3 +423,8 @@ class Controller(QObject):
             return
         for message in self.docs.flush():
             self.error.emit(message)
+        if self._defaults_dirty and self.defaults is not None:
+            self._defaults_dirty = False
+            problem = save_defaults(self.project, *self.defaults)
+            if problem:
+                self.error.emit(problem)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
-from . import document_view, ground_truth, method_panel, recent, review_progress
+from . import defaults_hint, document_view, ground_truth, method_panel, recent, review_progress
 from .canvas import ImageCanvas
 from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
@@ -165,6 +165,7 @@ class MainWindow(QMainWindow):
         self.status = StatusWidgets(self.statusBar(), a["cancel"])
         self.method_panel, self.ground_truth = method_panel.install(self), ground_truth.install(self)
         self.review_panel = review_progress.install(self)
+        self.defaults_hint = defaults_hint.install(self)
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas
