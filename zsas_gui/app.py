@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 from . import __version__
 
@@ -24,8 +25,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def choose_models(args, settings) -> tuple[str | None, str | None, str, str, str | None]:
-    """(clip, sam, device, precision, problem): command line first, then the saved choice, then the
-    registry defaults. ``problem`` is the message when a model cannot be found (no loading here)."""
+    """(clip, sam, device, precision, problem): command line first, then the saved choice, then
+    the models recommended for this computer (the ``auto`` preset). ``problem`` is the message
+    when a model cannot be found (no loading here)."""
+    import re
+
+    from .core.engine.presets import recommended_preset
     from .core.errors import ModelNotFoundError
     from .core.models.registry import resolve_checkpoint
 
@@ -33,10 +38,14 @@ def choose_models(args, settings) -> tuple[str | None, str | None, str, str, str
     sam = args.sam or (settings.value("models/sam") or None)
     device = args.device or settings.value("models/device") or "auto"
     precision = args.precision or settings.value("models/precision") or "auto"
+    if not clip or not sam:
+        preset = recommended_preset(str(device))
+        clip, sam = clip or preset.clip_arg, sam or preset.sam
     problems = []
     for kind, name in (("clip", clip), ("sam", sam)):
+        base = re.sub(r"@\d+$", "", name) if not Path(name).exists() else name   # NAME@SIZE: the size aside
         try:
-            resolve_checkpoint(name, kind)
+            resolve_checkpoint(base, kind)
         except ModelNotFoundError as exc:
             problems.append(str(exc))
     return clip, sam, str(device), str(precision), "\n\n".join(problems) or None

@@ -16,9 +16,12 @@ class _PresetAction(argparse.Action):
     """``--preset NAME`` fills ``--clip``/``--sam`` unless they are given (before or after it)."""
 
     def __call__(self, parser, namespace, value, option_string=None):
-        from ..core.engine.presets import get_preset
+        from ..core.engine.presets import AUTO, get_preset
         from ..core.errors import ZsasError
 
+        if str(value).strip().lower() == AUTO:
+            setattr(namespace, self.dest, AUTO)    # resolved after parsing, for --device
+            return
         try:
             preset = get_preset(value)
         except ZsasError as exc:
@@ -40,18 +43,32 @@ class _ModelAction(argparse.Action):
         namespace._explicit_models = explicit | {self.dest}
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    from ..core.engine.presets import PRESETS
+def apply_default_preset(args: argparse.Namespace) -> None:
+    """For commands with model arguments: a model not named comes from ``--preset``, and with no
+    preset from ``auto`` (the models recommended for this computer and ``--device``)."""
+    if not all(hasattr(args, a) for a in ("preset", "clip", "sam")) or (args.clip and args.sam):
+        return
+    from ..core.engine.presets import AUTO, get_preset
 
-    p.add_argument("--preset", action=_PresetAction, default=None, choices=list(PRESETS),
-                   help="models by purpose (--clip/--sam override it): "
-                        + "; ".join(f"{x.name} = {x.summary}, {x.cost_text}" for x in PRESETS.values()))
+    preset = get_preset(args.preset or AUTO, getattr(args, "device", "auto"))
+    args.preset = preset.name
+    args.clip = args.clip or preset.clip_arg
+    args.sam = args.sam or preset.sam
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    from ..core.engine.presets import AUTO, AUTO_TEXT, PRESETS
+
+    p.add_argument("--preset", action=_PresetAction, default=None, choices=[*PRESETS, AUTO],
+                   help="models by purpose (--clip/--sam override it; default: auto): "
+                        + "; ".join(f"{x.name} = {x.summary}, {x.cost_text}" for x in PRESETS.values())
+                        + f"; {AUTO_TEXT}")
     p.add_argument("--clip", action=_ModelAction, default=None, metavar="NAME[@SIZE]|PATH",
                    help="CLIP model: a registry name (see `zsas models list`) or a local path, optionally "
-                        "with an input size (ViT-B-16-quickgelu@224) (default: ViT-L-14-336-quickgelu)")
+                        "with an input size (ViT-B-16-quickgelu@224) (default: the --preset's)")
     p.add_argument("--sam", action=_ModelAction, default=None, metavar="NAME|PATH",
                    help="SAM model: a registry name (vit_h, vit_l, vit_b, mobile_sam) or a local "
-                        "checkpoint path (default: vit_h)")
+                        "checkpoint path (default: the --preset's)")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
 
 

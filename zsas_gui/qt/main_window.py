@@ -14,7 +14,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QScrollArea,
     QToolBar,
     QVBoxLayout,
@@ -63,7 +62,7 @@ class MainWindow(QMainWindow):
         self.oom = OutOfMemoryControls(self)    # a model out of memory: offers the CPU or a smaller model
         self._wire()
         guard_values(self)          # value widgets take the wheel only when focused; undo is window-wide
-        self._no_models_dialog: QMessageBox | None = None
+        self._no_models_dialog = None          # first_run.ModelsNeededDialog
         self._model_dialog = None
         self._device_text = "no models"
         self._mem_timer = QTimer(self, interval=MEMORY_POLL_MS)
@@ -316,10 +315,10 @@ class MainWindow(QMainWindow):
 
     def show_no_models(self, detail: str = "") -> None:
         """The one dialog explaining how to get the models (non-blocking)."""
-        from .model_dialog import no_models_box
+        from .first_run import models_needed_dialog
 
         if self._no_models_dialog is None:
-            self._no_models_dialog = no_models_box(self, self.show_model_dialog)
+            self._no_models_dialog = models_needed_dialog(self)
         if detail:
             self._no_models_dialog.setDetailedText(detail)
         self._no_models_dialog.show()

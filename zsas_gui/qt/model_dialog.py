@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -51,27 +50,6 @@ def model_state(spec: registry.ModelSpec) -> str:
     if part.is_file():
         return f"partial ({registry.format_size(part.stat().st_size)})"
     return "missing"
-
-
-NO_MODELS_TEXT = (
-    "<p>No models are available, so there is no heatmap and no automatic mask.</p>"
-    "<p>You can still browse the images, <b>paint masks by hand</b> (B: brush, E: eraser) and "
-    "review them.</p><p>To get the models, either:</p><ul>"
-    "<li>open <b>File → Models…</b> (Ctrl+M) and download them (CLIP ViT-L/14-336 and SAM ViT-H by "
-    "default; smaller ones are listed), or pick checkpoint files you already have;</li>"
-    "<li>or on the command line: <code>zsas models download</code>, then restart;</li>"
-    "<li>or start with <code>zsas-gui FOLDER --clip PATH --sam PATH</code>.</li></ul>")
-
-
-def no_models_box(parent: QWidget, open_manager) -> QMessageBox:
-    """The one non-modal dialog that explains how to get the models."""
-    box = QMessageBox(QMessageBox.Icon.Information, "Models needed", NO_MODELS_TEXT,
-                      QMessageBox.StandardButton.Close, parent)
-    box.setObjectName("no_models_dialog")
-    box.setTextFormat(Qt.TextFormat.RichText)
-    box.setModal(False)
-    box.addButton("Open model manager…", QMessageBox.ButtonRole.ActionRole).clicked.connect(open_manager)
-    return box
 
 
 class _Relay(QObject):
