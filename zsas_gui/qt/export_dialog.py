@@ -5,6 +5,7 @@ export runs on a worker thread; at the end the output folder can be opened."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -107,6 +108,7 @@ class ExportDialog(QDialog):
         self.result.setWordWrap(True)
         self.result.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         lay.addWidget(self.result)
+        lay.addStretch(0)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Close)
         self.export_button = buttons.addButton("Export", QDialogButtonBox.ButtonRole.ActionRole)
         self.export_button.setObjectName("export_button")
@@ -121,7 +123,7 @@ class ExportDialog(QDialog):
         self.format.currentIndexChanged.connect(self._update_summary)
         self.finished_export.connect(self._finished)
         self._update_summary()
-        self.resize(640, 420)
+        self.resize(680, 360)
 
     # -- options -------------------------------------------------------------------------------
     def fmt(self) -> str:
@@ -208,11 +210,11 @@ class ExportDialog(QDialog):
             self._show_problems("The export failed; nothing was written:", [f"{type(result).__name__}: {result}"])
         else:
             self.report = result
-            self.result.setText(str(result))
+            self.result.setText("<b>Done:</b> " + html.escape(str(result)).replace("\n", "<br>"))
             self.open_button.setVisible(True)
 
     def _show_problems(self, head: str, problems: list[str]) -> None:
-        self.result.setText(head)
+        self.result.setText(f"<b style='color:#e66'>{head}</b>")
         self.problems.clear()
         self.problems.addItems(problems)
         self.problems.setVisible(True)

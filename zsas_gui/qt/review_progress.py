@@ -1,5 +1,5 @@
-"""Review progress above the image list ("37 / 50 reviewed (30 accepted, 4 rejected, 3 good)"),
-the list's status and class filter, and auto-advance to the next unreviewed image after
+"""Review progress in the status bar, always visible ("37 / 50 reviewed (30 accepted, 4 rejected,
+3 good)"), the image list's status and class filter above it, and auto-advance to the next unreviewed image after
 accept / reject / good (a setting, on by default, as CVAT does)."""
 
 from __future__ import annotations
@@ -37,15 +37,15 @@ def progress_text(counts: dict[str, int]) -> str:
 
 
 class ReviewPanel(QWidget):
-    """The Images dock's contents: progress line, filter row, and the file list."""
+    """The Images dock's contents: the filter row and the file list; ``progress`` (the count) is
+    placed in the status bar by :func:`install`."""
 
     def __init__(self, file_list: FileList, parent: QWidget | None = None):
         super().__init__(parent)
         self.file_list = file_list
         self.progress = QLabel("")
         self.progress.setObjectName("review_progress")
-        self.progress.setWordWrap(True)
-        self.progress.setStyleSheet("font-weight:bold;padding:2px;")
+        self.progress.setStyleSheet("font-weight:bold;padding:0 6px;")
         self.status_filter = QComboBox()
         self.status_filter.setObjectName("status_filter")
         for text, statuses in STATUS_FILTERS:
@@ -61,7 +61,6 @@ class ReviewPanel(QWidget):
         row.addWidget(self.class_filter, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        lay.addWidget(self.progress)
         lay.addLayout(row)
         lay.addWidget(file_list, 1)
         self.status_filter.currentIndexChanged.connect(lambda _i: self.apply_filter())
@@ -121,10 +120,11 @@ def review(window, action: str) -> None:
 
 
 def install(window) -> ReviewPanel:
-    """Put the review panel into the window's Images dock and wire progress, filter, classes and
-    the auto-advance setting."""
+    """Put the review panel into the window's Images dock, its count into the status bar, and
+    wire progress, filter, classes and the auto-advance setting."""
     panel = ReviewPanel(window.file_list)
     window.findChild(QWidget, "files_dock").setWidget(panel)
+    window.statusBar().insertPermanentWidget(0, panel.progress)
     window.actions["auto_advance"].setChecked(auto_advance_enabled())   # toggling saves (set_auto_advance)
     window.controller.image_updated.connect(lambda *_: panel.refresh())
     window.controller.document_shown.connect(panel.refresh)
