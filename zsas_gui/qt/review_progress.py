@@ -124,7 +124,7 @@ def install(window) -> ReviewPanel:
     wire progress, filter, classes and the auto-advance setting."""
     panel = ReviewPanel(window.file_list)
     window.findChild(QWidget, "files_dock").setWidget(panel)
-    window.statusBar().insertPermanentWidget(0, panel.progress)
+    window.statusBar().addPermanentWidget(panel.progress)
     window.actions["auto_advance"].setChecked(auto_advance_enabled())   # toggling saves (set_auto_advance)
     window.controller.image_updated.connect(lambda *_: panel.refresh())
     window.controller.document_shown.connect(panel.refresh)
