@@ -21,7 +21,15 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
-from . import defaults_hint, document_view, ground_truth, method_panel, recent, review_progress
+from . import (
+    defaults_hint,
+    document_view,
+    ground_truth,
+    loading_overlay,
+    method_panel,
+    recent,
+    review_progress,
+)
 from .canvas import ImageCanvas
 from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
@@ -165,6 +173,7 @@ class MainWindow(QMainWindow):
         self.method_panel, self.ground_truth = method_panel.install(self), ground_truth.install(self)
         self.review_panel = review_progress.install(self)
         self.defaults_hint = defaults_hint.install(self)
+        self.waiting = loading_overlay.install(self)
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas
@@ -288,6 +297,7 @@ class MainWindow(QMainWindow):
         s = app_settings()
         for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
             s.setValue(f"models/{k}", v or "")
+        self.waiting.models_loading(clip, sam)
         self.lane.load_models(clip, sam, device, precision)   # the image is sent once they are loaded
 
     def _on_models_loaded(self, info: dict) -> None:
