@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 
 from . import __version__
 
@@ -28,10 +27,9 @@ def choose_models(args, settings) -> tuple[str | None, str | None, str, str, str
     """(clip, sam, device, precision, problem): command line first, then the saved choice, then
     the models recommended for this computer (the ``auto`` preset). ``problem`` is the message
     when a model cannot be found (no loading here)."""
-    import re
-
     from .core.engine.presets import recommended_preset
     from .core.errors import ModelNotFoundError
+    from .core.models.loading import split_clip_size
     from .core.models.registry import resolve_checkpoint
 
     clip = args.clip or (settings.value("models/clip") or None)
@@ -43,9 +41,8 @@ def choose_models(args, settings) -> tuple[str | None, str | None, str, str, str
         clip, sam = clip or preset.clip_arg, sam or preset.sam
     problems = []
     for kind, name in (("clip", clip), ("sam", sam)):
-        base = re.sub(r"@\d+$", "", name) if not Path(name).exists() else name   # NAME@SIZE: the size aside
         try:
-            resolve_checkpoint(base, kind)
+            resolve_checkpoint(split_clip_size(name)[0], kind)        # NAME@SIZE: the size aside
         except ModelNotFoundError as exc:
             problems.append(str(exc))
     return clip, sam, str(device), str(precision), "\n\n".join(problems) or None

@@ -56,38 +56,61 @@ def apply_default_preset(args: argparse.Namespace) -> None:
     args.sam = args.sam or preset.sam
 
 
+def check_models_found(args: argparse.Namespace) -> None:
+    """Fail (ModelNotFoundError naming the file and how to get it) before anything is created
+    when a model named by ``--clip``/``--sam`` (or the preset) is not there."""
+    from ..core.models.loading import split_clip_size
+    from ..core.models.registry import resolve_checkpoint
+
+    for kind in ("clip", "sam"):
+        resolve_checkpoint(split_clip_size(getattr(args, kind))[0], kind)
+
+
+def warn_if_test_models(pipe) -> None:
+    """Say on stderr when tiny random-weight test models are loaded: their results mean nothing."""
+    import sys
+
+    bundles = [b for b in (pipe.clip, pipe.sam) if b is not None]
+    names = [b.model_id for b in bundles if b.info.get("random_test_model")]
+    if names:
+        print(f"zsas: warning: RANDOM-weight test models loaded ({', '.join(names)}): the heatmaps, "
+              f"masks and scores are meaningless; use real models (zsas models download auto)",
+              file=sys.stderr)
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     from ..core.engine.presets import AUTO, AUTO_TEXT, PRESETS
 
     p.add_argument("--preset", action=_PresetAction, default=None, choices=[*PRESETS, AUTO],
-                   help="models by purpose (--clip/--sam override it; default: auto): "
-                        + "; ".join(f"{x.name} = {x.summary}, {x.cost_text}" for x in PRESETS.values())
-                        + f"; {AUTO_TEXT}")
+                   help="models by purpose, --clip/--sam override it (default: auto): "
+                        + "; ".join(f"{x.name} = {x.summary}" for x in PRESETS.values())
+                        + f"; {AUTO_TEXT}. Costs: `zsas models list`, docs/benchmarks.md")
     p.add_argument("--clip", action=_ModelAction, default=None, metavar="NAME[@SIZE]|PATH",
                    help="CLIP model: a registry name (see `zsas models list`) or a local path, optionally "
                         "with an input size (ViT-B-16-quickgelu@224) (default: the --preset's)")
     p.add_argument("--sam", action=_ModelAction, default=None, metavar="NAME|PATH",
                    help="SAM model: a registry name (vit_h, vit_l, vit_b, mobile_sam) or a local "
                         "checkpoint path (default: the --preset's)")
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--device", default="auto",
+                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps (default: auto)")
 
 
 def add_method_args(p: argparse.ArgumentParser) -> None:
     d = MethodParams()
-    g = p.add_argument_group("method parameters (ALGORITHM.md)")
-    g.add_argument("--object", default="object", help="object name used in the text prompts")
-    g.add_argument("--tau", type=float, default=d.tau, help="threshold on the normalised map (eq. 1)")
-    g.add_argument("--k-pos", type=int, default=d.k_pos, help="number of positive points")
-    g.add_argument("--k-neg", type=int, default=d.k_neg, help="number of negative points")
+    g = p.add_argument_group("method parameters (docs/method.md)")
+    g.add_argument("--object", default="object", help="object name used in the text prompts (default: %(default)s)")
+    g.add_argument("--tau", type=float, default=d.tau, help="threshold on the normalised map (eq. 1) (default: %(default)s)")
+    g.add_argument("--k-pos", type=int, default=d.k_pos, help="number of positive points (default: %(default)s)")
+    g.add_argument("--k-neg", type=int, default=d.k_neg, help="number of negative points (default: %(default)s)")
     g.add_argument("--spacing", type=float, default=d.d_min_1024,
-                   help="minimum point spacing, pixels in SAM's 1024 frame")
-    g.add_argument("--ring", type=float, default=d.ring_1024, help="ring size, pixels in the 1024 frame")
+                   help="minimum point spacing, pixels in SAM's 1024 frame (default: %(default)s)")
+    g.add_argument("--ring", type=float, default=d.ring_1024, help="ring size, pixels in the 1024 frame (default: %(default)s)")
     g.add_argument("--negatives", choices=NEGATIVE_RULES, default=d.negative_rule,
-                   help="how negatives are chosen in the ring")
+                   help="how negatives are chosen in the ring (default: %(default)s)")
     g.add_argument("--gate", type=float, default=None,
                    help="image score below which an image is predicted normal (default: off)")
     g.add_argument("--min-area", type=float, default=d.min_area_frac,
-                   help="smallest kept component/hole as a fraction of the image")
+                   help="smallest kept component/hole as a fraction of the image (default: %(default)s)")
     g.add_argument("--per-component", action="store_true", help="one cascade per anomaly component")
 
 

@@ -64,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..core.io.atomic import atomic_write_bytes
     from ..core.types import TextPrompts
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress
+    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, warn_if_test_models
 
     params = method_params_from_args(args)
     if args.bins < 16:
@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     disk = DiskCache(args.cache) if args.cache else None
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, disk_cache=disk,
                                cache_bytes=BATCH_CACHE_BYTES)
+    warn_if_test_models(pipe)
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):

@@ -38,7 +38,10 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..state.project import Project
+    from .common import check_models_found
 
+    if args.from_masks is None:
+        check_models_found(args)          # a missing model fails before FOLDER/.zsas is created
     proj = Project.open(args.folder)
     for problem in proj.problems:
         print(f"zsas: warning: {problem}", file=sys.stderr)
@@ -60,7 +63,13 @@ def _import(proj, args) -> int:
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
     from ..core.io.imageio import load_image
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        BATCH_CACHE_BYTES,
+        method_params_from_args,
+        progress,
+        text_prompts_from_args,
+        warn_if_test_models,
+    )
 
     params = method_params_from_args(args)
     text = text_prompts_from_args(args)
@@ -76,6 +85,7 @@ def _label(proj, args) -> int:
 
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
+    warn_if_test_models(pipe)
     failed = []
     with progress(total=len(todo), desc="label", unit="img") as bar:
         for entry in todo:

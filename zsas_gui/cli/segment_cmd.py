@@ -32,7 +32,13 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.engine.segment_job import SegmentJob, collect_inputs
     from ..core.errors import OutputError, ZsasError
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        BATCH_CACHE_BYTES,
+        method_params_from_args,
+        progress,
+        text_prompts_from_args,
+        warn_if_test_models,
+    )
 
     items = collect_inputs(args.paths)
     job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
@@ -43,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
+    warn_if_test_models(pipe)
     t0 = time.perf_counter()
     failed = 0
     with progress(total=len(items), desc="segment", unit="img") as bar:
