@@ -27,8 +27,7 @@ def _activate(w, qtbot) -> None:
 def test_wheel_over_the_side_panel_scrolls_it_and_edits_no_value(make_window, image_folder, qtbot):
     w = make_window(None, image_folder)
     w.resize(1000, 420)                          # short: the side panel scrolls
-    scroll = w.findChild(QDockWidget, "side_dock").widget()
-    assert isinstance(scroll, QScrollArea)
+    scroll = w.findChild(QDockWidget, "side_dock").findChild(QScrollArea)
     bar = scroll.verticalScrollBar()
     qtbot.waitUntil(lambda: bar.maximum() > 0)
     doc = w.controller.doc

@@ -3,10 +3,16 @@ canvas, parameters, review box, actions, title, file list. Called on every ``doc
 
 from __future__ import annotations
 
+from .shortcuts import spec
+
 #: Actions that act on the current image: disabled while no readable image is shown.
 DOCUMENT_ACTIONS = ("undo", "redo", "delete_point", "regenerate", "clear_points", "tool_points", "tool_brush",
                     "tool_eraser", "brush_bigger", "brush_smaller", "fill_holes", "clear_mask", "accept",
                     "reject", "mark_good", "defect_class")
+
+
+NO_SAM_TIP = ("Points need a SAM model, and none is loaded: paint the mask with the brush (B), "
+              "or get the models (File → Models…)")
 
 
 def show_document(window) -> None:
@@ -15,6 +21,12 @@ def show_document(window) -> None:
     doc = c.doc
     for key in DOCUMENT_ACTIONS:
         a[key].setEnabled(doc is not None)
+    no_sam = c.models_state in ("missing", "heatmap-only")
+    a["tool_points"].setEnabled(doc is not None and not no_sam)
+    points = spec("tool_points")
+    a["tool_points"].setToolTip(NO_SAM_TIP if no_sam else f"{points.tip} ({', '.join(points.keys)})")
+    if no_sam and window.canvas.tool == "points":
+        window.set_tool("brush")
     for box in (window.review_box, window.tools_box, window.params_panel):
         box.setEnabled(doc is not None)
     root = c.project.root.name if c.project else ""
@@ -38,7 +50,10 @@ def show_document(window) -> None:
     if c.models_state == "heatmap-only":
         pending = "no SAM model loaded: paint the mask by hand"
     elif doc.needs_refine and c.can_compute:
-        pending = "refining…" if window.lane.busy else "mask out of date (edit or Regenerate)"
+        if doc.mask is None:               # the first result is on its way: nothing is out of date
+            pending = "computing the first result…"
+        else:
+            pending = "refining…" if window.lane.busy else "mask out of date (edit or Regenerate)"
     window.review_box.show_document(doc.status, doc.defect_class, " · ".join(t for t in (score, pending) if t))
     a["undo"].setEnabled(doc.undo_stack.can_undo)
     a["redo"].setEnabled(doc.undo_stack.can_redo)

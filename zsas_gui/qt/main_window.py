@@ -156,7 +156,7 @@ class MainWindow(QMainWindow):
         self.params_panel = ParamsPanel()
         self.text_box = TextPromptsBox()
         self.review_box = ReviewBox(a)
-        for w in (self.review_box, self.tools_box, self.params_panel, self.layers_box, self.text_box):
+        for w in (self.tools_box, self.params_panel, self.layers_box, self.text_box):
             side_lay.addWidget(w)
         side_lay.addStretch(1)
         scroll = QScrollArea()
@@ -166,7 +166,12 @@ class MainWindow(QMainWindow):
         scroll.setMinimumWidth(320)
         side_dock = QDockWidget("Prompts, parameters and review", self)
         side_dock.setObjectName("side_dock")
-        side_dock.setWidget(scroll)
+        pinned = QWidget()                 # the review box stays in view; the rest scrolls
+        pinned_lay = QVBoxLayout(pinned)
+        pinned_lay.setContentsMargins(0, 0, 0, 0)
+        pinned_lay.addWidget(self.review_box)
+        pinned_lay.addWidget(scroll, 1)
+        side_dock.setWidget(pinned)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
 
         self.status = StatusWidgets(self.statusBar(), a["cancel"])

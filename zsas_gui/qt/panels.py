@@ -25,7 +25,7 @@ STATUS_STYLE = {
     "accepted": ("fa5s.check-circle", "#3cc864", "accepted"),
     "edited": ("fa5s.pen", "#45a0ff", "edited"),
     "rejected": ("fa5s.times-circle", "#e63c3c", "rejected"),
-    "good": ("fa5s.thumbs-up", "#d0d0d0", "good (no defect)"),
+    "good": ("fa5s.thumbs-up", "#e0b020", "good (no defect)"),
     "unreadable": ("fa5s.exclamation-triangle", "#e6a23c", "unreadable (cannot be opened)"),
 }
 COL_STATUS, COL_NAME, COL_SCORE = range(3)

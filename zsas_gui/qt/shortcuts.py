@@ -186,4 +186,19 @@ class HelpDialog(QDialog):
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, parent=self)
         box.rejected.connect(self.reject)
         lay.addWidget(box)
-        self.resize(560, 640)
+        self._fit(table)
+
+    def _fit(self, table: QTableWidget) -> None:
+        """Sized to the table's content (no scroll bar when the screen is tall enough)."""
+        table.resizeColumnsToContents()
+        table.resizeRowsToContents()
+        width = sum(table.columnWidth(c) for c in range(table.columnCount())) + 2 * table.frameWidth()
+        height = (table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount()))
+                  + 2 * table.frameWidth())
+        table.setMinimumWidth(width + table.verticalScrollBar().sizeHint().width())
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        extra = self.sizeHint().height() - table.sizeHint().height()
+        want_h = height + extra + 20
+        if screen is not None:
+            want_h = min(want_h, screen.height() - 80)
+        self.resize(width + 60, want_h)
