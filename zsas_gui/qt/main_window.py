@@ -42,7 +42,7 @@ from .precompute import PrecomputeControls, make_disk_cache
 from .recovery import OutOfMemoryControls
 from .settings import app_settings
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
-from .threads import freeze_heap
+from .threads import freeze_heap, preload_gil_heavy_modules
 from .value_guard import guard_values
 from .view_panel import LayersBox, ToolsBox
 
@@ -52,6 +52,7 @@ MEMORY_POLL_MS = 2000
 class MainWindow(QMainWindow):
     def __init__(self, lane: InferenceLane | None = None, parent: QWidget | None = None):
         guard_none_refcount()       # before the first widget update (see compat.py)
+        preload_gil_heavy_modules()  # not on the lane while the window is visible (threads.py)
         super().__init__(parent)
         self.setObjectName("main_window")
         self.setWindowTitle("zsas-gui")
