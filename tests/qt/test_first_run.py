@@ -11,6 +11,7 @@ import threading
 import pytest
 from PySide6.QtCore import Qt
 
+from tests.qt.test_model_dialog import _Slow as _Gated  # holds the body until the test lets go
 from zsas_gui.core.engine.presets import PRESETS, get_preset, recommended_preset
 from zsas_gui.core.models import registry
 
@@ -45,19 +46,6 @@ def test_the_cli_and_the_app_default_to_the_recommended_models(monkeypatch, tmp_
                                                            app_settings())
     assert (clip, sam, device) == (fast.clip_arg, "mobile_sam", "cpu")
     assert "mobile_sam" in problem and "ViT-B-16-quickgelu" in problem     # not installed
-
-
-class _Gated(http.server.SimpleHTTPRequestHandler):
-    gate = threading.Event()
-
-    def log_message(self, *args):
-        pass
-
-    def copyfile(self, source, outputfile):
-        outputfile.write(source.read(4096))
-        outputfile.flush()
-        self.gate.wait(20)                     # the rest once the test lets go
-        outputfile.write(source.read())
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from .settings import app_settings
-from .threads import FunctionThread
+from .threads import FunctionThread, user_message
 
 FORMAT_TEXT = {
     "mvtec": "MVTec AD (train/good, test/<class>, ground_truth)",
@@ -194,7 +194,6 @@ class ExportDialog(QDialog):
         return self._thread is not None and self._thread.isRunning()
 
     def _finished(self, result) -> None:
-        from ..core.errors import ZsasError
         from ..core.export import ExportValidationError
 
         if self._thread is not None:
@@ -204,10 +203,8 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(True)
         if isinstance(result, ExportValidationError):
             self._show_problems(f"{len(result.failures)} problem(s) found; nothing was written:", result.failures)
-        elif isinstance(result, ZsasError):
-            self._show_problems("Nothing was written:", [str(result)])
         elif isinstance(result, Exception):
-            self._show_problems("The export failed; nothing was written:", [f"{type(result).__name__}: {result}"])
+            self._show_problems("Nothing was written:", [user_message(result)])
         else:
             self.report = result
             self.result.setText("<b>Done:</b> " + html.escape(str(result)).replace("\n", "<br>"))

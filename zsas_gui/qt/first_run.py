@@ -19,9 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.errors import ZsasError
 from ..core.models import registry
-from .threads import FunctionThread
+from .threads import FunctionThread, user_message
 
 NO_MODELS_TEXT = (
     "<p>No models are available yet, so there is no heatmap and no automatic mask. You can still "
@@ -153,18 +152,20 @@ class ModelsNeededDialog(QDialog):
                     fn(spec, progress=lambda done, total, n=spec.name: relay.progress.emit(n, done, total),
                        cancel=cancel)
                 relay.finished.emit("")
-            except ZsasError as exc:
-                relay.finished.emit(str(exc))
             except Exception as exc:  # noqa: BLE001 - shown to the user, never raised in the GUI
-                relay.finished.emit(f"{type(exc).__name__}: {exc}")
+                relay.finished.emit(user_message(exc))
 
         self._thread = FunctionThread(work, "zsas-first-run-download", self)
-        self.progress.setVisible(True)
-        self.progress.setRange(0, 0)
-        self.cancel_btn.setEnabled(True)
-        self.download_btn.setEnabled(False)
+        self._set_busy(True)
         self.message.setText(f"downloading {registry.format_size(self.download_bytes())}…")
         self._thread.start()
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        if busy:
+            self.progress.setRange(0, 0)
+        self.cancel_btn.setEnabled(busy)
+        self.download_btn.setEnabled(not busy)
 
     def _on_progress(self, name: str, done: int, total) -> None:
         if total:
@@ -177,9 +178,7 @@ class ModelsNeededDialog(QDialog):
         if self._thread is not None:
             self._thread.wait()
             self._thread = None
-        self.progress.setVisible(False)
-        self.cancel_btn.setEnabled(False)
-        self.download_btn.setEnabled(True)
+        self._set_busy(False)
         self.specs = [s for s in self.specs if not registry.installed_path(s).is_file()]
         self.refresh()
         if error:

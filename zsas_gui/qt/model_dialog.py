@@ -26,9 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.engine.presets import PRESETS, get_preset
-from ..core.errors import ZsasError
 from ..core.models import registry
-from .threads import FunctionThread
+from .threads import FunctionThread, user_message
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16")
@@ -275,10 +274,8 @@ class ModelDialog(QDialog):
             try:
                 fn(spec, progress=progress, cancel=cancel)
                 relay.finished.emit(spec.name, "")
-            except ZsasError as exc:
-                relay.finished.emit(spec.name, str(exc))
             except Exception as exc:  # noqa: BLE001 - shown to the user, never raised in the GUI
-                relay.finished.emit(spec.name, f"{type(exc).__name__}: {exc}")
+                relay.finished.emit(spec.name, user_message(exc))
 
         self._thread = FunctionThread(work, "zsas-download", self)
         self.progress.setVisible(True)

@@ -33,6 +33,14 @@ def running_threads() -> list[QThread]:
     return out
 
 
+def user_message(exc: BaseException) -> str:
+    """What the user reads for ``exc`` caught on a worker thread: a ZsasError's own message
+    (it says what to do), anything else with its type."""
+    from ..core.errors import ZsasError
+
+    return str(exc) if isinstance(exc, ZsasError) else f"{type(exc).__name__}: {exc}"
+
+
 class FunctionThread(QThread):
     """A QThread that runs ``fn()`` (PySide calls the Python ``run`` override in the new thread)."""
 
