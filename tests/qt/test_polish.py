@@ -23,3 +23,14 @@ def test_the_help_dialog_fits_its_table(qtbot):
     needed = sum(table.columnWidth(c) for c in range(table.columnCount()))
     assert table.viewport().width() >= needed
     dlg.close()
+
+
+def test_the_model_manager_says_which_models_are_loaded(make_window, tiny_models, qtbot):
+    w = make_window(None)
+    w.show_model_dialog()
+    dlg = w._model_dialog
+    assert "none" in dlg.loaded.text()
+    w.load_models(str(tiny_models[0]), str(tiny_models[1]), "cpu")
+    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=60000)
+    assert "tiny-clip" in dlg.loaded.text() and "tiny-sam" in dlg.loaded.text()
+    dlg.close()

@@ -197,7 +197,7 @@ class MainWindow(QMainWindow):
         self.params_panel.regenerate_requested.connect(c.regenerate)
         self.text_box.text_prompts_changed.connect(c.set_text_prompts)
         self.review_box.defect_class_changed.connect(c.set_defect_class)
-        c.document_shown.connect(self._show_document)
+        c.document_shown.connect(lambda: document_view.show_document(self))
         c.heatmap_changed.connect(cv.set_heatmap)
         c.progress.connect(self.status.show_progress)
         c.error.connect(self.show_error)
@@ -207,10 +207,8 @@ class MainWindow(QMainWindow):
         self.lane.models_failed.connect(self._on_models_failed)
 
     # -- state -> widgets -----------------------------------------------------------------------
-    def _show_document(self) -> None:
-        document_view.show_document(self)
-
     _shown_id: str | None = None
+    _loaded_text = "none"
 
     def show_error(self, message: str) -> None:
         log.warning("%s", message)
@@ -291,6 +289,7 @@ class MainWindow(QMainWindow):
         if self._model_dialog is None:
             self._model_dialog = ModelDialog(self)
             self._model_dialog.models_chosen.connect(self.load_models)
+        self._model_dialog.show_loaded(self._loaded_text)
         self._model_dialog.show()
         self._model_dialog.raise_()
 
@@ -310,6 +309,9 @@ class MainWindow(QMainWindow):
         c = self.controller
         c.models_state = "ready" if info["models"].get("sam") else "heatmap-only"
         self._device_text = info["describe"]
+        self._loaded_text = f"CLIP {info['models']['clip']} + SAM {info['models']['sam']} on {info['describe']}"
+        if self._model_dialog is not None:
+            self._model_dialog.show_loaded(self._loaded_text)
         self.status.device.setText(self._device_text)
         self.status.progress_label.setText("")
         note = " — RANDOM test weights, results are meaningless" if info.get("random") else ""

@@ -73,6 +73,10 @@ class ModelDialog(QDialog):
         self._relay.progress.connect(self._on_progress)
         self._relay.finished.connect(self._on_finished)
         lay = QVBoxLayout(self)
+        self.loaded = QLabel("Loaded now: none")
+        self.loaded.setObjectName("loaded_models")
+        self.loaded.setWordWrap(True)
+        lay.addWidget(self.loaded)
         lay.addWidget(QLabel(f"Model folder: {registry.models_dir()} "
                              f"(set ${registry.MODELS_DIR_ENV} to use another)"))
         prow = QHBoxLayout()
@@ -158,6 +162,10 @@ class ModelDialog(QDialog):
         self.refresh()
         self._show_preset(self.preset.currentText())
         self.resize(900, 520)
+
+    def show_loaded(self, text: str) -> None:
+        """What the lane has loaded now (``text``: e.g. "CLIP x + SAM y on CPU, fp32")."""
+        self.loaded.setText(f"<b>Loaded now:</b> {text}")
 
     def refresh(self) -> None:
         specs = registry.list_specs()
