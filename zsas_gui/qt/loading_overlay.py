@@ -1,6 +1,6 @@
-"""Waiting made visible: an overlay on the canvas while the models load ("Loading SAM mobile_sam …
-12 s") and while an image is encoded for the first time (no heatmap yet), with the elapsed time
-and the stage where known; and a permanent status-bar badge while test (random-weight) models
+"""Waiting made visible: an overlay on the canvas while the models load ("Loading the models …
+12 s"), while an image is encoded for the first time (no heatmap yet) and while the heatmap is
+recomputed for new text prompts, with the elapsed time and the stage where known; and a permanent status-bar badge while test (random-weight) models
 are loaded, whose results mean nothing."""
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ class WaitingIndicator(QObject):
         window.lane.models_failed.connect(lambda _msg: self._done("models"))
         window.controller.progress.connect(self._progress_changed)
         window.controller.document_shown.connect(self._document_shown)
+        window.controller.heatmap_changed.connect(lambda s: s is not None and self._done("text"))
+        window.text_box.text_prompts_changed.connect(self._text_prompts_changed)
 
     @property
     def waiting_for(self) -> str:
@@ -50,6 +52,12 @@ class WaitingIndicator(QObject):
         self.badge.setVisible(bool(info.get("random")))
         self._done("models")
 
+    def _text_prompts_changed(self, prompts) -> None:
+        c = self.window.controller
+        if c.doc is not None and c.models_state in ("ready", "heatmap-only") and not self._what:
+            self._start("text", f"Recomputing the heatmap for the object \"{prompts.object_name}\" and its "
+                        "states…", (0, 0))
+
     def _progress_changed(self, text: str, step: int, total: int) -> None:
         if self._what == "models":
             return
@@ -59,8 +67,9 @@ class WaitingIndicator(QObject):
         elif self._what == "encode" and text:
             self._progress = (step, total)
             self._show()
-        elif not text:
+        elif not text:                   # the lane is idle
             self._done("encode")
+            self._done("text")
 
     def _document_shown(self) -> None:
         if self._what == "encode" and self.window.controller.heatmap is not None:
