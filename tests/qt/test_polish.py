@@ -34,3 +34,17 @@ def test_the_model_manager_says_which_models_are_loaded(make_window, tiny_models
     qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=60000)
     assert "tiny-clip" in dlg.loaded.text() and "tiny-sam" in dlg.loaded.text()
     dlg.close()
+
+
+def test_the_method_panel_refits_the_image(make_window, image_folder, qtbot):
+    w = make_window(None, image_folder)
+    w.resize(1400, 520)                                   # wide and low: the height limits the fit
+    qtbot.waitUntil(lambda: w.canvas.viewport().width() > 1.5 * w.canvas.viewport().height())
+    w.canvas.fit()
+    fitted = w.canvas.zoom()
+    w.actions["toggle_method"].setChecked(True)          # the strip takes height from the canvas
+    assert w.canvas.zoom() < fitted
+    for on in (True, False):
+        w.actions["toggle_method"].setChecked(on)
+        image_h, view_h = w.canvas.image_hw[0] * w.canvas.zoom(), w.canvas.viewport().height()
+        assert 0.9 * view_h <= image_h <= view_h + 1       # fitted to the canvas as it is now
