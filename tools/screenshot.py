@@ -1,6 +1,10 @@
-"""Start the real app under Xvfb on ../shared/data/demo with tiny test models and save a screenshot.
+"""Start the real app under Xvfb on ../shared/data/demo with tiny test models and save screenshots:
 
-    python tools/screenshot.py [--out resources/screenshots/main.png] [--image carpet.png]
+- ``main.png``: the main window with a result, the review progress ("2 / 3 reviewed …") and the
+  File menu open on Export…;
+- ``export.png``: File → Export… after an MVTec export of the reviewed images.
+
+    python tools/screenshot.py [--out-dir resources/screenshots] [--image carpet.png]
 
 Re-runs itself under ``xvfb-run`` when no display is set (Debian: xvfb, libxcb-icccm4,
 libxcb-keysyms1, libxcb-cursor0). The demo folder is copied to a temporary folder first (the app
@@ -11,102 +15,84 @@ are tiny RANDOM-weight test models: the heatmap and mask show the plumbing, not 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = ROOT.parent / "shared" / "data" / "demo"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from app_session import ROOT, SHARED, ensure_display, grab, pump, settle, start_app, wait_until
 
 
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--demo", default=str(DEMO), help="folder of images to open (copied first)")
+    p.add_argument("--demo", default=str(SHARED / "demo"), help="folder of images to open (copied first)")
     p.add_argument("--image", default="carpet.png", help="image to show")
-    p.add_argument("--out", default=str(ROOT / "resources" / "screenshots" / "main.png"))
+    p.add_argument("--out-dir", default=str(ROOT / "resources" / "screenshots"))
     p.add_argument("--size", default="1600x1000", help="window size WxH")
-    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for the result")
+    p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
     return p.parse_args()
 
 
 def main() -> int:
     args = parse()
-    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
-        if shutil.which("xvfb-run") is None:
-            print("no display and no xvfb-run: apt-get install xvfb libxcb-icccm4 libxcb-keysyms1 "
-                  "libxcb-cursor0", file=sys.stderr)
-            return 2
-        w, h = (int(v) for v in args.size.split("x"))
-        cmd = ["xvfb-run", "-a", "-s", f"-screen 0 {w + 80}x{h + 80}x24", sys.executable, *sys.argv]
-        return subprocess.call(cmd)
-    os.environ.setdefault("QT_QPA_PLATFORM", "xcb")
-    return shoot(args)
+    status = ensure_display(args.size)
+    return shoot(args) if status is None else status
 
 
 def shoot(args: argparse.Namespace) -> int:
-    from PySide6.QtCore import QSettings
-    from PySide6.QtWidgets import QApplication
+    from PySide6.QtCore import QPoint
 
-    from zsas_gui.app import build_parser, launch
-    from zsas_gui.core.models.testmodels import make_test_models
+    from zsas_gui.qt.export_dialog import ExportDialog
 
     work = Path(tempfile.mkdtemp(prefix="zsas-shot-"))
+    out_dir = Path(args.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     try:
         folder = work / "demo"
         shutil.copytree(args.demo, folder, ignore=shutil.ignore_patterns(".zsas"))
-        clip_dir, sam_dir = make_test_models(work / "models")
-        QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(work / "settings"))
-        app = QApplication.instance() or QApplication([sys.argv[0]])
-        app.setApplicationName("zsas-gui")
-        window = launch(build_parser().parse_args(
-            [str(folder), "--clip", str(clip_dir), "--sam", str(sam_dir), "--device", "cpu"]))
-        w, h = (int(v) for v in args.size.split("x"))
-        window.resize(w, h)
-        window.move(20, 20)
+        app, window = start_app(folder, work, args.size)
         ctrl = window.controller
-        window.file_list.select(args.image)
-        deadline = time.monotonic() + args.timeout
-        while time.monotonic() < deadline:
-            app.processEvents()
-            doc = ctrl.doc
-            if (doc is not None and doc.image_id == args.image and doc.mask is not None
-                    and ctrl.heatmap is not None and not window.lane.busy):
-                break
-            time.sleep(0.02)
-        else:
-            print("timed out waiting for the first result", file=sys.stderr)
-            return 1
-        # a hand-placed negative point next to the automatic ones, as a user would add
-        h_img, w_img = doc.hw
+        window.actions["auto_advance"].setChecked(False)        # stay on the images reviewed here
+        for rel, action in (("candle.jpg", "mark_good"), ("capsule.jpg", "accept"), (args.image, None)):
+            window.file_list.select(rel)
+            wait_until(app, lambda r=rel: ctrl.doc is not None and ctrl.doc.image_id == r and ctrl.doc.mask is not None
+                       and ctrl.heatmap is not None and not window.lane.busy, args.timeout, f"the result of {rel}")
+            if action:
+                window.actions[action].trigger()
+        doc = ctrl.doc
+        h_img, w_img = doc.hw                  # a hand-placed negative point, as a user would add
         ctrl.add_point(w_img * 0.15, h_img * 0.2, False)
         ctrl.submit_now()
-        quiet_since = None   # wait for the lane to stay idle (the next images are encoded ahead)
-        while time.monotonic() < deadline:
-            app.processEvents()
-            busy = window.lane.busy or doc.needs_refine
-            quiet_since = None if busy else (quiet_since or time.monotonic())
-            if quiet_since is not None and time.monotonic() - quiet_since > 1.0:
-                break
-            time.sleep(0.02)
+        settle(app, window, args.timeout)
         window.canvas.fit()
-        for _ in range(30):
-            app.processEvents()
-            time.sleep(0.02)
-        pixmap = window.screen().grabWindow(window.winId())
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if not pixmap.save(str(out)):
-            print(f"could not write {out}", file=sys.stderr)
-            return 1
-        print(f"saved {out} ({pixmap.width()}x{pixmap.height()})")
+        pump(app)
+        file_menu = window.menuBar().actions()[0].menu()
+        file_menu.popup(window.menuBar().mapToGlobal(QPoint(0, window.menuBar().height())))
+        file_menu.setActiveAction(window.actions["export"])
+        pump(app)
+        _save(grab(window), out_dir / "main.png")
+        file_menu.hide()
+        window.actions["export"].trigger()
+        dlg = window.findChild(ExportDialog, "export_dialog")
+        dlg.format.setCurrentIndex(dlg.format.findData("mvtec"))
+        dlg.out.setText(str(work / "demo_mvtec"))
+        dlg.start()
+        wait_until(app, lambda: not dlg.running() and (dlg.report is not None or dlg.problems.isVisible()),
+                   args.timeout, "the export")
+        pump(app)
+        _save(grab(window, dlg), out_dir / "export.png")
+        dlg.close()
         window.close()
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _save(pixmap, out: Path) -> None:
+    if not pixmap.save(str(out)):
+        raise RuntimeError(f"could not write {out}")
+    print(f"saved {out} ({pixmap.width()}x{pixmap.height()})")
 
 
 if __name__ == "__main__":

@@ -51,6 +51,7 @@ def test_undo_redo_keys_across_points_parameters_and_paint(
 
 def test_review_shortcuts_and_navigation(make_window, image_folder, tiny_pipeline, qtbot, wait_idle):
     w = _ready(make_window, image_folder, tiny_pipeline, qtbot, wait_idle)
+    w.actions["auto_advance"].setChecked(False)                   # (auto-advance: test_review_progress.py)
     c = w.controller
     rels = w.file_list.ordered()
     _key(qtbot, w, Qt.Key.Key_A)                                  # accept

@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        from .common import apply_default_preset
+
+        apply_default_preset(args)       # models not named: the preset's, else auto's
         return int(args.func(args) or 0)
     except ZsasError as exc:
         if args.verbose:

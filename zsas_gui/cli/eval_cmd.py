@@ -70,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         method_params_from_args,
         progress,
         text_prompts_from_args,
+        warn_if_test_models,
     )
 
     params = method_params_from_args(args)
@@ -97,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, disk_cache=disk,
                                cache_bytes=BATCH_CACHE_BYTES)
     check_map_settings(pipe, params)
+    warn_if_test_models(pipe)
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):

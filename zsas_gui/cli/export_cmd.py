@@ -54,34 +54,29 @@ def parse_include(text: str) -> tuple[str, ...]:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import ZsasError
-    from ..core.export import ExportOptions, ExportValidationError, export
+    from ..core.export import ExportValidationError
     from ..state.project import Project
+    from ..state.project_export import export_project
 
     include = parse_include(args.include)
     if not 0.0 <= args.good_test_fraction <= 1.0:
         raise ZsasError(f"--good-test-fraction must be in [0, 1], got {args.good_test_fraction}")
     for attempt in range(1, RACE_ATTEMPTS + 1):   # another writer (zsas label, the app) may save meanwhile
         proj = Project.open(args.folder, create=False)
-        items = proj.export_items(include)
-        if not items:
-            _warn(proj.problems)
-            raise ZsasError(f"{args.folder}: no image has a status in {', '.join(include)}; "
-                            f"review some images first (counts: {proj.summary()})")
-        if args.good_from is not None:
-            from ..core.export.common import good_items_from
-
-            items += good_items_from(args.good_from)
-        opts = ExportOptions(category=args.category or proj.root.name, polygons=args.polygons,
-                             good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
-                             protect=proj.root, source=str(proj.root), test_only=args.test_only)
         try:
-            report = export(items, args.format, args.out, opts)
+            report = export_project(proj, args.format, args.out, include, args.category,
+                                    good_from=args.good_from, polygons=args.polygons,
+                                    good_test_fraction=args.good_test_fraction, overwrite=args.overwrite,
+                                    test_only=args.test_only)
         except ExportValidationError:
             if attempt == RACE_ATTEMPTS or not proj.records_changed_since_export_items():
                 _warn(proj.problems)
                 raise
             print("zsas: records were saved while exporting; reading the project again", file=sys.stderr)
             continue
+        except ZsasError:
+            _warn(proj.problems)
+            raise
         _warn(proj.problems)
         print(report)
         left = left_out(proj.summary(), include)

@@ -40,7 +40,10 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..state.project import Project
+    from .common import check_models_found
 
+    if args.from_masks is None:
+        check_models_found(args)          # a missing model fails before FOLDER/.zsas is created
     proj = Project.open(args.folder)
     for problem in proj.problems:
         print(f"zsas: warning: {problem}", file=sys.stderr)
@@ -71,6 +74,7 @@ def _label(proj, args) -> int:
         method_params_from_args,
         progress,
         text_prompts_from_args,
+        warn_if_test_models,
     )
 
     params = method_params_from_args(args)
@@ -88,6 +92,7 @@ def _label(proj, args) -> int:
     pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
     check_map_settings(pipe, params)
+    warn_if_test_models(pipe)
     failed, kept = [], 0
     with progress(total=len(todo), desc="label", unit="img") as bar:
         for entry in todo:

@@ -32,7 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        description="Download models into the cache. An interrupted download resumes "
                                    "where it stopped when run again.")
     q.add_argument("names", nargs="+", metavar="NAME",
-                   help="registry names (see `zsas models list`), or `defaults` or `all`")
+                   help="registry names (see `zsas models list`), a preset name (fast, balanced, best), "
+                        "`auto` (also `defaults`: the models recommended for this computer, the ones "
+                        "zsas and zsas-gui use when no model is named) or `all`")
     q.add_argument("--dir", type=Path, default=None,
                    help=f"download into this folder instead of the cache (then point {MODELS_DIR_ENV} "
                         f"at it, or pass the file with --clip/--sam)")
@@ -61,12 +63,15 @@ def _no_action(parser: argparse.ArgumentParser) -> int:
 
 
 def _names_to_specs(names: list[str]) -> list[ModelSpec]:
+    from ..core.engine.presets import get_preset, preset_names
+
     specs: list[ModelSpec] = []
     for name in names:
         if name.lower() == "all":
             chosen = registry.list_specs()
-        elif name.lower() == "defaults":
-            chosen = [registry.get_spec(registry.default_name(k)) for k in registry.KINDS]
+        elif name.lower() in ("defaults", "auto", *preset_names()):
+            preset = get_preset("auto" if name.lower() == "defaults" else name)
+            chosen = [registry.get_spec(preset.clip, "clip"), registry.get_spec(preset.sam, "sam")]
         else:
             chosen = [registry.get_spec(name)]
         specs += [s for s in chosen if s not in specs]

@@ -38,6 +38,7 @@ def run(args: argparse.Namespace) -> int:
         method_params_from_args,
         progress,
         text_prompts_from_args,
+        warn_if_test_models,
     )
 
     items = collect_inputs(args.paths)
@@ -50,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
                                cache_bytes=BATCH_CACHE_BYTES)
     check_map_settings(pipe, params)
+    warn_if_test_models(pipe)
     t0 = time.perf_counter()
     failed = 0
     with progress(total=len(items), desc="segment", unit="img") as bar:

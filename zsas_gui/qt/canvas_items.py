@@ -74,7 +74,7 @@ class PointItem(QGraphicsItem):
 
     def boundingRect(self) -> QRectF:
         r = HOVER_RADIUS + 2
-        return QRectF(-r, -r, 2 * r + 22, 2 * r)
+        return QRectF(-r, -r - 14, 2 * r + 30, 2 * r + 14)     # the marker and its number (top right)
 
     def shape(self) -> QPainterPath:
         path = QPainterPath()
@@ -95,14 +95,12 @@ class PointItem(QGraphicsItem):
         if self.positive:
             painter.drawLine(QPointF(0, -a), QPointF(0, a))
         font = QFont()
-        font.setPixelSize(11)
+        font.setPixelSize(13)
         font.setBold(True)
-        painter.setFont(font)
-        text_pos = QPointF(r + 2, -r + 2)
-        painter.setPen(QPen(QColor(0, 0, 0)))
-        painter.drawText(text_pos + QPointF(1, 1), str(self.index + 1))
-        painter.setPen(QPen(fill.lighter(150)))
-        painter.drawText(text_pos, str(self.index + 1))
+        number = QPainterPath()             # the number with a dark halo: readable on any heatmap
+        number.addText(QPointF(r + 2, -r + 4), font, str(self.index + 1))
+        painter.strokePath(number, QPen(QColor(0, 0, 0, 220), 3.0))
+        painter.fillPath(number, QBrush(fill.lighter(170)))
 
 
 def mask_outline_path(mask: np.ndarray) -> QPainterPath:

@@ -50,8 +50,10 @@ class Controller(QObject):
         self.image: np.ndarray | None = None
         self.image_key: str | None = None
         self.heatmap: np.ndarray | None = None
+        self.unreadable: tuple[str, str] | None = None   # (rel, reason): the chosen image cannot be read
         self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
         self.models = ModelsStatus(lane, self)   # the one owner of models_state
+        self._defaults_dirty = False
         self.dropped_results = 0
         self.shown_results = 0
         self.ahead_hits = 0                   # results applied from the lane's ahead cache
@@ -87,9 +89,9 @@ class Controller(QObject):
         self.project = project
         self.docs = OpenDocuments(project)
         self._scores.clear()
-        self.doc = self.image = self.image_key = self.heatmap = None
+        self.doc = self.image = self.image_key = self.heatmap = self.unreadable = None
         self._order = [e.rel for e in project.images]
-        self.defaults = load_defaults(project.root)
+        self.defaults = load_defaults(project)
         for e in project.images:
             if project.has_record(e.rel):
                 score = self.docs.stored_score(e.rel)
@@ -111,14 +113,19 @@ class Controller(QObject):
         if self.project is None or (self.doc is not None and self.doc.image_id == rel):
             return False
         self.flush()
+        self.unreadable = None
         entry = self.project.entry(rel)
         try:
             key = image_key_for(entry.path)
             image = self.lane.ahead.image(str(entry.path), key)    # decoded ahead by the lane
             if image is None:
                 image = load_image(entry.path)
-        except (ZsasError, OSError) as exc:
+        except (ZsasError, OSError) as exc:      # shown as unreadable: nothing acts on another image
+            self.doc = self.image = self.image_key = self.heatmap = None
+            self.unreadable = (rel, str(exc))
             self.error.emit(str(exc))
+            self.document_shown.emit()
+            self.heatmap_changed.emit(None)
             return False
         hw = image.shape[:2]
         doc, warning = self.docs.open(rel, hw, self.defaults)
@@ -257,10 +264,11 @@ class Controller(QObject):
         return self.project.status(rel) if self.project is not None else "unreviewed"
 
     def _remember_defaults(self) -> None:
-        """New images of this project start from the parameters and text prompts last edited."""
+        """New images of this project start from the parameters and text prompts last edited
+        (stored in the project by the next :meth:`flush`)."""
         s = self.doc.state
         self.defaults = (s.params, s.text_prompts)
-        save_defaults(self.project.root, s.params, s.text_prompts)
+        self._defaults_dirty = True
 
     # -- edits --------------------------------------------------------------------------------
     def _edited(self, refine: bool = True) -> None:
@@ -397,3 +405,8 @@ class Controller(QObject):
             return
         for message in self.docs.flush():
             self.error.emit(message)
+        if self._defaults_dirty and self.defaults is not None:
+            self._defaults_dirty = False
+            problem = save_defaults(self.project, *self.defaults)
+            if problem:
+                self.error.emit(problem)

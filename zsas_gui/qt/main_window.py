@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMessageBox,
     QScrollArea,
     QToolBar,
     QVBoxLayout,
@@ -23,10 +22,20 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.errors import ZsasError
-from . import ground_truth, method_panel
+from . import (
+    defaults_hint,
+    document_view,
+    ground_truth,
+    loading_overlay,
+    method_panel,
+    recent,
+    review_progress,
+)
 from .canvas import ImageCanvas
+from .canvas_overlay import CanvasOverlay
 from .compat import guard_none_refcount
 from .controller import Controller
+from .export_dialog import open_export_dialog
 from .lane import InferenceLane
 from .models_state import ModelsState
 from .panels import FileList, ReviewBox, StatusWidgets
@@ -35,7 +44,8 @@ from .precompute import PrecomputeControls, make_disk_cache
 from .recovery import OutOfMemoryControls
 from .settings import app_settings, restore_window_layout, save_window_layout
 from .shortcuts import ACTIONS, MENUS, HelpDialog, make_actions
-from .threads import freeze_heap
+from .threads import freeze_heap, preload_gil_heavy_modules
+from .value_guard import guard_values
 from .view_panel import LayersBox, ToolsBox
 
 if TYPE_CHECKING:
@@ -47,6 +57,7 @@ MEMORY_POLL_MS = 2000
 class MainWindow(QMainWindow):
     def __init__(self, lane: InferenceLane | None = None, parent: QWidget | None = None):
         guard_none_refcount()       # before the first widget update (see compat.py)
+        preload_gil_heavy_modules()  # not on the lane while the window is visible (threads.py)
         super().__init__(parent)
         self.setObjectName("main_window")
         self.setWindowTitle("zsas-gui")
@@ -55,14 +66,17 @@ class MainWindow(QMainWindow):
         self.lane.setParent(self)
         self.controller = Controller(self.lane, self)
         self.canvas = ImageCanvas()
+        self.canvas_overlay = CanvasOverlay(self.canvas.viewport())
         self.actions = make_actions(self, self._handlers())
         self._build_ui()
         self.precompute = PrecomputeControls(self)
         self.precompute.install(self.menuBar().actions()[0].menu(), self.findChild(QToolBar, "main_toolbar"),
                                 before=self.actions["quit"])
+        recent.install(self, self.menuBar().actions()[0].menu(), before=self.actions["export"])
         self.oom = OutOfMemoryControls(self)    # a model out of memory: offers the CPU or a smaller model
         self._wire()
-        self._no_models_dialog: QMessageBox | None = None
+        guard_values(self)          # value widgets take the wheel only when focused; undo is window-wide
+        self._no_models_dialog = None          # first_run.ModelsNeededDialog
         self._model_dialog = None
         self._device_text = "no models"
         self._mem_timer = QTimer(self, interval=MEMORY_POLL_MS)
@@ -75,7 +89,8 @@ class MainWindow(QMainWindow):
     def _handlers(self) -> dict:
         c = self.controller
         return {
-            "open_folder": self.choose_folder, "models": self.show_model_dialog, "quit": self.close,
+            "open_folder": self.choose_folder, "export": lambda: open_export_dialog(self),
+            "models": self.show_model_dialog, "quit": self.close,
             "undo": c.undo, "redo": c.redo, "delete_point": lambda: c.remove_point(self.canvas.hovered_point()),
             "regenerate": c.regenerate, "clear_points": c.clear_points, "cancel": c.cancel,
             "tool_points": lambda on: on and self.set_tool("points"),
@@ -90,9 +105,13 @@ class MainWindow(QMainWindow):
             "toggle_contour": lambda on: self.canvas.set_layer_visible("contour", on),
             "toggle_mask": lambda on: self.canvas.set_layer_visible("mask", on),
             "toggle_points": lambda on: self.canvas.set_layer_visible("points", on),
-            "toggle_split": None, "toggle_method": lambda on: self.method_panel.setVisible(on),
+            "toggle_split": None,
+            "toggle_method": lambda on: (self.method_panel.setVisible(on), self.layout().activate(), self.canvas.fit()),
             "toggle_gt": lambda on: self.canvas.set_layer_visible("gt", on),
-            "accept": c.accept, "reject": c.reject, "mark_good": c.mark_good,
+            "accept": lambda: review_progress.review(self, "accept"),
+            "reject": lambda: review_progress.review(self, "reject"),
+            "mark_good": lambda: review_progress.review(self, "mark_good"),
+            "auto_advance": review_progress.set_auto_advance,
             "defect_class": lambda: self.review_box.focus_class(),
             "next_image": lambda: self._go(self.file_list.neighbour(1)),
             "prev_image": lambda: self._go(self.file_list.neighbour(-1)),
@@ -112,7 +131,7 @@ class MainWindow(QMainWindow):
                     menu.addAction(a[spec.id])
         tb = self.addToolBar("Main")
         tb.setObjectName("main_toolbar")
-        for key in ("open_folder", "models", None, "undo", "redo", None, "tool_points", "tool_brush",
+        for key in ("open_folder", "export", "models", None, "undo", "redo", None, "tool_points", "tool_brush",
                     "tool_eraser", None, "regenerate", "cancel", None, "fit", None, "accept", "reject",
                     "mark_good", "prev_image", "next_image", "next_unreviewed"):
             tb.addSeparator() if key is None else tb.addAction(a[key])
@@ -144,20 +163,29 @@ class MainWindow(QMainWindow):
         self.params_panel = ParamsPanel()
         self.text_box = TextPromptsBox()
         self.review_box = ReviewBox(a)
-        for w in (self.review_box, self.tools_box, self.params_panel, self.layers_box, self.text_box):
+        for w in (self.tools_box, self.params_panel, self.layers_box, self.text_box):
             side_lay.addWidget(w)
         side_lay.addStretch(1)
         scroll = QScrollArea()
+        scroll.setObjectName("side_scroll")
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
         scroll.setMinimumWidth(320)
         side_dock = QDockWidget("Prompts, parameters and review", self)
         side_dock.setObjectName("side_dock")
-        side_dock.setWidget(scroll)
+        pinned = QWidget()                 # the review box stays in view; the rest scrolls
+        pinned_lay = QVBoxLayout(pinned)
+        pinned_lay.setContentsMargins(0, 0, 0, 0)
+        pinned_lay.addWidget(self.review_box)
+        pinned_lay.addWidget(scroll, 1)
+        side_dock.setWidget(pinned)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, side_dock)
 
         self.status = StatusWidgets(self.statusBar(), a["cancel"])
         self.method_panel, self.ground_truth = method_panel.install(self), ground_truth.install(self)
+        self.review_panel = review_progress.install(self)
+        self.defaults_hint = defaults_hint.install(self)
+        self.waiting = loading_overlay.install(self)
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas
@@ -175,7 +203,7 @@ class MainWindow(QMainWindow):
         self.params_panel.regenerate_requested.connect(c.regenerate)
         self.text_box.text_prompts_changed.connect(c.set_text_prompts)
         self.review_box.defect_class_changed.connect(c.set_defect_class)
-        c.document_shown.connect(self._show_document)
+        c.document_shown.connect(lambda: document_view.show_document(self))
         c.heatmap_changed.connect(cv.set_heatmap)
         c.progress.connect(self.status.show_progress)
         c.error.connect(self.show_error)
@@ -185,44 +213,8 @@ class MainWindow(QMainWindow):
         self.lane.models_failed.connect(self._on_models_failed)
 
     # -- state -> widgets -----------------------------------------------------------------------
-    def _show_document(self) -> None:
-        doc = self.controller.doc
-        a = self.actions
-        if doc is None:
-            self._shown_id = None
-            self.canvas.set_image(None)
-            self.review_box.show_document(None, "")
-            self.setWindowTitle("zsas-gui")
-            for key in ("undo", "redo"):
-                a[key].setEnabled(False)
-            return
-        if self.canvas.image_hw != doc.hw or self._shown_id != doc.image_id:
-            self.canvas.set_image(self.controller.image)
-            self._shown_id = doc.image_id
-        s = doc.state
-        self.canvas.set_points(s.prompts)
-        self.canvas.set_mask(s.mask)
-        self.canvas.set_tau(s.params.tau)
-        self.params_panel.set_params(s.params)
-        self.params_panel.set_manual(not s.auto)
-        if s.text_prompts != self.text_box.text_prompts():
-            self.text_box.set_text_prompts(s.text_prompts)
-        score = "" if doc.image_score is None else f"score {doc.image_score:.3f}"
-        pending = ""
-        if self.controller.models_state == ModelsState.HEATMAP_ONLY:
-            pending = "no SAM model loaded: paint the mask by hand"
-        elif doc.needs_refine and self.controller.can_compute:
-            pending = "refining…" if self.lane.busy else "mask out of date (edit or Regenerate)"
-        self.review_box.show_document(doc.status, doc.defect_class, " · ".join(t for t in (score, pending) if t))
-        a["undo"].setEnabled(doc.undo_stack.can_undo)
-        a["redo"].setEnabled(doc.undo_stack.can_redo)
-        a["undo"].setText(f"&Undo {doc.undo_stack.undo_label or ''}".strip())
-        a["redo"].setText(f"&Redo {doc.undo_stack.redo_label or ''}".strip())
-        root = self.controller.project.root.name if self.controller.project else ""
-        self.setWindowTitle(f"{doc.image_id} — {root} — zsas-gui")
-        self.file_list.update_image(doc.image_id, doc.status, doc.image_score)
-
     _shown_id: str | None = None
+    _loaded_text = "none"
 
     def show_error(self, message: str) -> None:
         log.warning("%s", message)
@@ -261,11 +253,13 @@ class MainWindow(QMainWindow):
         self.controller.set_order(self.file_list.ordered())
         classes = {r.split("/")[-2] for r, _s, _c in rows if "/" in r} - {"good"}
         self.review_box.set_classes(sorted(classes) + ["defect"])
+        review_progress.folder_opened(self, project)
         app_settings().setValue("last_folder", str(project.root))
+        recent.remember_folder(project.root)
         if not rows:
             self.show_error(f"{project.root}: no images found (png, jpg, bmp, tif, webp)")
             return True
-        self.file_list.select(self.file_list.ordered()[0])
+        self.file_list.select(recent.first_image(project.root, self.file_list.ordered()))
         return True
 
     def open_image(self, rel: str) -> None:
@@ -302,6 +296,7 @@ class MainWindow(QMainWindow):
         if self._model_dialog is None:
             self._model_dialog = ModelDialog(self)
             self._model_dialog.models_chosen.connect(self.load_models)
+        self._model_dialog.show_loaded(self._loaded_text)
         self._model_dialog.show()
         self._model_dialog.raise_()
         return self._model_dialog
@@ -314,11 +309,15 @@ class MainWindow(QMainWindow):
         s = app_settings()
         for k, v in (("clip", clip), ("sam", sam), ("device", device), ("precision", precision)):
             s.setValue(f"models/{k}", v or "")
+        self.waiting.models_loading(clip, sam)
         self.controller.models.load(clip, sam, device, precision)   # the image is sent once they are loaded
 
     def _on_models_loaded(self, info: dict) -> None:
         c = self.controller               # its models_state follows the same signal (connected first)
         self._device_text = info["describe"]
+        self._loaded_text = f"CLIP {info['models']['clip']} + SAM {info['models']['sam']} on {info['describe']}"
+        if self._model_dialog is not None:
+            self._model_dialog.show_loaded(self._loaded_text)
         self.status.device.setText(self._device_text)
         self.status.progress_label.setText("")
         note = " — RANDOM test weights, results are meaningless" if info.get("random") else ""
@@ -339,10 +338,10 @@ class MainWindow(QMainWindow):
 
     def show_no_models(self, detail: str = "") -> None:
         """The one dialog explaining how to get the models (non-blocking)."""
-        from .model_dialog import no_models_box
+        from .first_run import models_needed_dialog
 
         if self._no_models_dialog is None:
-            self._no_models_dialog = no_models_box(self, self.show_model_dialog)
+            self._no_models_dialog = models_needed_dialog(self)
         if detail:
             self._no_models_dialog.setDetailedText(detail)
         self._no_models_dialog.show()

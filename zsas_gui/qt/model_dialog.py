@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QTableWidget,
@@ -27,9 +26,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.engine.presets import PRESETS, get_preset
-from ..core.errors import ZsasError
 from ..core.models import registry
-from .threads import FunctionThread
+from .threads import FunctionThread, user_message
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16")
@@ -51,27 +49,6 @@ def model_state(spec: registry.ModelSpec) -> str:
     if part.is_file():
         return f"partial ({registry.format_size(part.stat().st_size)})"
     return "missing"
-
-
-NO_MODELS_TEXT = (
-    "<p>No models are available, so there is no heatmap and no automatic mask.</p>"
-    "<p>You can still browse the images, <b>paint masks by hand</b> (B: brush, E: eraser) and "
-    "review them.</p><p>To get the models, either:</p><ul>"
-    "<li>open <b>File → Models…</b> (Ctrl+M) and download them (CLIP ViT-L/14-336 and SAM ViT-H by "
-    "default; smaller ones are listed), or pick checkpoint files you already have;</li>"
-    "<li>or on the command line: <code>zsas models download</code>, then restart;</li>"
-    "<li>or start with <code>zsas-gui FOLDER --clip PATH --sam PATH</code>.</li></ul>")
-
-
-def no_models_box(parent: QWidget, open_manager) -> QMessageBox:
-    """The one non-modal dialog that explains how to get the models."""
-    box = QMessageBox(QMessageBox.Icon.Information, "Models needed", NO_MODELS_TEXT,
-                      QMessageBox.StandardButton.Close, parent)
-    box.setObjectName("no_models_dialog")
-    box.setTextFormat(Qt.TextFormat.RichText)
-    box.setModal(False)
-    box.addButton("Open model manager…", QMessageBox.ButtonRole.ActionRole).clicked.connect(open_manager)
-    return box
 
 
 class _Relay(QObject):
@@ -96,6 +73,10 @@ class ModelDialog(QDialog):
         self._relay.progress.connect(self._on_progress)
         self._relay.finished.connect(self._on_finished)
         lay = QVBoxLayout(self)
+        self.loaded = QLabel("Loaded now: none")
+        self.loaded.setObjectName("loaded_models")
+        self.loaded.setWordWrap(True)
+        lay.addWidget(self.loaded)
         lay.addWidget(QLabel(f"Model folder: {registry.models_dir()} "
                              f"(set ${registry.MODELS_DIR_ENV} to use another)"))
         prow = QHBoxLayout()
@@ -181,6 +162,10 @@ class ModelDialog(QDialog):
         self.refresh()
         self._show_preset(self.preset.currentText())
         self.resize(900, 520)
+
+    def show_loaded(self, text: str) -> None:
+        """What the lane has loaded now (``text``: e.g. "CLIP x + SAM y on CPU, fp32")."""
+        self.loaded.setText(f"<b>Loaded now:</b> {text}")
 
     def refresh(self) -> None:
         specs = registry.list_specs()
@@ -297,10 +282,8 @@ class ModelDialog(QDialog):
             try:
                 fn(spec, progress=progress, cancel=cancel)
                 relay.finished.emit(spec.name, "")
-            except ZsasError as exc:
-                relay.finished.emit(spec.name, str(exc))
             except Exception as exc:  # noqa: BLE001 - shown to the user, never raised in the GUI
-                relay.finished.emit(spec.name, f"{type(exc).__name__}: {exc}")
+                relay.finished.emit(spec.name, user_message(exc))
 
         self._thread = FunctionThread(work, "zsas-download", self)
         self.progress.setVisible(True)

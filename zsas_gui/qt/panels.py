@@ -25,10 +25,12 @@ STATUS_STYLE = {
     "accepted": ("fa5s.check-circle", "#3cc864", "accepted"),
     "edited": ("fa5s.pen", "#45a0ff", "edited"),
     "rejected": ("fa5s.times-circle", "#e63c3c", "rejected"),
-    "good": ("fa5s.thumbs-up", "#d0d0d0", "good (no defect)"),
+    "good": ("fa5s.thumbs-up", "#e0b020", "good (no defect)"),
+    "unreadable": ("fa5s.exclamation-triangle", "#e6a23c", "unreadable (cannot be opened)"),
 }
 COL_STATUS, COL_NAME, COL_SCORE = range(3)
 _SORT_ROLE = Qt.ItemDataRole.UserRole + 1
+_CLASS_ROLE = Qt.ItemDataRole.UserRole + 2
 
 
 class _Item(QTreeWidgetItem):
@@ -116,9 +118,37 @@ class FileList(QTreeWidget):
         return None if v is None or v < 0 else float(v)
 
     def ordered(self) -> list[str]:
-        """Image rels in the order shown (after sorting)."""
-        return [self.topLevelItem(i).data(COL_NAME, Qt.ItemDataRole.UserRole)
-                for i in range(self.topLevelItemCount())]
+        """Image rels in the order shown (after sorting), rows hidden by the filter left out."""
+        return [item.data(COL_NAME, Qt.ItemDataRole.UserRole) for item in self._rows() if not item.isHidden()]
+
+    def _rows(self) -> list[_Item]:
+        return [self.topLevelItem(i) for i in range(self.topLevelItemCount())]
+
+    def counts(self) -> dict[str, int]:
+        """Images per status as the list shows them (every row, filtered or not)."""
+        counts = dict.fromkeys(STATUS_STYLE, 0)
+        for item in self._rows():
+            counts[item.data(COL_STATUS, Qt.ItemDataRole.UserRole)] += 1
+        return counts
+
+    def set_class(self, rel: str, name: str) -> None:
+        """The defect class of ``rel`` (for the class filter)."""
+        if rel in self._items:
+            self._items[rel].setData(COL_NAME, _CLASS_ROLE, name)
+
+    def class_of(self, rel: str) -> str:
+        return self._items[rel].data(COL_NAME, _CLASS_ROLE) or ""
+
+    def classes(self) -> list[str]:
+        """The defect classes of every row, sorted, without ""."""
+        return sorted({item.data(COL_NAME, _CLASS_ROLE) for item in self._rows()} - {None, ""})
+
+    def set_filter(self, keep) -> None:
+        """Show only rows whose rel passes ``keep(rel)`` (None: every row); the current row stays."""
+        cur = self.currentItem()
+        for item in self._rows():
+            rel = item.data(COL_NAME, Qt.ItemDataRole.UserRole)
+            item.setHidden(keep is not None and item is not cur and not keep(rel))
 
     def current_rel(self) -> str | None:
         item = self.currentItem()
@@ -136,7 +166,7 @@ class FileList(QTreeWidget):
         cur = self.current_rel()
         if not rels:
             return None
-        if cur is None:
+        if cur not in rels:
             return rels[0]
         i = rels.index(cur) + step
         return rels[i] if 0 <= i < len(rels) else None

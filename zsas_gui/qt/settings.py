@@ -1,5 +1,5 @@
-"""The app's QSettings (window layout, last folder, chosen models, view preferences, and the
-parameters and text prompts last used in each project)."""
+"""The app's QSettings (window layout, recent folders, chosen models, view preferences), and the
+project defaults (parameters, text prompts: stored in the project, older projects' in QSettings)."""
 
 from __future__ import annotations
 
@@ -15,19 +15,31 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "zsas-gui", "zsas-gui")
 
 
-def _settings_key(root) -> str:
+def project_key(root) -> str:
     import hashlib
 
     return "projects/" + hashlib.sha1(str(root).encode()).hexdigest()[:16]
 
 
-def load_defaults(root) -> tuple | None:
-    """(MethodParams, TextPrompts) last used in the project at ``root`` (from QSettings), or None."""
+def load_defaults(project) -> tuple:
+    """(MethodParams, TextPrompts) the images of ``project`` start from: stored in its
+    project.json (state/project_defaults.py); a project from before that takes the values last
+    saved for its folder in QSettings."""
+    from ..state.project_defaults import KEY, load_project_defaults
+
+    if KEY not in project.settings:
+        legacy = _legacy_defaults(project.root)
+        if legacy is not None:
+            return legacy
+    return load_project_defaults(project)
+
+
+def _legacy_defaults(root) -> tuple | None:
     import json
 
     from ..core.types import MethodParams, TextPrompts
 
-    raw = app_settings().value(_settings_key(root) + "/defaults")
+    raw = app_settings().value(project_key(root) + "/defaults")
     if not raw:
         return None
     try:
@@ -38,12 +50,17 @@ def load_defaults(root) -> tuple | None:
         return None
 
 
-def save_defaults(root, params, text_prompts) -> None:
-    import json
+def save_defaults(project, params, text_prompts) -> str | None:
+    """Store the project's defaults in its project.json; returns an error message or None."""
+    from ..core.errors import ZsasError
+    from ..state.project_defaults import save_project_defaults
 
-
-    app_settings().setValue(_settings_key(root) + "/defaults",
-                            json.dumps({"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}))
+    try:
+        save_project_defaults(project, params, text_prompts)
+    except (OSError, ZsasError) as exc:
+        log.warning("could not save the project defaults of %s: %s", project.root, exc)
+        return f"could not save the project defaults in {project.store.project_file}: {exc}"
+    return None
 
 
 def restore_window_layout(window, colormap_box) -> None:

@@ -34,6 +34,9 @@ class ActionSpec:
 ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("open_folder", "&Open folder…", "File", ("Ctrl+O",), "Open a folder of images",
                "fa5s.folder-open"),
+    ActionSpec("export", "E&xport…", "File", ("Ctrl+E",),
+               "Export the reviewed annotations (MVTec, anomalib Folder, COCO, labelme, YOLO, PNG)",
+               "fa5s.file-export"),
     ActionSpec("models", "&Models…", "File", ("Ctrl+M",), "Model manager: download or pick models",
                "fa5s.cubes"),
     ActionSpec("quit", "&Quit", "File", ("Ctrl+Q",), "Close the app"),
@@ -75,6 +78,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ActionSpec("mark_good", "Mark &good", "Review", ("G",), "The image is defect-free (empty mask)",
                "fa5s.thumbs-up"),
     ActionSpec("defect_class", "Defect &class…", "Review", ("C",), "Set the defect class", "fa5s.tag"),
+    ActionSpec("auto_advance", "Auto-&advance after review", "Review", (),
+               "After accept, reject or good, go to the next unreviewed image", None, True),
     ActionSpec("next_image", "&Next image", "Review", ("PgDown",), "Go to the next image", "fa5s.arrow-right"),
     ActionSpec("prev_image", "&Previous image", "Review", ("PgUp",), "Go to the previous image",
                "fa5s.arrow-left"),
@@ -181,4 +186,19 @@ class HelpDialog(QDialog):
         box = QDialogButtonBox(QDialogButtonBox.StandardButton.Close, parent=self)
         box.rejected.connect(self.reject)
         lay.addWidget(box)
-        self.resize(560, 640)
+        self._fit(table)
+
+    def _fit(self, table: QTableWidget) -> None:
+        """Sized to the table's content (no scroll bar when the screen is tall enough)."""
+        table.resizeColumnsToContents()
+        table.resizeRowsToContents()
+        width = sum(table.columnWidth(c) for c in range(table.columnCount())) + 2 * table.frameWidth()
+        height = (table.horizontalHeader().height() + sum(table.rowHeight(r) for r in range(table.rowCount()))
+                  + 2 * table.frameWidth())
+        table.setMinimumWidth(width + table.verticalScrollBar().sizeHint().width())
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        extra = self.sizeHint().height() - table.sizeHint().height()
+        want_h = height + extra + 20
+        if screen is not None:
+            want_h = min(want_h, screen.height() - 80)
+        self.resize(width + 60, want_h)

@@ -33,6 +33,14 @@ def running_threads() -> list[QThread]:
     return out
 
 
+def user_message(exc: BaseException) -> str:
+    """What the user reads for ``exc`` caught on a worker thread: a ZsasError's own message
+    (it says what to do), anything else with its type."""
+    from ..core.errors import ZsasError
+
+    return str(exc) if isinstance(exc, ZsasError) else f"{type(exc).__name__}: {exc}"
+
+
 class FunctionThread(QThread):
     """A QThread that runs ``fn()`` (PySide calls the Python ``run`` override in the new thread)."""
 
@@ -44,6 +52,26 @@ class FunctionThread(QThread):
 
     def run(self) -> None:
         self._fn()
+
+
+#: Native modules whose import holds the GIL for long: ``onnx`` (its protobuf descriptors:
+#: 0.8-2.5 s on 2 loaded cores), which the lane's decoder warm-up imports (core/sam/onnx_cache.py).
+GIL_HEAVY_IMPORTS = ("onnx", "onnxruntime")
+
+
+def preload_gil_heavy_modules() -> None:
+    """Import :data:`GIL_HEAVY_IMPORTS` (those installed) now. Called before the window is shown:
+    a background thread importing them would freeze the visible window for as long, since an
+    extension module's initialisation never lets go of the GIL."""
+    import importlib
+    import importlib.util
+
+    for name in GIL_HEAVY_IMPORTS:
+        if name not in sys.modules and importlib.util.find_spec(name) is not None:
+            try:
+                importlib.import_module(name)
+            except ImportError as exc:       # the lane reports a broken install when it needs it
+                log.info("could not preload %s: %s", name, exc)
 
 
 _frozen: set[str] = set()

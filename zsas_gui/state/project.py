@@ -219,6 +219,11 @@ class Project:
         meta = self._meta.get(rel)
         return meta.status if meta else "unreviewed"
 
+    def defect_class(self, rel: str) -> str:
+        """Stored defect class of ``rel`` ("" when none is stored); cheap."""
+        meta = self._meta.get(rel)
+        return meta.defect_class if meta else ""
+
     def problem_for(self, rel: str) -> str | None:
         """Why the record of ``rel`` cannot be read, or None."""
         return self._corrupt.get(rel) or (f"record of {rel} is from a newer zsas-gui" if rel in self._newer

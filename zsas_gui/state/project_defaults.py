@@ -1,0 +1,69 @@
+"""The project's defaults, stored in ``FOLDER/.zsas/project.json`` under ``"defaults"``: the method
+parameters and the text prompts every image of the project starts from until it is edited. The
+object name is derived from the folder name as ``zsas eval`` does (``metal_nut`` -> "metal nut";
+a ``test``/``train`` folder of an MVTec category takes the category's name) until the user edits
+it; then the edited name is the project's."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..core.evaluation.run import category_object_name
+from ..core.io.atomic import atomic_write_json
+from ..core.types import MethodParams, TextPrompts
+
+KEY = "defaults"
+#: MVTec split folders: opened directly, the object is their parent (the category)
+SPLIT_FOLDERS = ("test", "train", "ground_truth")
+
+
+def derived_object_name(project) -> str:
+    root = project.root
+    name = root.parent.name if root.name in SPLIT_FOLDERS and root.parent.name else root.name
+    return category_object_name(name)
+
+
+def load_project_defaults(project) -> tuple[MethodParams, TextPrompts]:
+    """(params, text prompts) stored in the project, else the method's defaults with the object
+    name derived from the folder. A stored entry that cannot be read is replaced by those (and
+    the problem added to ``project.problems``)."""
+    stored = project.settings.get(KEY)
+    if isinstance(stored, dict):
+        try:
+            return MethodParams.from_dict(stored["params"]), TextPrompts.from_dict(stored["text_prompts"])
+        except (ValueError, KeyError, TypeError) as exc:
+            project.problems.append(f"{project.store.project_file}: unreadable '{KEY}' ({exc}); "
+                                    "using the default parameters and text prompts")
+    return MethodParams(), TextPrompts(object_name=derived_object_name(project))
+
+
+def save_project_defaults(project, params: MethodParams, text_prompts: TextPrompts) -> None:
+    """Store the defaults in project.json (atomic; the file's other fields are kept as they are
+    on disk)."""
+    entry: dict[str, Any] = {"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}
+    path = project.store.project_file
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = dict(project.settings)
+    if not isinstance(data, dict):
+        data = dict(project.settings)
+    data[KEY] = entry
+    atomic_write_json(path, data)
+    project.settings[KEY] = entry
+
+
+def differences(params: MethodParams, text_prompts: TextPrompts,
+                defaults: tuple[MethodParams, TextPrompts] | None) -> list[str]:
+    """Names of the values of an image that differ from the project's defaults (readable words)."""
+    if defaults is None:
+        return []
+    d_params, d_text = defaults
+    out = [name for name, value in params.to_dict().items() if d_params.to_dict().get(name) != value]
+    if text_prompts.object_name != d_text.object_name:
+        out.append("object name")
+    if (text_prompts.normal_states, text_prompts.abnormal_states, text_prompts.templates) != (
+            d_text.normal_states, d_text.abnormal_states, d_text.templates):
+        out.append("text prompts")
+    return out
