@@ -37,7 +37,6 @@ from .compat import guard_none_refcount
 from .controller import Controller
 from .export_dialog import open_export_dialog
 from .lane import InferenceLane
-from .models_state import ModelsState
 from .panels import FileList, ReviewBox, StatusWidgets
 from .params_panel import ParamsPanel, TextPromptsBox
 from .precompute import PrecomputeControls, make_disk_cache
