@@ -79,12 +79,12 @@ class SlowPipeline:
 
     iter_run = Pipeline.iter_run      # the one orchestration, calling this object's iter_features
 
-    def iter_features(self, key, image, text_prompts=None):
+    def iter_features(self, key, image, text_prompts=None, map_settings=None):
         yield "slow"
         time.sleep(self.delay)
         with self.lock:
             self.log.append(key)
-        return (yield from self._pipe.iter_features(key, image, text_prompts))
+        return (yield from self._pipe.iter_features(key, image, text_prompts, map_settings))
 
 
 def test_an_interactive_request_goes_first_and_precompute_cancels(make_window, image_folder, tiny_pipeline,
