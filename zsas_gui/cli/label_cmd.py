@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .common import add_method_args, add_model_args
+from .ray_common import add_ray_args, check_ray_args
 
 EXIT_SOME_FAILED = 3
 
@@ -33,12 +34,17 @@ def register(sub) -> None:
                    help="mark images without a mask as good (ground truth that lists every defect)")
     add_model_args(p)
     add_method_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.errors import ZsasError
     from ..state.project import Project
 
+    check_ray_args(args)
+    if args.ray is not None and args.from_masks is not None:
+        raise ZsasError("--from-masks imports masks, --ray runs the method: use one of them")
     proj = Project.open(args.folder)
     for problem in proj.problems:
         print(f"zsas: warning: {problem}", file=sys.stderr)
@@ -60,6 +66,7 @@ def _import(proj, args) -> int:
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
     from ..core.io.imageio import load_image
+    from ..state.prelabel import save_prelabel
     from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
 
     params = method_params_from_args(args)
@@ -72,6 +79,9 @@ def _label(proj, args) -> int:
         print(f"nothing to do: {len(proj.images)} images, {reviewed} reviewed, the rest pre-labelled "
               f"(--redo runs unreviewed ones again)")
         return 0
+    if args.ray is not None:
+        from .ray_common import label_on_ray
+        return _finish(proj, todo, reviewed, label_on_ray(proj, todo, args, params, text))
     from ..core.engine.pipeline import Pipeline
 
     pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
@@ -87,18 +97,12 @@ def _label(proj, args) -> int:
                 bar.write(f"zsas: skipped {entry.rel}: {exc}", file=sys.stderr)
                 bar.update(1)
                 continue
-            rec = proj.load(entry.rel)
-            if rec.status != "unreviewed":        # reviewed meanwhile (e.g. in the app): keep it
-                bar.update(1)
-                continue
-            rec.mask = result.pred_mask
-            rec.prompts = result.prompts
-            rec.params, rec.text_prompts = params, text
-            rec.image_score = float(result.anomaly.image_score)
-            prov = {k: v for k, v in result.provenance.items() if k not in ("prompts", "text_prompts")}
-            rec.provenance = {**prov, "mask_source": "auto", "gated": bool(result.gated)}
-            proj.save(rec)
+            save_prelabel(proj, entry.rel, result, params, text)   # False: reviewed meanwhile, kept
             bar.update(1)
+    return _finish(proj, todo, reviewed, failed)
+
+
+def _finish(proj, todo: list, reviewed: int, failed: list[str]) -> int:
     done = len(todo) - len(failed)
     print(f"{done}/{len(todo)} images pre-labelled in {proj.root} ({reviewed} reviewed images kept)"
           + (f"; {len(failed)} failed" if failed else ""))

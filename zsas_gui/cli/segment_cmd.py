@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 from .common import add_method_args, add_model_args
+from .ray_common import add_ray_args, check_ray_args
 
 EXIT_SOME_FAILED = 3
 
@@ -26,6 +27,7 @@ def register(sub) -> None:
     p.add_argument("--colormap", default="jet", help="heatmap colours (jet, turbo, inferno, ...)")
     add_model_args(p)
     add_method_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -34,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import OutputError, ZsasError
     from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
 
+    check_ray_args(args)
+    if args.ray is not None:
+        from .ray_common import segment_on_ray
+        return segment_on_ray(args)
     items = collect_inputs(args.paths)
     job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
     job.prepare_output()

@@ -207,8 +207,10 @@ class Project:
     # -- load / save -----------------------------------------------------------------------------
     def load(self, rel: str) -> AnnotationRecord:
         """The stored record of ``rel`` with its mask, or a fresh unreviewed one when none is
-        stored or the stored one is unreadable (then :attr:`problems` says why)."""
-        if rel not in self._meta:
+        stored or the stored one is unreadable (then :attr:`problems` says why). A record written
+        by another process since :meth:`open` is read too."""
+        if rel in self._corrupt or rel in self._newer or (
+                rel not in self._meta and not self.store.record_path(rel).exists()):
             return AnnotationRecord.fresh(rel)
         try:
             data = self.store.read_record_json(rel)
