@@ -47,7 +47,7 @@ def test_label_ray_twice_at_once_loses_no_record(tmp_path, ray_address, models_a
         assert len(proj.store.mask_files(entry.rel)) == 1      # no stray mask from the other writer
 
 
-def test_label_ray_equals_local_and_resumes(tmp_path, ray_runtime, models_args, capsys):
+def test_label_ray_equals_local(tmp_path, ray_runtime, models_args, capsys):
     local, on_ray = tmp_path / "local", tmp_path / "ray"
     for folder in (local, on_ray):
         make_images(folder, 4)
@@ -61,5 +61,3 @@ def test_label_ray_equals_local_and_resumes(tmp_path, ray_runtime, models_args, 
         ra, rb = a.load(entry.rel), b.load(entry.rel)
         assert np.array_equal(ra.mask, rb.mask) and ra.prompts.to_dict() == rb.prompts.to_dict()
         assert ra.image_score == rb.image_score and ra.status == rb.status == "unreviewed"
-    assert main(["label", str(on_ray), *models_args, "--ray", "--actors", "1"]) == 3   # only the broken one
-    assert "0/1 images pre-labelled" in capsys.readouterr().out

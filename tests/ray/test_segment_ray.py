@@ -46,7 +46,7 @@ def test_ray_equals_local_on_magnetic_tile(shared_data, tmp_path, ray_runtime, m
     assert [e["mask_area"] for e in sa["entries"]] == [e["mask_area"] for e in sb["entries"]]
 
 
-def test_bad_file_is_recorded_and_the_job_finishes(tmp_path, ray_runtime, models_args, capsys):
+def test_bad_file_is_recorded_the_job_finishes_and_other_parameters_never_overwrite(tmp_path, ray_runtime, models_args, capsys):
     folder = tmp_path / "in"
     make_images(folder, 3)
     (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
@@ -63,6 +63,13 @@ def test_bad_file_is_recorded_and_the_job_finishes(tmp_path, ray_runtime, models
         for part in (f"masks/img{i:03d}.png", f"records/img{i:03d}.json", f"scores/img{i:03d}.npy"):
             assert (out / part).is_file(), part
     assert not (out / "masks" / "broken.png").exists()
+
+    # the same -o with other parameters: refused, nothing overwritten
+    before = tree_bytes(out)
+    assert main(["segment", str(folder), "-o", str(out), *models_args, "--save-scores", "--tau", "0.3",
+                 "--ray", "--actors", "1"]) == 1
+    assert "other parameters" in capsys.readouterr().err
+    assert tree_bytes(out) == before
 
 
 def test_driver_killed_then_rerun_computes_only_the_missing(tmp_path, ray_runtime, ray_address,
@@ -99,13 +106,3 @@ def test_driver_killed_then_rerun_computes_only_the_missing(tmp_path, ray_runtim
     assert sorted(f"{r}.json" for r in resumed) == sorted(before)
     assert summary["succeeded"] == 16 and len(list((out / "masks").glob("*.png"))) == 16
 
-
-def test_rerun_with_other_parameters_never_overwrites(tmp_path, ray_runtime, models_args, capsys):
-    folder, out = tmp_path / "in", tmp_path / "out"
-    make_images(folder, 2)
-    assert main(["segment", str(folder), "-o", str(out), *models_args, "--ray", "--actors", "1"]) == 0
-    before = tree_bytes(out / "records")
-    assert main(["segment", str(folder), "-o", str(out), *models_args, "--tau", "0.3",
-                 "--ray", "--actors", "1"]) == 1
-    assert "other parameters" in capsys.readouterr().err
-    assert tree_bytes(out / "records") == before

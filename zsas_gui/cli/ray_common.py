@@ -35,6 +35,9 @@ def check_ray_args(args: argparse.Namespace) -> None:
                         f"or write --ray=ADDRESS")
     if args.actor_cpus <= 0:
         raise ZsasError(f"--actor-cpus must be positive, got {args.actor_cpus}")
+    if args.ray is not None:
+        from ..scale.runtime import require_ray
+        require_ray()         # before anything is read or written: say how to install it
 
 
 def _reporter(bar):
@@ -61,12 +64,11 @@ def segment_on_ray(args: argparse.Namespace) -> int:
     from ..core.errors import ZsasError
     from ..scale.inputs import is_uri, list_inputs
     from ..scale.job import run_job
-    from ..scale.runtime import actor_spec, connected, require_ray
-    from ..scale.workers import SegmentWorker
+    from ..scale.runtime import actor_spec, connected
+    from ..scale.workers import SegmentWorker, check_earlier_run
     from .common import method_params_from_args, progress, text_prompts_from_args
     from .segment_cmd import EXIT_SOME_FAILED
 
-    require_ray()
     if is_uri(str(args.out)):
         raise ZsasError(f"-o {args.out}: the output must be a folder every worker can reach (a shared "
                         f"file system mounted at the same path); object-store outputs are not supported")
@@ -74,6 +76,7 @@ def segment_on_ray(args: argparse.Namespace) -> int:
     job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
     job.prepare_output()
     params, text = method_params_from_args(args), text_prompts_from_args(args)
+    check_earlier_run(job.out, params, text)
     worker_kwargs = {"models": _models(args), "params": params, "text": text,
                      "out": str(Path(args.out).resolve()), "save_scores": args.save_scores,
                      "colormap": args.colormap}

@@ -37,7 +37,8 @@ def block_rows(n_images: int, max_actors: int) -> int:
 
 
 def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[str, Any],
-            spec: ActorSpec, on_result: OnResult, verbose: bool = False) -> list[tuple[str, dict]]:
+            spec: ActorSpec, on_result: OnResult, verbose: bool = False,
+            max_task_retries: int = MAX_TASK_RETRIES) -> list[tuple[str, dict]]:
     """Run ``worker_cls(**worker_kwargs)`` actors over ``items`` ((src, rel) per image) on the
     Ray runtime this process has joined. Returns (outcome, entry) per image, in ``items``
     order. Raises OutputError when a worker cannot write the output."""
@@ -58,7 +59,7 @@ def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[
         warnings.filterwarnings("ignore", message=".*ray_remote_args. is deprecated")
         mapped = ds.map_batches(worker_cls, fn_constructor_kwargs=worker_kwargs, batch_size=rows,
                                 compute=compute, num_cpus=spec.num_cpus, num_gpus=spec.num_gpus or None,
-                                max_restarts=-1, max_task_retries=MAX_TASK_RETRIES)
+                                max_restarts=-1, max_task_retries=max_task_retries)
     results: dict[int, tuple[str, dict]] = {}
     try:
         for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
@@ -73,7 +74,7 @@ def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[
     for index, (src, rel) in enumerate(items):
         if index not in results:     # its block failed MAX_TASK_RETRIES times: dropped by Ray Data
             entry = {"image": src, "rel": rel, "ok": False,
-                     "error": f"lost: the workers died {MAX_TASK_RETRIES + 1} times on the block "
+                     "error": f"lost: the workers died {max_task_retries + 1} times on the block "
                               f"holding this image (see the Ray logs; re-run to retry it)"}
             results[index] = ("failed", entry)
             on_result("failed", entry)

@@ -77,6 +77,34 @@ def _json_equal(a: Any, b: Any) -> bool:
     return json.loads(json.dumps(a)) == json.loads(json.dumps(b))
 
 
+def same_run(record: dict[str, Any], params: MethodParams, text: TextPrompts,
+             model_ids: dict[str, Any] | None = None) -> bool:
+    """True when a segment record was made with these parameters, text prompts and (when
+    given) models."""
+    return (_json_equal(record.get("params"), params.to_dict())
+            and _json_equal(record.get("text_prompts"), text.to_dict())
+            and (model_ids is None or _json_equal(record.get("models"), model_ids)))
+
+
+def _other_run_message(record_path: Path, out: Path) -> str:
+    return (f"{record_path}: made by an earlier run with other parameters or models; write this "
+            f"run to another -o (or delete {out} to redo it)")
+
+
+def check_earlier_run(out: Path, params: MethodParams, text: TextPrompts) -> None:
+    """On the driver, before any actor starts: OutputError when the first record found under
+    ``out`` was made with other parameters (the workers check every record, models included)."""
+    records = out / "records"
+    for path in records.rglob("*.json") if records.is_dir() else []:   # the first readable one
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and not same_run(record, params, text):
+            raise OutputError(_other_run_message(path, out))
+        return
+
+
 class SegmentWorker(_Worker):
     """``zsas segment --ray``: writes the local command's files under ``out`` (each atomically;
     the record last, so a record on disk means the image is complete)."""
@@ -114,11 +142,8 @@ class SegmentWorker(_Worker):
             return None
         if not isinstance(record, dict) or not all(p.exists() for p in self._outputs(rel)):
             return None
-        if not (_json_equal(record.get("params"), self.params.to_dict())
-                and _json_equal(record.get("text_prompts"), self.text.to_dict())
-                and _json_equal(record.get("models"), self.pipe.model_ids)):
-            raise OutputError(f"{path}: made by an earlier run with other parameters or models; "
-                              f"write this run to another -o (or delete {self.job.out} to redo it)")
+        if not same_run(record, self.params, self.text, self.pipe.model_ids):
+            raise OutputError(_other_run_message(path, self.job.out))
         return {"image": src, "rel": rel, "ok": True, "image_score": record.get("image_score"),
                 "mask_area": record.get("mask_area"), "resumed": True,
                 "total_ms": (record.get("timings_ms") or {}).get("total_ms")}
