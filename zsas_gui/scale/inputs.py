@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path, PurePosixPath
 
-from ..core.engine.segment_job import collect_inputs
+from ..core.engine.segment_job import check_inputs, collect_inputs
 from ..core.errors import ImageReadError, ZsasError
 from ..core.io.imageio import IMAGE_EXTENSIONS, load_image
 
@@ -46,14 +46,7 @@ def list_inputs(paths: list[str]) -> list[tuple[str, str]]:
             found = [(str(src), rel) for src, rel in collect_inputs([raw])]
             prefix = Path(raw).name if Path(raw).is_dir() else ""
         items += [(src, f"{prefix}/{rel}" if len(paths) > 1 and prefix else rel) for src, rel in found]
-    if not items:
-        raise ZsasError(f"no images found under {', '.join(paths)} (looked for {' '.join(IMAGE_EXTENSIONS)})")
-    seen: dict[str, str] = {}
-    for src, rel in items:
-        if rel in seen:
-            raise ZsasError(f"{src} and {seen[rel]} would both be written as {rel}.png; rename one")
-        seen[rel] = src
-    return items
+    return check_inputs(items, paths)
 
 
 def _filesystem(uri: str):
