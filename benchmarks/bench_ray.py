@@ -9,9 +9,12 @@ Prints (``name: value``):
   models (CLIP ViT-B-16@224 + MobileSAM, the fast preset's architectures; the per-image work
   dominates) on 768x1024 images: the local command with 2 torch threads against ``--ray`` with
   2 one-CPU actors. Both include loading the models (each actor loads its own);
-- ``tiny_local_ms_per_image`` / ``tiny_ray_ms_per_image`` / ``ray_overhead_ms_per_image``:
-  tiny models, the local command with 1 thread against ``--ray`` with 1 one-CPU actor: what Ray
-  adds per image (actor start, scheduling, blocks) once the runtime is up.
+- ``ray_overhead_ms_per_image``: tiny models (the work per image is small, so Ray's share
+  shows), the local command with 1 thread against ``--ray`` with 1 one-CPU actor, each on a
+  small and a large set of images: the extra wall time per additional image
+  ((ray_large - ray_small) - (local_large - local_small)) / (large - small);
+  ``ray_fixed_s``: what ``--ray`` adds once per command on a running runtime (actor start, model
+  loading in the actor, the job's setup) after that per-image part.
 
 Random weights: timings are real, masks meaningless. Not run by CI.
 """
@@ -84,7 +87,8 @@ def timed_segment(images: Path, out: Path, models: list[str], ray_args: list[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=12, help="768x1024 images for the ratio")
-    parser.add_argument("--tiny-images", type=int, default=48, help="images for the overhead")
+    parser.add_argument("--tiny-images", type=int, default=48, help="images for the overhead (large set)")
+    parser.add_argument("--tiny-small", type=int, default=8, help="images for the overhead (small set)")
     args = parser.parse_args()
 
     import logging
@@ -100,6 +104,7 @@ def main() -> None:
         tiny_clip, tiny_sam = make_test_models(work / "models")
         write_images(work / "full", args.images)
         write_images(work / "tiny", args.tiny_images, hw=(256, 320))
+        write_images(work / "tiny-small", args.tiny_small, hw=(256, 320))
         full, tiny = ["--clip", str(clip), "--sam", str(sam)], ["--clip", str(tiny_clip), "--sam", str(tiny_sam)]
 
         t0 = time.perf_counter()
@@ -115,12 +120,18 @@ def main() -> None:
             emit("ray_vs_local_ratio", local / on_ray)
 
             torch.set_num_threads(1)
-            local = timed_segment(work / "tiny", work / "tiny-local", tiny, [])
-            on_ray = timed_segment(work / "tiny", work / "tiny-ray", tiny, ["--ray", "--actors", "1"])
-            emit("tiny_images", args.tiny_images)
-            emit("tiny_local_ms_per_image", local / args.tiny_images * 1e3)
-            emit("tiny_ray_ms_per_image", on_ray / args.tiny_images * 1e3)
-            emit("ray_overhead_ms_per_image", (on_ray - local) / args.tiny_images * 1e3)
+            walls = {}
+            for name in ("tiny-small", "tiny"):
+                walls[name] = (timed_segment(work / name, work / f"{name}-local", tiny, []),
+                               timed_segment(work / name, work / f"{name}-ray", tiny, ["--ray", "--actors", "1"]))
+            (local_s, ray_s), (local_l, ray_l) = walls["tiny-small"], walls["tiny"]
+            extra = args.tiny_images - args.tiny_small
+            overhead_s = ((ray_l - ray_s) - (local_l - local_s)) / extra
+            emit("tiny_images", f"{args.tiny_small} and {args.tiny_images}")
+            emit("tiny_local_ms_per_image", (local_l - local_s) / extra * 1e3)
+            emit("tiny_ray_ms_per_image", (ray_l - ray_s) / extra * 1e3)
+            emit("ray_overhead_ms_per_image", overhead_s * 1e3)
+            emit("ray_fixed_s", (ray_s - local_s) - overhead_s * args.tiny_small)
         finally:
             ray.shutdown()
 
