@@ -20,19 +20,20 @@ from zsas_gui.scale.workers import ModelSpec, SegmentWorker
 
 
 class KillingWorker(SegmentWorker):
-    """A SegmentWorker that kills its own actor (``ray.kill``, restart allowed) when it reaches
-    ``victim``: once in all (``marker`` file), or every time (``marker`` None)."""
+    """A SegmentWorker that kills its own actor (``ray.kill``, restart allowed) on reaching an image
+    of ``victims``: ``{rel: marker file}`` kills once in all (the marker remembers it), ``{rel: None}``
+    every time."""
 
-    def __init__(self, *args, victim: str, marker: str | None, **kwargs):
+    def __init__(self, *args, victims: dict[str, str | None], **kwargs):
         super().__init__(*args, **kwargs)
-        self.victim, self.marker = victim, marker
+        self.victims = victims
 
     def one(self, src, rel):
-        if rel == self.victim and (self.marker is None or not Path(self.marker).exists()):
+        if rel in self.victims and (self.victims[rel] is None or not Path(self.victims[rel]).exists()):
             import ray
 
-            if self.marker is not None:
-                Path(self.marker).touch()
+            if self.victims[rel] is not None:
+                Path(self.victims[rel]).touch()
             ray.kill(ray.get_runtime_context().current_actor, no_restart=False)
             time.sleep(600)            # the kill lands while this image is in progress
         return super().one(src, rel)
@@ -48,34 +49,21 @@ def _ship_this_module(ray_runtime):
     cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
 
 
-def _kwargs(tiny_models, out, victim, marker):
-    clip, sam = tiny_models
-    return {"models": ModelSpec(str(clip), str(sam), "cpu"), "params": MethodParams(),
-            "text": TextPrompts(), "out": str(out), "save_scores": False, "colormap": "jet",
-            "victim": victim, "marker": marker}
-
-
-def _items(folder):
-    return [(str(p), p.stem) for p in sorted(folder.glob("*.png"))]
-
-
-def test_killed_actor_is_replaced_and_the_job_completes(tmp_path, ray_runtime, tiny_models):
+def test_killed_actors_are_replaced_and_the_job_completes(tmp_path, ray_runtime, tiny_models):
+    """img003 kills its actor once: Ray restarts it and the block runs again. img001 kills every
+    actor it meets: after the retry its block is dropped, its image recorded; the job finishes."""
     folder, out = tmp_path / "in", tmp_path / "out"
     make_images(folder, 6)
+    clip, sam = tiny_models
+    kwargs = {"models": ModelSpec(str(clip), str(sam), "cpu"), "params": MethodParams(),
+              "text": TextPrompts(), "out": str(out), "save_scores": False, "colormap": "jet",
+              "victims": {"img003": str(tmp_path / "killed-once"), "img001": None}}
+    items = [(str(p), p.stem) for p in sorted(folder.glob("*.png"))]
     seen = []
-    results = run_job(_items(folder), KillingWorker, _kwargs(tiny_models, out, "img003", str(tmp_path / "killed")),
-                      ActorSpec(2, 2), lambda outcome, entry: seen.append(outcome))
-    assert (tmp_path / "killed").exists()                       # the actor really was killed
-    assert [outcome for outcome, _ in results] == ["done"] * 6 and len(seen) == 6
-    assert sorted(p.stem for p in (out / "records").glob("*.json")) == [f"img{i:03d}" for i in range(6)]
-
-
-def test_image_that_kills_every_actor_is_recorded_and_the_job_finishes(tmp_path, ray_runtime, tiny_models):
-    folder, out = tmp_path / "in", tmp_path / "out"
-    make_images(folder, 3)
-    results = run_job(_items(folder), KillingWorker, _kwargs(tiny_models, out, "img001", None),
-                      ActorSpec(1, 1), lambda outcome, entry: None, max_task_retries=1)
+    results = run_job(items, KillingWorker, kwargs, ActorSpec(2, 2),
+                      lambda outcome, entry: seen.append(outcome), max_task_retries=1)
+    assert (tmp_path / "killed-once").exists()                  # the actor really was killed
     outcomes = {entry["rel"]: (outcome, entry) for outcome, entry in results}
-    assert outcomes["img001"][0] == "failed"
-    assert "died 2 times" in outcomes["img001"][1]["error"]
-    assert outcomes["img000"][0] == outcomes["img002"][0] == "done"
+    assert outcomes["img001"][0] == "failed" and "died 2 times" in outcomes["img001"][1]["error"]
+    assert all(outcomes[f"img{i:03d}"][0] == "done" for i in (0, 2, 3, 4, 5)) and len(seen) == 6
+    assert sorted(p.stem for p in (out / "records").glob("*.json")) == [f"img{i:03d}" for i in (0, 2, 3, 4, 5)]

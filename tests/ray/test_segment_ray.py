@@ -75,7 +75,7 @@ def test_bad_file_is_recorded_the_job_finishes_and_other_parameters_never_overwr
 def test_driver_killed_then_rerun_computes_only_the_missing(tmp_path, ray_runtime, ray_address,
                                                            models_args, capsys):
     folder, out = tmp_path / "in", tmp_path / "out"
-    make_images(folder, 16)
+    make_images(folder, 30)       # enough that the job is far from done when the driver dies
     cpus = ray_runtime.cluster_resources()["CPU"]
     proc = zsas_process(["segment", str(folder), "-o", str(out), *models_args,
                          f"--ray={ray_address}", "--actors", "1"])
@@ -90,7 +90,7 @@ def test_driver_killed_then_rerun_computes_only_the_missing(tmp_path, ray_runtim
     while ray_runtime.available_resources().get("CPU", 0) < cpus:   # its actor has gone too
         time.sleep(0.1)
     before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in (out / "records").glob("*.json")}
-    assert 2 <= len(before) < 16, "the driver was killed after its job had finished"
+    assert 2 <= len(before) < 30, "the driver was killed after its job had finished"
     masks_before = {p.name: p.stat().st_mtime_ns for p in (out / "masks").glob("*.png")}
 
     assert main(["segment", str(folder), "-o", str(out), *models_args, "--ray", "--actors", "2"]) == 0
@@ -104,5 +104,5 @@ def test_driver_killed_then_rerun_computes_only_the_missing(tmp_path, ray_runtim
     summary = json.loads((out / "summary.json").read_text())
     resumed = [e["rel"] for e in summary["entries"] if e.get("resumed")]
     assert sorted(f"{r}.json" for r in resumed) == sorted(before)
-    assert summary["succeeded"] == 16 and len(list((out / "masks").glob("*.png"))) == 16
+    assert summary["succeeded"] == 30 and len(list((out / "masks").glob("*.png"))) == 30
 
