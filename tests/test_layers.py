@@ -38,7 +38,7 @@ def test_cli_help_imports_no_torch_and_no_qt():
             "        try:\n            main([c, '--help'])\n        except SystemExit:\n            pass\n")
     loaded = _imported_after(code)
     assert "zsas_gui.cli.segment_cmd" in loaded
-    assert not {m for m in loaded if m.startswith(("torch", "PySide6", "cv2", "open_clip"))}
+    assert not {m for m in loaded if m.startswith(("torch", "PySide6", "cv2", "open_clip", "ray", "pyarrow"))}
 
 
 def test_package_version():
@@ -145,3 +145,10 @@ def test_no_module_imports_another_modules_private_names():
 def test_the_vocabulary_is_the_floor():
     """zsas_gui/vocabulary.py imports nothing of zsas_gui; everyone may import it."""
     assert _imports_of(PKG_ROOT / "vocabulary.py") == set()
+def test_scale_sits_above_core_and_state():
+    """zsas_gui.scale (the --ray jobs) may import core and state; only cli imports it."""
+    bad = [f"{layer}/{p.name} imports {t}" for layer in ("core", "state", "qt")
+           for p in _sources(layer) for t in _imports_of(p) if _layer(t) == "scale"]
+    bad += [f"scale/{p.name} imports {t}" for p in _sources("scale") for t in _imports_of(p)
+            if _layer(t) in ("cli", "qt", "app")]
+    assert _sources("scale") and not bad, "\n".join(bad)

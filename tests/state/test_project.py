@@ -288,3 +288,24 @@ def test_mvtec_dataset_root_lists_no_ground_truth_masks(tmp_path):
         img.save(tmp_path / rel)
     rels = [e.rel for e in Project.open(tmp_path).images]
     assert rels == ["bottle/test/crack/000.png", "bottle/train/good/000.png", "misc/ground_truth/keep.png"]
+
+
+def test_load_sees_a_record_another_process_wrote_after_open(folder):
+    """Two writers (``zsas label --ray``'s actors, the app): a record saved by one after the other
+    opened the project is loaded, not replaced by a fresh one; a pre-label never overwrites it."""
+    from types import SimpleNamespace
+
+    from zsas_gui.state.prelabel import save_prelabel
+
+    root, _ = folder
+    mine, theirs = Project.open(root), Project.open(root)
+    rec = theirs.load(REL)
+    rec.mask = np.zeros((8, 8), bool)
+    rec.status = "accepted"
+    theirs.save(rec)
+    stored = theirs.store.record_path(REL).read_bytes()
+    result = SimpleNamespace(pred_mask=np.ones((8, 8), bool), prompts=Prompts.empty(), gated=False,
+                             anomaly=SimpleNamespace(image_score=0.5), provenance={})
+    assert save_prelabel(mine, REL, result, MethodParams(), TextPrompts()) is False
+    assert theirs.store.record_path(REL).read_bytes() == stored
+    assert mine.load(REL).status == "accepted"

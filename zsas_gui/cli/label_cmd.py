@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..vocabulary import EXIT_SOME_FAILED
 from .common import add_method_args, add_model_args
+from .ray_common import add_ray_args, check_ray_args
 
 
 def register(sub) -> None:
@@ -35,13 +36,18 @@ def register(sub) -> None:
                    help="import even when some mask files match no image (default: refuse, import nothing)")
     add_model_args(p)
     add_method_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..core.errors import ZsasError
     from ..state.project import Project
     from .common import check_models_found
 
+    check_ray_args(args)
+    if args.ray is not None and args.from_masks is not None:
+        raise ZsasError("--from-masks imports masks, --ray runs the method: use one of them")
     if args.from_masks is None:
         check_models_found(args)          # a missing model fails before FOLDER/.zsas is created
     proj = Project.open(args.folder)
@@ -66,7 +72,7 @@ def _import(proj, args) -> int:
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
     from ..core.io.imageio import load_image
-    from ..state.project import RecordConflictError
+    from ..state.prelabel import save_prelabel
     from .common import (
         BATCH_CACHE_BYTES,
         check_map_settings,
@@ -87,6 +93,9 @@ def _label(proj, args) -> int:
         print(f"nothing to do: {len(proj.images)} images, {reviewed} reviewed, the rest pre-labelled "
               f"(--redo runs unreviewed ones again)")
         return 0
+    if args.ray is not None:
+        from .ray_common import label_on_ray
+        return _finish(proj, todo, reviewed, label_on_ray(proj, todo, args, params, text))
     from ..core.engine.pipeline import Pipeline
 
     pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
@@ -104,22 +113,13 @@ def _label(proj, args) -> int:
                 bar.write(f"zsas: skipped {entry.rel}: {exc}", file=sys.stderr)
                 bar.update(1)
                 continue
-            rec = proj.load(entry.rel)
-            if rec.status != "unreviewed" or proj.problem_for(entry.rel):   # reviewed meanwhile: keep it
-                kept += 1
-                bar.update(1)
-                continue
-            rec.mask = result.pred_mask
-            rec.prompts = result.prompts
-            rec.params, rec.text_prompts = params, text
-            rec.image_score = float(result.anomaly.image_score)
-            prov = {k: v for k, v in result.provenance.items() if k not in ("prompts", "text_prompts")}
-            rec.provenance = {**prov, "mask_source": "auto", "gated": bool(result.gated)}
-            try:    # a compare-and-swap: a review saved since load (the app) is never overwritten
-                proj.save(rec, expect_revision=rec.revision)
-            except RecordConflictError:
+            if not save_prelabel(proj, entry.rel, result, params, text):   # reviewed meanwhile: kept
                 kept += 1
             bar.update(1)
+    return _finish(proj, todo, reviewed, failed, kept)
+
+
+def _finish(proj, todo: list, reviewed: int, failed: list[str], kept: int = 0) -> int:
     done = len(todo) - len(failed) - kept
     print(f"{done}/{len(todo)} images pre-labelled in {proj.root} ({reviewed + kept} reviewed images kept)"
           + (f"; {len(failed)} failed" if failed else ""))

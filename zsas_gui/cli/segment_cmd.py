@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..vocabulary import EXIT_SOME_FAILED
 from .common import add_method_args, add_model_args
+from .ray_common import add_ray_args, check_ray_args
 
 
 def register(sub) -> None:
@@ -25,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--colormap", default="jet", help="heatmap colours (jet, turbo, inferno, ...)")
     add_model_args(p)
     add_method_args(p)
+    add_ray_args(p)
     p.set_defaults(func=run)
 
 
@@ -41,6 +43,10 @@ def run(args: argparse.Namespace) -> int:
         warn_if_test_models,
     )
 
+    check_ray_args(args)
+    if args.ray is not None:
+        from .ray_common import segment_on_ray
+        return segment_on_ray(args)
     items = collect_inputs(args.paths)
     job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
     job.prepare_output()

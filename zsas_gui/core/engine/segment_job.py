@@ -40,10 +40,16 @@ def collect_inputs(paths: list[str | os.PathLike]) -> list[tuple[Path, str]]:
         for f in find_images(root):
             rel = f.relative_to(root).with_suffix("").as_posix()
             items.append((f, f"{root.name}/{rel}" if several else rel))
+    return check_inputs(items, paths)
+
+
+def check_inputs(items: list, paths: list) -> list:
+    """``items`` ((src, REL) pairs) when there is at least one and no two share a REL; else a
+    ZsasError saying what to do."""
     if not items:
         raise ZsasError(f"no images found under {', '.join(map(str, paths))} "
                         f"(looked for {' '.join(IMAGE_EXTENSIONS)})")
-    seen: dict[str, Path] = {}
+    seen: dict[str, Any] = {}
     for src, rel in items:
         if rel in seen:
             raise ZsasError(f"{src} and {seen[rel]} would both be written as {rel}.png; rename one")

@@ -1,0 +1,81 @@
+"""The driver of a distributed job: Ray Data ``map_batches`` over the image list with a pool of
+stateful actors (:mod:`.workers`), results streamed back to the driver as blocks finish.
+
+Faults: an image that fails is an outcome (recorded, the job goes on); a killed actor is
+restarted by Ray (``max_restarts=-1``) and the block it held is retried on another actor (up to
+:data:`MAX_TASK_RETRIES` times, so an image that kills every actor cannot loop forever); a block
+that still fails is dropped by Ray Data (``max_errored_blocks=-1``) and its images are recorded
+as failed here. A ``fatal`` outcome (the output cannot be written) stops the job.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+from ..core.errors import OutputError
+from .runtime import ActorSpec
+
+#: Times a block is re-submitted after its actor died (each time on a replacement actor).
+MAX_TASK_RETRIES = 3
+#: Blocks per actor at least (small blocks: a killed actor loses little; a progress bar that moves).
+BLOCKS_PER_ACTOR = 4
+#: Images per block at most (a block is the unit of retry and of progress).
+MAX_BLOCK_ROWS = 16
+
+#: (outcome, entry) -> None, called on the driver for each image as its block comes back.
+OnResult = Callable[[str, dict[str, Any]], None]
+
+
+def block_rows(n_images: int, max_actors: int) -> int:
+    """Images per block: enough blocks to keep every actor busy, at most MAX_BLOCK_ROWS each."""
+    return max(1, min(MAX_BLOCK_ROWS, n_images // (max_actors * BLOCKS_PER_ACTOR)))
+
+
+def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[str, Any],
+            spec: ActorSpec, on_result: OnResult, verbose: bool = False,
+            max_task_retries: int = MAX_TASK_RETRIES) -> list[tuple[str, dict]]:
+    """Run ``worker_cls(**worker_kwargs)`` actors over ``items`` ((src, rel) per image) on the
+    Ray runtime this process has joined. Returns (outcome, entry) per image, in ``items``
+    order. Raises OutputError when a worker cannot write the output."""
+    import ray.data
+
+    if not verbose:      # "progress bars disabled" and the like: our own bar is on the driver
+        logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ctx = ray.data.DataContext.get_current()
+    saved = ctx.enable_progress_bars, ctx.max_errored_blocks
+    ctx.enable_progress_bars, ctx.max_errored_blocks = verbose, -1
+    rows = block_rows(len(items), spec.max_size)
+    ds = ray.data.from_items([{"index": i, "src": src, "rel": rel} for i, (src, rel) in enumerate(items)],
+                             override_num_blocks=math.ceil(len(items) / rows))
+    compute = ray.data.ActorPoolStrategy(min_size=spec.min_size, max_size=spec.max_size)
+    with warnings.catch_warnings():
+        # Ray Data >= 2.5x deprecates passing actor options this way but names no replacement
+        # for max_task_retries; without it a block whose image kills its actor is retried forever
+        warnings.filterwarnings("ignore", message=".*ray_remote_args. is deprecated")
+        mapped = ds.map_batches(worker_cls, fn_constructor_kwargs=worker_kwargs, batch_size=rows,
+                                compute=compute, num_cpus=spec.num_cpus, num_gpus=spec.num_gpus or None,
+                                max_restarts=-1, max_task_retries=max_task_retries)
+    results: dict[int, tuple[str, dict]] = {}
+    try:
+        for batch in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+            for index, outcome, entry_json in zip(batch["index"], batch["outcome"], batch["entry"]):
+                entry = json.loads(str(entry_json))
+                if outcome == "fatal":
+                    raise OutputError(entry["error"])
+                results[int(index)] = (str(outcome), entry)
+                on_result(str(outcome), entry)
+    finally:
+        ctx.enable_progress_bars, ctx.max_errored_blocks = saved
+    for index, (src, rel) in enumerate(items):
+        if index not in results:     # its block failed MAX_TASK_RETRIES times: dropped by Ray Data
+            entry = {"image": src, "rel": rel, "ok": False,
+                     "error": f"lost: the workers died {max_task_retries + 1} times on the block "
+                              f"holding this image (see the Ray logs; re-run to retry it)"}
+            results[index] = ("failed", entry)
+            on_result("failed", entry)
+    return [results[i] for i in range(len(items))]
