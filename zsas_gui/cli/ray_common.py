@@ -7,7 +7,6 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 from ..scale.runtime import INSTALL_HINT, LOCAL
 
@@ -87,11 +86,11 @@ def segment_on_ray(args: argparse.Namespace) -> int:
             results = run_job(items, SegmentWorker, worker_kwargs, spec, _reporter(bar), args.verbose)
     job.entries = [entry for _, entry in results]
     done = [e for e in job.entries if e["ok"]]
-    models = {"clip": args.clip, "sam": args.sam}
-    if done:     # the models' ids as the workers loaded them (the local summary has the same)
+    run = {"models": {"clip": args.clip, "sam": args.sam}}
+    if done:     # the models, digests and map settings as the workers loaded them (as a local summary)
         record = json.loads((job.out / "records" / f"{done[0]['rel']}.json").read_text(encoding="utf-8"))
-        models = record.get("models", models)
-    job.write_summary(SimpleNamespace(model_ids=models), params, text, time.perf_counter() - t0)
+        run = {k: record[k] for k in ("models", "checkpoints", "anomaly_map") if k in record} or run
+    job.write_summary(run, params, text, time.perf_counter() - t0)
     kept = sum(outcome == "kept" for outcome, _ in results)
     failed = len(items) - len(done)
     print(f"{len(done)}/{len(items)} images segmented -> {args.out}"

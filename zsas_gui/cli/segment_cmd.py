@@ -71,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
                 job.record_failure(src, rel, str(exc))
                 bar.write(f"zsas: skipped {src}: {exc}", file=sys.stderr)
             bar.update(1)
-    job.write_summary(pipe, params, text, time.perf_counter() - t0)
+    from ..core.engine.provenance import run_provenance
+
+    job.write_summary(run_provenance(pipe, params), params, text, time.perf_counter() - t0)
     done = len(items) - failed
     print(f"{done}/{len(items)} images segmented -> {args.out}"
           + (f"; {failed} failed (see {args.out / 'summary.json'})" if failed else ""))

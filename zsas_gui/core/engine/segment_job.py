@@ -99,13 +99,14 @@ class SegmentJob:
     def record_failure(self, src: Path, rel: str, error: str) -> None:
         self.entries.append({"image": str(src), "rel": rel, "ok": False, "error": error})
 
-    def write_summary(self, pipe, params: MethodParams, text: TextPrompts, seconds: float) -> Path:
+    def write_summary(self, run: dict[str, Any], params: MethodParams, text: TextPrompts,
+                      seconds: float) -> Path:
+        """summary.json; ``run``: the run-level provenance (models, checkpoint digests, the map's
+        settings: :func:`~.provenance.run_provenance`, or the same keys of a worker's record)."""
         failed = [e for e in self.entries if not e["ok"]]
-        from .provenance import run_provenance
-
         return atomic_write_json(self.out / "summary.json", {
             "created": datetime.now(UTC).isoformat(timespec="seconds"),
-            **run_provenance(pipe, params), "params": params.to_dict(), "text_prompts": text.to_dict(),
+            **run, "params": params.to_dict(), "text_prompts": text.to_dict(),
             "images": len(self.entries), "succeeded": len(self.entries) - len(failed),
             "failed": len(failed), "seconds": round(seconds, 2), "entries": self.entries})
 
