@@ -50,14 +50,15 @@ def test_an_image_replaced_after_review_is_flagged_and_left_out_until_reviewed_a
     os.utime(root / "c.bmp", ns=(1, 10**18))
     proj = Project.open(root, create=False)
     assert proj.image_changed("a.bmp") and not proj.image_changed("b.bmp") and not proj.image_changed("c.bmp")
-    assert main(["export", str(root), "-f", "mvtec", "-o", str(tmp_path / "x")]) == 0
+    # --test-only: the project has no good image (an mvtec export needs them to train)
+    assert main(["export", str(root), "-f", "mvtec", "--test-only", "-o", str(tmp_path / "x")]) == 0
     err = capsys.readouterr().err
     assert "a.bmp: image changed since review" in err
     sources = [e["source"] for e in json.loads((tmp_path / "x" / "zsas_export.json").read_text())["items"]]
     assert sorted(sources) == ["b.bmp", "c.bmp"]
     _accept(root, "a.bmp")                                   # reviewed again: exported again
     assert not Project.open(root).image_changed("a.bmp")
-    assert main(["export", str(root), "-f", "mvtec", "-o", str(tmp_path / "y")]) == 0
+    assert main(["export", str(root), "-f", "mvtec", "--test-only", "-o", str(tmp_path / "y")]) == 0
     assert "changed since review" not in capsys.readouterr().err
 
 

@@ -119,7 +119,7 @@ def add_method_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--outside-weight", type=float, default=d.outside_weight,
                    help="score_map = map * (w + (1 - w) * mask): the pixel score outside the mask (0-1)")
     m = d.clip_map
-    a = p.add_argument_group("advanced: the CLIP map (ALGORITHM.md §1; recorded with every result)")
+    a = p.add_argument_group("advanced: the CLIP map (docs/method.md; recorded with every result)")
     a.add_argument("--clip-size", type=int, default=None, metavar="PX",
                    help="CLIP input side in pixels (same as --clip NAME@PX; default: the model's own)")
     a.add_argument("--vv-start", type=int, default=m.vv_start, metavar="BLOCK",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from ..vocabulary import DEFECT_STATUSES, STATUSES
 from .panels import STATUS_STYLE, FileList
 from .settings import app_settings
 
@@ -14,14 +15,14 @@ ALL = ""
 STATUS_FILTERS = (
     ("All images", ()),
     ("Unreviewed", ("unreviewed",)),
-    ("Reviewed", ("accepted", "edited", "rejected", "good")),
-    ("Accepted (incl. edited)", ("accepted", "edited")),
+    ("Reviewed", tuple(s for s in STATUSES if s != "unreviewed")),
+    ("Accepted (incl. edited)", DEFECT_STATUSES),
     ("Rejected", ("rejected",)),
     ("Good", ("good",)),
     ("Unreadable", ("unreadable",)),
 )
 #: what each review action leaves as the image's status when it succeeded
-REVIEW_RESULT = {"accept": ("accepted", "edited"), "reject": ("rejected",), "mark_good": ("good",)}
+REVIEW_RESULT = {"accept": DEFECT_STATUSES, "reject": ("rejected",), "mark_good": ("good",)}
 
 
 def progress_text(counts: dict[str, int]) -> str:
