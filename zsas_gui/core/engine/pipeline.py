@@ -24,36 +24,18 @@ from typing import Any
 import numpy as np
 
 from ... import __version__
-from ..frames import sam_input_size
 from ..io.imageio import content_hash
 from ..method.per_component import group_by_component, merge_ppg
 from ..method.ppg import PPGResult, generate_prompts, region_components
-from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
+from ..method.refine import clean_mask, iter_cascade, min_area_pixels, score_map
 from ..models.bundles import ClipBundle, SamBundle
+from ..sam.backends import SamEmbedding
 from ..types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 from .cache import ByteLRU, DiskCache
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 2 << 30   # 2 GiB of embeddings/tokens in memory
-
-
-@dataclass(eq=False)
-class SamEmbedding:
-    """SAM's cached image state. ``features``: torch (1, C, g, g) on the model's device, over the
-    padded ``long_side`` square; ``input_size``: (h, w) after resize; ``original_size``: (H, W)."""
-
-    features: Any
-    input_size: tuple[int, int]
-    original_size: tuple[int, int]
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.features.numel() * self.features.element_size())
-
-    def numpy(self) -> np.ndarray:
-        """(C, g, g) float32 on the CPU."""
-        return self.features[0].float().cpu().numpy()
 
 
 @dataclass(eq=False)
@@ -116,10 +98,8 @@ class Pipeline:
         self.clip, self.sam = clip, sam
         self.text_prompts = text_prompts or TextPrompts()
         self.disk_cache = disk_cache
-        self._predictor = None
         self.decoder, self.encoder = decoder, encoder
-        self._fast: Any = None   # FastDecoder, False once it fell back to the reference
-        self._encoder: Any = None   # OrtImageEncoder, False for SAM's torch encoder
+        self._backend: Any = None   # core.sam.backends.SamBackend for self.sam (built on first use)
         maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
         self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
         self._embeddings = ByteLRU((cache_bytes - maps_bytes) // 2, lambda e: e.nbytes)
@@ -230,78 +210,41 @@ class Pipeline:
         return tokens
 
     def _load_or_encode_sam(self, image, dkey, timings) -> SamEmbedding:
-        import torch
-
         hw = (int(image.shape[0]), int(image.shape[1]))
+        backend = self.backend
         if dkey is not None:
             arrays = self.disk_cache.load(dkey)
-            if arrays is not None and arrays.get("features", np.empty(0)).ndim == 4:
-                feats = torch.from_numpy(arrays["features"]).to(self.sam.device, torch.float32)
-                return SamEmbedding(feats, sam_input_size(hw, self.sam.long_side), hw)
-        predictor = self.predictor
-        encoder = self._image_encoder()
+            emb = backend.from_arrays(arrays, hw) if arrays is not None else None
+            if emb is not None:
+                return emb
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            if encoder:
-                encoder.set_image(predictor, image)
-            else:
-                predictor.set_image(image)
+        emb = backend.encode(image)
         self.encoder_calls["sam"] += 1
         timings["sam_ms"] = (time.perf_counter() - t0) * 1e3
-        emb = SamEmbedding(predictor.features, tuple(predictor.input_size), tuple(predictor.original_size))
         if dkey is not None:
-            self.disk_cache.save(dkey, {"features": emb.features.float().cpu().numpy()})
+            self.disk_cache.save(dkey, backend.to_arrays(emb))
         return emb
 
     @property
-    def predictor(self):
-        """The one ``SamPredictor`` of this pipeline (created on first use)."""
-        if self._predictor is None:
+    def backend(self):
+        """The :class:`~..sam.backends.SamBackend` of this pipeline's SAM (created on first use)."""
+        if self._backend is None:
             if self.sam is None:
                 raise RuntimeError("no SAM model loaded: load one to refine masks")
-            from segment_anything import SamPredictor
-            self._predictor = SamPredictor(self.sam.model)
-        return self._predictor
+            from ..sam.backends import make_backend
+            self._backend = make_backend(self.sam, self.decoder, self.encoder)
+        return self._backend
 
     @property
     def decoder_backend(self) -> str:
         """The decoder refinement uses: "onnx", "fast" or "torch" (builds it on first use)."""
-        engine = self._fast_engine()
-        return engine.backend if engine else "torch"
-
-    def _image_encoder(self):
-        if self._encoder is None:
-            from ..sam.fast_decoder import default_cache_dir
-            from ..sam.fast_encoder import make_encoder
-
-            cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
-            self._encoder = make_encoder(self.sam, self.encoder, cache_dir=cache) or False
-        return self._encoder
-
-    def _fast_engine(self):
-        if self._fast is None:
-            from ..sam.fast_decoder import default_cache_dir, make_decoder
-
-            if self.sam is None or self.decoder == "torch":
-                self._fast = False
-            else:
-                cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
-                self._fast = make_decoder(self.sam, self.decoder, cache_dir=cache) or False
-        return self._fast
+        return self.backend.decoder_name if self.sam is not None else "torch"
 
     def _decoder_for(self, feats: ImageFeatures):
         """A MaskDecoder on a cached embedding (no encoder call)."""
         if feats.sam is None:
             raise RuntimeError("these features have no SAM embedding: load a SAM model to refine")
-        engine = self._fast_engine()
-        if engine:
-            return engine.bind(feats.sam.features, feats.sam.input_size, feats.sam.original_size)
-        p = self.predictor
-        p.features = feats.sam.features
-        p.input_size = feats.sam.input_size
-        p.original_size = feats.sam.original_size
-        p.is_image_set = True
-        return PredictorDecoder(p)
+        return self.backend.decoder(feats.sam)
 
     # ------------------------------------------------------------------ per edit (cheap)
     def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
@@ -373,8 +316,7 @@ class Pipeline:
     def _provenance(self, params, prompts, timings) -> dict[str, Any]:
         return {"zsas_version": __version__, "models": self.model_ids,
                 "device": str(self.sam.device if self.sam else self.clip.device),
-                "decoder": (self._fast.backend if self._fast else "torch") if self._fast is not None
-                else self.decoder,
+                "decoder": self._backend.decoder_name if self._backend is not None else self.decoder,
                 "params": params.to_dict(), "prompts": prompts.to_dict(),
                 "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 

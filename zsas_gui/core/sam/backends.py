@@ -1,0 +1,207 @@
+"""The SAM backend protocol: encode an image once, decode prompts on the cached embedding.
+
+    backend = make_backend(sam_bundle, decoder="auto", encoder="auto")
+    emb = backend.encode(image)                 # SamEmbedding (the expensive step, cached by the caller)
+    dec = backend.decoder(emb)                  # a method.refine.MaskDecoder on that embedding
+    masks, ious, low = dec.decode(points, labels, box, mask_input, multimask)
+    feats = emb.numpy()                         # (C, g, g) float32 for PPG's negatives
+    arrays = backend.to_arrays(emb); emb = backend.from_arrays(arrays, hw)   # disk cache
+
+Backends, one per model family (``SamBundle.family``):
+
+- ``"sam1"`` (:class:`Sam1Backend`): segment_anything's ``SamPredictor``, with the fast decoder
+  paths (:mod:`.fast_decoder`) and the onnxruntime encoder for small encoders (:mod:`.fast_encoder`);
+- ``"sam2"`` (:class:`.sam2_backend.Sam2Backend`): ``SAM2ImagePredictor``;
+- ``"sam_hq"`` (:class:`.hq_backend.HqBackend`): segment_anything_hq's ``SamPredictor``.
+
+Every decoder keeps ``SamPredictor.predict`` semantics (see ``method.refine.MaskDecoder``), so
+the cascade, PPG, the caches, the lane and the explain view run unchanged on each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+#: frame of ``SamEmbedding.features``: SAM's padded square (ALGORITHM.md §6) or, for SAM 2, the
+#: image stretched to the square (``SAM2Transforms`` resizes without keeping the aspect ratio)
+FRAMES = ("padded", "stretched")
+
+
+@dataclass(eq=False)
+class SamEmbedding:
+    """SAM's cached image state. ``features``: torch (1, C, g, g) on the model's device, the image
+    embedding over ``frame``; ``extras``: name -> torch tensor, the other per-image tensors a
+    family's decoder needs (SAM 2's high-resolution maps, HQ-SAM's early encoder feature);
+    ``input_size``: (h, w) after the resize; ``original_size``: (H, W); ``long_side``: the
+    encoder's input side."""
+
+    features: Any
+    input_size: tuple[int, int]
+    original_size: tuple[int, int]
+    extras: dict[str, Any] = field(default_factory=dict)
+    frame: str = "padded"
+    long_side: int = 1024
+
+    @property
+    def nbytes(self) -> int:
+        return int(sum(t.numel() * t.element_size() for t in (self.features, *self.extras.values())))
+
+    def numpy(self) -> np.ndarray:
+        """(C, g, g) float32 on the CPU over SAM's padded square (the frame PPG's
+        ``feature_similarity`` reads); SAM 2's stretched map is resampled into it."""
+        if self.frame == "stretched":
+            from .sam2_backend import stretched_to_padded
+
+            return stretched_to_padded(self.features, self.original_size, self.long_side)
+        return self.features[0].float().cpu().numpy()
+
+
+class SamBackend(Protocol):
+    """One loaded SAM model behind the pipeline. ``name``: the family; ``decoder_name``: the
+    decoder path refinement uses (``"onnx"``, ``"fast"``, ``"torch"``: the package's predictor)."""
+
+    name: str
+
+    @property
+    def decoder_name(self) -> str: ...
+
+    def encode(self, image: np.ndarray) -> SamEmbedding:
+        """image: (H, W, 3) uint8 RGB -> its embedding."""
+
+    def decoder(self, emb: SamEmbedding) -> Any:
+        """A ``method.refine.MaskDecoder`` on ``emb`` (no encoder call)."""
+
+    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
+        """The embedding as float32 numpy arrays (for the disk cache)."""
+
+    def from_arrays(self, arrays: dict[str, np.ndarray], hw: tuple[int, int]) -> SamEmbedding | None:
+        """:meth:`to_arrays`' output back to an embedding of an (H, W) image; None if unusable."""
+
+
+def make_backend(sam_bundle, decoder: str = "auto", encoder: str = "auto") -> SamBackend:
+    """The backend for ``sam_bundle.family``. ``decoder``/``encoder``: see ``Pipeline``."""
+    family = getattr(sam_bundle, "family", "sam1")
+    if family == "sam2":
+        from .sam2_backend import Sam2Backend
+
+        return Sam2Backend(sam_bundle)
+    if family == "sam_hq":
+        from .hq_backend import HqBackend
+
+        return HqBackend(sam_bundle)
+    if family != "sam1":
+        raise ValueError(f"unknown SAM family {family!r}")
+    return Sam1Backend(sam_bundle, decoder, encoder)
+
+
+def arrays_of(emb: SamEmbedding) -> dict[str, np.ndarray]:
+    """``features`` and every extra as float32 CPU arrays (their shapes kept)."""
+    out = {"features": emb.features.float().cpu().numpy()}
+    out.update({k: v.float().cpu().numpy() for k, v in emb.extras.items()})
+    return out
+
+
+def tensors_from(arrays: dict[str, np.ndarray], names: tuple[str, ...], device) -> dict[str, Any] | None:
+    """torch float32 tensors on ``device`` for ``features`` + ``names``; None if one is missing."""
+    import torch
+
+    if any(arrays.get(n) is None for n in ("features", *names)) or arrays["features"].ndim != 4:
+        return None
+    return {n: torch.from_numpy(np.asarray(arrays[n], np.float32)).to(device) for n in ("features", *names)}
+
+
+class PredictDecoder:
+    """``method.refine.MaskDecoder`` over a predictor whose ``predict`` has SamPredictor's
+    signature and whose image state was restored (the reference path of every family)."""
+
+    def __init__(self, predictor, **predict_kwargs):
+        self.predictor, self.kwargs = predictor, predict_kwargs
+
+    def decode(self, points, labels, box, mask_input, multimask):
+        import torch
+
+        with torch.inference_mode():
+            masks, ious, low = self.predictor.predict(
+                point_coords=points, point_labels=labels, box=box,
+                mask_input=None if mask_input is None else mask_input[None].astype(np.float32),
+                multimask_output=multimask, **self.kwargs)
+        return (np.asarray(masks).astype(bool, copy=False), np.asarray(ious, np.float32),
+                np.asarray(low, np.float32))
+
+
+class Sam1Backend:
+    """segment_anything ``Sam`` (ViT-B/L/H, MobileSAM): ``SamPredictor`` plus the fast paths."""
+
+    name = "sam1"
+
+    def __init__(self, sam_bundle, decoder: str = "auto", encoder: str = "auto"):
+        from segment_anything import SamPredictor
+
+        self.sam = sam_bundle
+        self.predictor = SamPredictor(sam_bundle.model)
+        self.decoder_choice, self.encoder_choice = decoder, encoder
+        self._fast: Any = None      # FastDecoder, False once it fell back to the reference
+        self._encoder: Any = None   # OrtImageEncoder, False for SAM's torch encoder
+
+    def _cache_dir(self):
+        from .fast_decoder import default_cache_dir
+
+        return None if self.sam.info.get("random_test_model") else default_cache_dir()
+
+    def _image_encoder(self):
+        if self._encoder is None:
+            from .fast_encoder import make_encoder
+
+            self._encoder = make_encoder(self.sam, self.encoder_choice, cache_dir=self._cache_dir()) or False
+        return self._encoder
+
+    def fast_engine(self):
+        """The fast decoder engine, or False for SAM's own ``predict`` (built on first use)."""
+        if self._fast is None:
+            from .fast_decoder import make_decoder
+
+            self._fast = (self.decoder_choice != "torch"
+                          and make_decoder(self.sam, self.decoder_choice, cache_dir=self._cache_dir())) or False
+        return self._fast
+
+    @property
+    def decoder_name(self) -> str:
+        engine = self.fast_engine()
+        return engine.backend if engine else "torch"
+
+    def encode(self, image: np.ndarray) -> SamEmbedding:
+        import torch
+
+        p = self.predictor
+        encoder = self._image_encoder()
+        with torch.inference_mode():
+            if encoder:
+                encoder.set_image(p, image)
+            else:
+                p.set_image(image)
+        return SamEmbedding(p.features, tuple(p.input_size), tuple(p.original_size),
+                            long_side=self.sam.long_side)
+
+    def decoder(self, emb: SamEmbedding):
+        engine = self.fast_engine()
+        if engine:
+            return engine.bind(emb.features, emb.input_size, emb.original_size)
+        p = self.predictor
+        p.features, p.input_size, p.original_size = emb.features, emb.input_size, emb.original_size
+        p.is_image_set = True
+        return PredictDecoder(p)
+
+    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
+        return arrays_of(emb)
+
+    def from_arrays(self, arrays, hw) -> SamEmbedding | None:
+        from ..frames import sam_input_size
+
+        t = tensors_from(arrays, (), self.sam.device)
+        if t is None:
+            return None
+        return SamEmbedding(t["features"], sam_input_size(hw, self.sam.long_side), tuple(hw),
+                            long_side=self.sam.long_side)

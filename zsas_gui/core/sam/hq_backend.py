@@ -1,0 +1,59 @@
+"""HQ-SAM behind the backend protocol: ``segment_anything_hq``'s ``SamPredictor``.
+
+Same frames as SAM 1 (long side resized, padded square). The HQ decoder also reads an early
+encoder feature (``interm_features[0]``: (1, 64, 64, vit_dim), the output of the first global
+attention block, or of TinyViT's second stage), cached as the embedding's extra ``interm``.
+
+With ``multimask_output=True`` HQ-SAM's decoder already keeps only the best of SAM's three
+masks (by predicted IoU) and adds the HQ token's mask to it, so every call returns one
+candidate; the cascade's best-of-C choice is then that one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import PredictDecoder, SamEmbedding, arrays_of, tensors_from
+
+EXTRAS = ("interm",)
+
+
+class HqBackend:
+    """HQ-SAM's ``SamPredictor`` on a cached embedding (its own ``predict``: the reference)."""
+
+    name = "sam_hq"
+    decoder_name = "torch"
+
+    def __init__(self, sam_bundle):
+        from segment_anything_hq import SamPredictor
+
+        self.sam = sam_bundle
+        self.predictor = SamPredictor(sam_bundle.model)
+
+    def encode(self, image: np.ndarray) -> SamEmbedding:
+        import torch
+
+        p = self.predictor
+        with torch.inference_mode():
+            p.set_image(image)
+        return SamEmbedding(p.features, tuple(p.input_size), tuple(p.original_size),
+                            extras={"interm": p.interm_features[0]}, long_side=self.sam.long_side)
+
+    def decoder(self, emb: SamEmbedding) -> PredictDecoder:
+        p = self.predictor
+        p.features, p.interm_features = emb.features, [emb.extras["interm"]]
+        p.input_size, p.original_size = emb.input_size, emb.original_size
+        p.is_image_set = True
+        return PredictDecoder(p, hq_token_only=False)
+
+    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
+        return arrays_of(emb)
+
+    def from_arrays(self, arrays, hw) -> SamEmbedding | None:
+        from ..frames import sam_input_size
+
+        t = tensors_from(arrays, EXTRAS, self.sam.device)
+        if t is None:
+            return None
+        return SamEmbedding(t["features"], sam_input_size(hw, self.sam.long_side), tuple(hw),
+                            extras={"interm": t["interm"]}, long_side=self.sam.long_side)

@@ -1,0 +1,97 @@
+"""SAM 2 / 2.1 behind the backend protocol: ``sam2``'s ``SAM2ImagePredictor``, state restored
+from the cached embedding.
+
+What differs from SAM 1 (and what the cascade never sees):
+
+- the image is resized to the ``image_size`` square *without* keeping its aspect ratio, so the
+  64x64 embedding and the 256x256 low-res logits cover the stretched image, not a padded
+  square; ``predict`` maps points/boxes and upsamples masks itself;
+- the decoder also reads two high-resolution feature maps (``high_res_feats``: (1, C/8, 256, 256)
+  and (1, C/4, 128, 128)), cached as the embedding's extras;
+- boxes enter the prompt encoder as two corner points (labels 2, 3), low-res logits come back
+  clamped to [-32, 32], and a single-mask request falls back to the best of the three masks
+  when the single one is unstable (``dynamic_multimask_via_stability``, on for image use).
+
+The optional CUDA extension (``sam2._C``, built only with ``SAM2_BUILD_CUDA=1``) is used only
+for hole filling in masks, which ``SAM2ImagePredictor`` does only with ``max_hole_area > 0``
+(default 0, as here): without it nothing changes for the image predictor.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backends import PredictDecoder, SamEmbedding, arrays_of, tensors_from
+
+EXTRAS = ("high_res_0", "high_res_1")
+
+
+def stretched_to_padded(features, hw: tuple[int, int], long_side: int) -> np.ndarray:
+    """SAM 2's embedding of the stretched image -> the same grid over SAM's padded square.
+
+    features: torch (1, C, g, g) over the image stretched to the square; hw: (H, W) of the
+    image. Returns (C, g, g) float32: each cell of the padded square (long side resized to
+    ``long_side``, padded bottom/right) sampled bilinearly at its centre; cells outside the
+    image are zero."""
+    import torch
+    import torch.nn.functional as F
+
+    from ..frames import sam_input_size
+
+    g = int(features.shape[-1])
+    nh, nw = sam_input_size(hw, long_side)
+    centres = (torch.arange(g, dtype=torch.float32) + 0.5) * (long_side / g)   # padded-square px
+    # in the stretched frame the image spans the whole square: x_s = x_padded * long_side / nw
+    xs = centres / nw * 2.0 - 1.0
+    ys = centres / nh * 2.0 - 1.0
+    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], dim=-1)[None]   # (1, g, g, 2) x, y
+    with torch.inference_mode():
+        out = F.grid_sample(features.float().cpu(), grid, mode="bilinear", padding_mode="zeros",
+                            align_corners=False)
+        inside = ((grid[..., 0].abs() <= 1) & (grid[..., 1].abs() <= 1))[:, None]
+        out = torch.where(inside, out, torch.zeros((), dtype=out.dtype))
+    return out[0].numpy().astype(np.float32, copy=False)
+
+
+class Sam2Backend:
+    """``SAM2ImagePredictor`` on a cached embedding (its own ``predict``: the reference path)."""
+
+    name = "sam2"
+    decoder_name = "torch"
+
+    def __init__(self, sam_bundle):
+        from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        self.sam = sam_bundle
+        self.predictor = SAM2ImagePredictor(sam_bundle.model)
+
+    def encode(self, image: np.ndarray) -> SamEmbedding:
+        import torch
+
+        p = self.predictor
+        with torch.inference_mode():
+            p.set_image(np.ascontiguousarray(image))
+        f = p._features
+        side = self.sam.long_side
+        return SamEmbedding(f["image_embed"], (side, side), tuple(int(s) for s in image.shape[:2]),
+                            extras=dict(zip(EXTRAS, f["high_res_feats"])), frame="stretched",
+                            long_side=side)
+
+    def decoder(self, emb: SamEmbedding) -> PredictDecoder:
+        p = self.predictor
+        p.reset_predictor()
+        p._features = {"image_embed": emb.features, "high_res_feats": [emb.extras[k] for k in EXTRAS]}
+        p._orig_hw = [tuple(emb.original_size)]
+        p._is_image_set = True
+        return PredictDecoder(p)
+
+    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
+        return arrays_of(emb)
+
+    def from_arrays(self, arrays, hw) -> SamEmbedding | None:
+        t = tensors_from(arrays, EXTRAS, self.sam.device)
+        if t is None:
+            return None
+        side = self.sam.long_side
+        return SamEmbedding(t["features"], (side, side), tuple(hw), extras={k: t[k] for k in EXTRAS},
+                            frame="stretched", long_side=side)
