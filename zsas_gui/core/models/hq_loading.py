@@ -29,13 +29,21 @@ def hq_arch(sd: dict[str, Any], sam_arch: dict[str, Any]) -> dict[str, Any]:
     return dict(sam_arch, hq=True, vit_dim=int(sd["mask_decoder.compress_vit_feat.0.weight"].shape[0]))
 
 
-def _hq_modules():
+def hq_package():
+    """The ``segment_anything_hq`` package (:class:`CheckpointError` naming it if missing)."""
+    import warnings
+
     try:
-        from segment_anything_hq import modeling
+        with warnings.catch_warnings():
+            # its TinyViT imports timm's deprecated module paths and re-registers timm's
+            # tiny_vit_* names (our CLIP models do not use them), like MobileSAM's
+            warnings.simplefilter("ignore")
+            import segment_anything_hq
+            import segment_anything_hq.modeling  # noqa: F401
     except ImportError as exc:
         raise CheckpointError(f"this is an HQ-SAM checkpoint, which needs the segment-anything-hq "
                               f"package: {PIP_HINT} ({exc})") from exc
-    return modeling
+    return segment_anything_hq
 
 
 def build_hq_from_arch(a: dict[str, Any]):
@@ -43,7 +51,7 @@ def build_hq_from_arch(a: dict[str, Any]):
     ``segment_anything_hq.build_sam``, sizes from ``a``)."""
     import torch
 
-    m = _hq_modules()
+    m = hq_package().modeling
     emb = a["img_size"] // a["patch"]
     if a.get("encoder") == "tiny_vit":
         encoder = m.TinyViT(img_size=a["img_size"], in_chans=3, drop_rate=0.0, drop_path_rate=0.0,

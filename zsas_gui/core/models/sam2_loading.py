@@ -74,8 +74,14 @@ def package_config(sd: dict[str, Any], path: str | Path) -> dict[str, Any]:
             f"{path}: SAM 2 checkpoint with Hiera width {layout[1]} and stages {list(layout[2])} "
             f"matches none of the released models (tiny, small, base+, large); put it in a folder "
             f"with a zsas_model.json whose 'sam2_config' holds its model config")
+    return package_config_file(name)
+
+
+def package_config_file(name: str) -> dict[str, Any]:
+    """The ``model`` section of a config file shipped in the sam2 package, as a plain dict."""
     from omegaconf import OmegaConf
 
+    sam2_package()
     import sam2
 
     cfg = OmegaConf.load(Path(sam2.__file__).parent / name)

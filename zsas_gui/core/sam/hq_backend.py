@@ -25,10 +25,10 @@ class HqBackend:
     decoder_name = "torch"
 
     def __init__(self, sam_bundle):
-        from segment_anything_hq import SamPredictor
+        from ..models.hq_loading import hq_package
 
         self.sam = sam_bundle
-        self.predictor = SamPredictor(sam_bundle.model)
+        self.predictor = hq_package().SamPredictor(sam_bundle.model)
 
     def encode(self, image: np.ndarray) -> SamEmbedding:
         import torch

@@ -60,10 +60,15 @@ class Sam2Backend:
     decoder_name = "torch"
 
     def __init__(self, sam_bundle):
+        import warnings
+
         from sam2.sam2_image_predictor import SAM2ImagePredictor
 
         self.sam = sam_bundle
-        self.predictor = SAM2ImagePredictor(sam_bundle.model)
+        with warnings.catch_warnings():
+            # SAM2Transforms scripts its resize with torch.jit.script, deprecated in recent torch
+            warnings.simplefilter("ignore", FutureWarning)
+            self.predictor = SAM2ImagePredictor(sam_bundle.model)
 
     def encode(self, image: np.ndarray) -> SamEmbedding:
         import torch
