@@ -31,16 +31,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import emit, median_ms, test_image  # noqa: E402
+from _common import emit, median_ms, test_image
 
 HW = (768, 1024)
 POINTS = np.array([[420, 300], [470, 330], [440, 380], [250, 150], [700, 560], [620, 120]], np.float32)
 LABELS = np.array([1, 1, 1, 0, 0, 0], np.int32)
-VIT_B = dict(embed_dim=768, depth=12, num_heads=12, patch=16, img_size=1024, global_attn_indexes=[2, 5, 8, 11],
-             window_size=14, prompt_dim=256, mask_in_chans=16, decoder_depth=2, decoder_mlp_dim=2048,
-             decoder_num_heads=8, iou_hidden=256)
-VIT_L = dict(VIT_B, embed_dim=1024, depth=24, num_heads=16, global_attn_indexes=[5, 11, 17, 23])
-VIT_H = dict(VIT_B, embed_dim=1280, depth=32, num_heads=16, global_attn_indexes=[7, 15, 23, 31])
+VIT_B = {"embed_dim": 768, "depth": 12, "num_heads": 12, "patch": 16, "img_size": 1024,
+         "global_attn_indexes": [2, 5, 8, 11], "window_size": 14, "prompt_dim": 256, "mask_in_chans": 16,
+         "decoder_depth": 2, "decoder_mlp_dim": 2048, "decoder_num_heads": 8, "iou_hidden": 256}
+VIT_L = {**VIT_B, "embed_dim": 1024, "depth": 24, "num_heads": 16, "global_attn_indexes": [5, 11, 17, 23]}
+VIT_H = {**VIT_B, "embed_dim": 1280, "depth": 32, "num_heads": 16, "global_attn_indexes": [7, 15, 23, 31]}
 SAM2 = {"sam2.1_tiny": (96, (1, 2, 7, 2)), "sam2.1_small": (96, (1, 2, 11, 2)),
         "sam2.1_base_plus": (112, (2, 3, 16, 3)), "sam2.1_large": (144, (2, 6, 36, 4))}
 DEFAULT = ("sam1_vit_b", "mobile_sam", "sam2.1_tiny", "sam2.1_small", "sam2.1_base_plus", "hq_vit_b",
@@ -68,10 +68,10 @@ def build_bundle(name: str):
 
         family = "sam_hq"
         if name == "hq_vit_tiny":
-            arch = dict(mobile_sam_arch(), hq=True, vit_dim=160)
+            arch = {**mobile_sam_arch(), "hq": True, "vit_dim": 160}
         else:
             base = {"hq_vit_b": VIT_B, "hq_vit_l": VIT_L, "hq_vit_h": VIT_H}[name]
-            arch = dict(base, hq=True, vit_dim=base["embed_dim"])
+            arch = {**base, "hq": True, "vit_dim": base["embed_dim"]}
         model = build_hq_from_arch(arch)
     elif name == "mobile_sam":
         model = build_sam_from_arch(mobile_sam_arch())
@@ -89,7 +89,7 @@ def measure(name: str, bundle, image, decoder: str, repeat: int, encode_repeat: 
     from zsas_gui.core.types import Prompts
 
     backend = make_backend(bundle, decoder=decoder)
-    backend.decoder_name                                  # builds (exports) a fast decoder now, untimed
+    _ = backend.decoder_name                              # builds (exports) a fast decoder now, untimed
     emb = backend.encode(image)                           # warm-up
     times = []
     for _ in range(encode_repeat):

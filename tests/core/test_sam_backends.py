@@ -98,8 +98,8 @@ def package_embedding(sam, image) -> np.ndarray:
         p = sam2_predictor(sam.model)
         p.set_image(image)
         return p.get_image_embedding()[0].numpy()
-    from segment_anything_hq import SamPredictor as HqPredictor
     from segment_anything import SamPredictor
+    from segment_anything_hq import SamPredictor as HqPredictor
     p = (HqPredictor if sam.family == "sam_hq" else SamPredictor)(sam.model)
     p.set_image(image)
     return p.get_image_embedding()[0].numpy()

@@ -4,7 +4,8 @@
     feats = pipe.features(key, image, text_prompts)      # CLIP tokens + map, SAM embedding (cached)
     ppg = pipe.propose(feats, params)                    # points + intermediates
     for stage in pipe.iter_refine(feats, ppg.prompts, params): ...   # 3 decoder passes
-    result = pipe.run(key, image, params)                # all of it -> SegmentationResult
+    for event in pipe.iter_run(key, image, params): ...  # all of it, one event per step (events.py)
+    result = pipe.run(key, image, params)                # iter_run to its end -> SegmentationResult
     trace = pipe.run_traced(key, image, params)          # the same + features + PPG result
 
 Caches: memory LRU (bytes budget) of SAM embeddings and CLIP image tokens keyed by
@@ -18,8 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,45 +29,17 @@ from ..method.per_component import group_by_component, merge_ppg
 from ..method.ppg import PPGResult, generate_prompts, region_components
 from ..method.refine import clean_mask, iter_cascade, min_area_pixels, score_map
 from ..models.bundles import ClipBundle, SamBundle
-from ..sam.backends import SamEmbedding
-from ..types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
+from ..types import MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 from .cache import ByteLRU, DiskCache
+from .events import Encoding, FeaturesReady, PointsReady, RunEvent, StageDone, drive
+from .features import ImageFeatures, RunTrace, SamEmbedding
+
+if TYPE_CHECKING:
+    from ..sam.backends import SamBackend
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 2 << 30   # 2 GiB of embeddings/tokens in memory
-
-
-@dataclass(eq=False)
-class ImageFeatures:
-    """Everything per image that prompt edits re-use. ``hw``: (H, W) of the image."""
-
-    image_key: str
-    hw: tuple[int, int]
-    anomaly: AnomalyResult
-    sam: SamEmbedding | None
-    text_key: str
-    timings: dict[str, float] = field(default_factory=dict)   # ms of the work done for this call
-    _sam_np: np.ndarray | None = None
-
-    def sam_features_np(self) -> np.ndarray | None:
-        """(C, g, g) float32 SAM embedding on the CPU (converted once)."""
-        if self.sam is None:
-            return None
-        if self._sam_np is None:
-            self._sam_np = self.sam.numpy()
-        return self._sam_np
-
-
-@dataclass(frozen=True, eq=False)
-class RunTrace:
-    """What one :meth:`Pipeline.run_traced` used and produced: the (cached) features, the PPG
-    result (None when the caller's prompts replaced PPG) and the :class:`SegmentationResult`,
-    whose ``stages`` are the very :class:`StageResult` objects the cascade yielded."""
-
-    features: ImageFeatures
-    ppg: PPGResult | None
-    result: SegmentationResult
 
 
 class Pipeline:
@@ -99,7 +71,8 @@ class Pipeline:
         self.text_prompts = text_prompts or TextPrompts()
         self.disk_cache = disk_cache
         self.decoder, self.encoder = decoder, encoder
-        self._backend: Any = None   # core.sam.backends.SamBackend for self.sam (built on first use)
+        self._backend: SamBackend | None = None       # built on first use (core.sam.backends)
+        self._last_ppg: tuple[tuple, PPGResult] | None = None   # (key, result) of the last propose
         maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
         self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
         self._embeddings = ByteLRU((cache_bytes - maps_bytes) // 2, lambda e: e.nbytes)
@@ -177,7 +150,7 @@ class Pipeline:
                 with self._memory_guard("encoding the image with SAM"):
                     emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
                 self._embeddings.put((key, self.sam.model_id), emb)
-        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings)
+        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings, tp)
 
     def _memory_guard(self, what: str):
         """Out of memory inside the block -> :class:`DeviceMemoryError` (a user error)."""
@@ -189,7 +162,7 @@ class Pipeline:
     def features(self, image_key: str | None, image: np.ndarray,
                  text_prompts: TextPrompts | None = None) -> ImageFeatures:
         """:meth:`iter_features` run to completion."""
-        return _drain(self.iter_features(image_key, image, text_prompts))
+        return drive(self.iter_features(image_key, image, text_prompts))
 
     def _load_or_encode_tokens(self, image, dkey, timings):
         from ..maps.anomaly_map import ImageTokens
@@ -226,8 +199,9 @@ class Pipeline:
         return emb
 
     @property
-    def backend(self):
-        """The :class:`~..sam.backends.SamBackend` of this pipeline's SAM (created on first use)."""
+    def backend(self) -> SamBackend:
+        """The :class:`~..sam.backends.SamBackend` of this pipeline's SAM (created on first use):
+        encoder, decoder and embedding format of SAM 1, SAM 2.1 or HQ-SAM."""
         if self._backend is None:
             if self.sam is None:
                 raise RuntimeError("no SAM model loaded: load one to refine masks")
@@ -248,7 +222,15 @@ class Pipeline:
 
     # ------------------------------------------------------------------ per edit (cheap)
     def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
-        """PPG on cached features. In per-component mode, the prompts of all components."""
+        """PPG on cached features. In per-component mode, the prompts of all components.
+        The last result is kept: a point edit or a drag (same image, map and parameters) does
+        not compute it again."""
+        key = (feats.image_key, feats.text_key, params)
+        if self._last_ppg is None or self._last_ppg[0] != key:
+            self._last_ppg = (key, self._propose(feats, params))
+        return self._last_ppg[1]
+
+    def _propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
         S = feats.anomaly.normalized
         sam_np = feats.sam_features_np() if params.negative_rule == "sam_similarity" else None
         long_side = self.sam.long_side if self.sam else 1024
@@ -283,11 +265,57 @@ class Pipeline:
         return SegmentationResult(
             anomaly=feats.anomaly, prompts=prompts, stages=tuple(stages), pred_mask=pred,
             score_map=score_map(S, pred), gated=gated,
-            provenance=self._provenance(params, prompts, {**feats.timings, "refine_ms": refine_ms}))
+            provenance=self._provenance(params, prompts, feats.text_prompts or self.text_prompts,
+                                        {**feats.timings, "refine_ms": refine_ms}))
 
     def refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
                gated: bool = False) -> SegmentationResult:
-        return _drain(self.iter_refine(feats, prompts, params, gated))
+        return drive(self.iter_refine(feats, prompts, params, gated))
+
+    def iter_run(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
+                 text_prompts: TextPrompts | None = None, prompts: Prompts | None = None, *,
+                 features_only: bool = False, ppg_for_display: bool = False
+                 ) -> Generator[RunEvent, None, RunTrace]:
+        """The whole method on one image, one :mod:`event <.events>` per step; returns the
+        :class:`RunTrace` (its result's provenance complete: models, parameters, prompts, text
+        prompts, timings). ``prompts`` replace PPG's points. ``features_only``: stop after
+        :class:`~.events.FeaturesReady` (the trace's ``result`` and ``ppg`` are None).
+        ``ppg_for_display``: with ``prompts`` given, run PPG anyway for its R, N and similarity
+        (a failure there is logged and gives ``ppg`` None: the user's points do not need it)."""
+        params = params or MethodParams()
+        feats = yield from self._iter_features_events(image_key, image, text_prompts)
+        yield FeaturesReady(feats)
+        if features_only:
+            return RunTrace(feats, None, None)
+        t0 = time.perf_counter()
+        ppg, gated = None, False
+        if prompts is None:
+            ppg = self.propose(feats, params)
+            prompts, gated = ppg.prompts, ppg.gated
+        elif ppg_for_display:
+            try:
+                ppg = self.propose(feats, params)
+            except Exception as exc:  # noqa: BLE001 - display only; the cascade uses the user's points
+                log.warning("PPG for display failed: %s", exc)
+        feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
+        yield PointsReady(prompts, gated, ppg)
+        gen = self.iter_refine(feats, prompts, params, gated)
+        while True:
+            try:
+                stage = next(gen)
+            except StopIteration as stop:
+                return RunTrace(feats, ppg, stop.value)
+            yield StageDone(stage)
+
+    def _iter_features_events(self, image_key, image, text_prompts
+                              ) -> Generator[Encoding, None, ImageFeatures]:
+        gen = self.iter_features(image_key, image, text_prompts)
+        while True:
+            try:
+                step = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield Encoding(step)
 
     def run(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
             text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
@@ -298,33 +326,15 @@ class Pipeline:
     def run_traced(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
                    text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
                    ) -> RunTrace:
-        """:meth:`run`, also returning the features and the PPG intermediates it used
-        (``ppg`` is None when ``prompts`` overrode the automatic ones: PPG did not run)."""
-        params = params or MethodParams()
-        feats = self.features(image_key, image, text_prompts)
-        t0 = time.perf_counter()
-        gated = False
-        ppg = None
-        if prompts is None:
-            ppg = self.propose(feats, params)
-            prompts, gated = ppg.prompts, ppg.gated
-        feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
-        result = self.refine(feats, prompts, params, gated)
-        result.provenance["text_prompts"] = (text_prompts or self.text_prompts).to_dict()
-        return RunTrace(feats, ppg, result)
+        """:meth:`iter_run` to its end (``ppg`` is None when ``prompts`` overrode the
+        automatic ones: PPG did not run)."""
+        return drive(self.iter_run(image_key, image, params, text_prompts, prompts))
 
-    def _provenance(self, params, prompts, timings) -> dict[str, Any]:
+    def _provenance(self, params: MethodParams, prompts: Prompts, text_prompts: TextPrompts,
+                    timings: dict[str, float]) -> dict[str, Any]:
+        decoder = self._backend.decoder_name if self._backend is not None else self.decoder
         return {"zsas_version": __version__, "models": self.model_ids,
                 "device": str(self.sam.device if self.sam else self.clip.device),
-                "decoder": self._backend.decoder_name if self._backend is not None else self.decoder,
-                "params": params.to_dict(), "prompts": prompts.to_dict(),
+                "decoder": decoder, "params": params.to_dict(), "prompts": prompts.to_dict(),
+                "text_prompts": text_prompts.to_dict(),
                 "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
-
-
-def _drain(gen: Generator) -> Any:
-    """Run a generator to its end and return its return value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value

@@ -39,7 +39,7 @@ def hq_package():
             # tiny_vit_* names (our CLIP models do not use them), like MobileSAM's
             warnings.simplefilter("ignore")
             import segment_anything_hq
-            import segment_anything_hq.modeling  # noqa: F401
+            import segment_anything_hq.modeling
     except ImportError as exc:
         raise CheckpointError(f"this is an HQ-SAM checkpoint, which needs the segment-anything-hq "
                               f"package: {PIP_HINT} ({exc})") from exc

@@ -215,7 +215,7 @@ for _spec in _BUILTIN:
     register_spec(_spec, _BUILTIN_ALIASES.get(_spec.name, ()))
 del _spec
 
-from .registry_more_sam import MORE_SAM  # noqa: E402 - its entries need ModelSpec, defined above
+from .registry_more_sam import MORE_SAM  # its entries need ModelSpec, defined above
 
 for _spec, _aliases in MORE_SAM:
     register_spec(_spec, _aliases)

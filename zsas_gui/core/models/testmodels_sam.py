@@ -16,11 +16,11 @@ from typing import Any
 from ..io.atomic import atomic_write_json
 
 NOTE = "RANDOM WEIGHTS: a tiny test model built by `zsas models make-test-models`; results are meaningless."
-#: HQ-SAM with SAM's tiny test decoder sizes (``testmodels.TINY_SAM_ARCH``)
-TINY_HQ_ARCH = dict(embed_dim=32, depth=2, num_heads=2, patch=16, img_size=256,
-                    global_attn_indexes=[1], window_size=4, prompt_dim=32, mask_in_chans=16,
-                    decoder_depth=2, decoder_mlp_dim=64, decoder_num_heads=2, iou_hidden=32,
-                    hq=True, vit_dim=32)
+#: HQ-SAM with SAM's tiny test sizes (``testmodels.TINY_SAM_ARCH``) and its HQ feature width
+TINY_HQ_ARCH = {"embed_dim": 32, "depth": 2, "num_heads": 2, "patch": 16, "img_size": 256,
+                "global_attn_indexes": [1], "window_size": 4, "prompt_dim": 32, "mask_in_chans": 16,
+                "decoder_depth": 2, "decoder_mlp_dim": 64, "decoder_num_heads": 2, "iou_hidden": 32,
+                "hq": True, "vit_dim": 32}
 
 
 def packages_missing() -> set[str]:

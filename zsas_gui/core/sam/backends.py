@@ -143,42 +143,47 @@ class Sam1Backend:
         self.sam = sam_bundle
         self.predictor = SamPredictor(sam_bundle.model)
         self.decoder_choice, self.encoder_choice = decoder, encoder
-        self._fast: Any = None      # FastDecoder, False once it fell back to the reference
-        self._encoder: Any = None   # OrtImageEncoder, False for SAM's torch encoder
+        self._fast: Any = None          # FastDecoder; None: SAM's own predictor (the reference)
+        self._fast_built = False        # _fast was chosen (on first use)
+        self._encoder: Any = None       # OrtImageEncoder; None: SAM's torch encoder
+        self._encoder_built = False
 
     def _cache_dir(self):
         from .fast_decoder import default_cache_dir
 
         return None if self.sam.info.get("random_test_model") else default_cache_dir()
 
-    def _image_encoder(self):
-        if self._encoder is None:
+    def image_encoder(self):
+        """The onnxruntime image encoder, or None for SAM's own (chosen on first use)."""
+        if not self._encoder_built:
             from .fast_encoder import make_encoder
 
-            self._encoder = make_encoder(self.sam, self.encoder_choice, cache_dir=self._cache_dir()) or False
+            self._encoder = make_encoder(self.sam, self.encoder_choice, cache_dir=self._cache_dir())
+            self._encoder_built = True
         return self._encoder
 
     def fast_engine(self):
-        """The fast decoder engine, or False for SAM's own ``predict`` (built on first use)."""
-        if self._fast is None:
+        """The fast decoder engine, or None for SAM's own ``predict`` (chosen on first use)."""
+        if not self._fast_built:
             from .fast_decoder import make_decoder
 
-            self._fast = (self.decoder_choice != "torch"
-                          and make_decoder(self.sam, self.decoder_choice, cache_dir=self._cache_dir())) or False
+            if self.decoder_choice != "torch":
+                self._fast = make_decoder(self.sam, self.decoder_choice, cache_dir=self._cache_dir())
+            self._fast_built = True
         return self._fast
 
     @property
     def decoder_name(self) -> str:
         engine = self.fast_engine()
-        return engine.backend if engine else "torch"
+        return engine.backend if engine is not None else "torch"
 
     def encode(self, image: np.ndarray) -> SamEmbedding:
         import torch
 
         p = self.predictor
-        encoder = self._image_encoder()
+        encoder = self.image_encoder()
         with torch.inference_mode():
-            if encoder:
+            if encoder is not None:
                 encoder.set_image(p, image)
             else:
                 p.set_image(image)
@@ -187,7 +192,7 @@ class Sam1Backend:
 
     def decoder(self, emb: SamEmbedding):
         engine = self.fast_engine()
-        if engine:
+        if engine is not None:
             return engine.bind(emb.features, emb.input_size, emb.original_size)
         p = self.predictor
         p.features, p.input_size, p.original_size = emb.features, emb.input_size, emb.original_size
