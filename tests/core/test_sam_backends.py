@@ -37,7 +37,10 @@ def sam2_predictor(model):
     from sam2.sam2_image_predictor import SAM2ImagePredictor
     with warnings.catch_warnings():      # its transforms use torch.jit.script (deprecated)
         warnings.simplefilter("ignore", FutureWarning)
-        return SAM2ImagePredictor(model)
+        p = SAM2ImagePredictor(model)
+    s = model.image_size     # the predictor assumes 1024 px; the tiny model takes 256
+    p._bb_feat_sizes = [(s // 4, s // 4), (s // 8, s // 8), (s // 16, s // 16)]
+    return p
 
 
 def reference_cascade(family: str, model, image, prompts):

@@ -1,10 +1,10 @@
 """Tiny RANDOM-WEIGHT SAM 2.1 and HQ-SAM models for tests (see :mod:`.testmodels`).
 
 Built from the real ``sam2`` / ``segment_anything_hq`` classes, saved like the released
-checkpoints, loaded back through ``loading.load_sam`` (``--sam DIR/tiny-sam2``). SAM 2's image
-predictor hard-codes a 1024-px input with 256/128/64-cell feature maps, so the tiny SAM 2 keeps
-that geometry with narrow layers; its config travels in the manifest (Hiera's heads and windows
-are not in the tensors).
+checkpoints, loaded back through ``loading.load_sam`` (``--sam DIR/tiny-sam2``). The tiny SAM 2
+takes 256-px inputs (64/32/16-cell feature maps; the backend tells ``SAM2ImagePredictor``, which
+assumes 1024 px) and narrow layers; its config travels in the manifest (Hiera's heads and
+windows are not in the tensors).
 """
 
 from __future__ import annotations
@@ -56,6 +56,7 @@ def tiny_sam2_config() -> dict[str, Any]:
     me["fuser"]["num_layers"] = 1
     me["in_dim"] = d
     cfg["num_maskmem"] = 2
+    cfg["image_size"] = 256           # 64/32/16-cell feature maps (sam2_backend.feature_sizes)
     return cfg
 
 

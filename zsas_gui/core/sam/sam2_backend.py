@@ -53,6 +53,13 @@ def stretched_to_padded(features, hw: tuple[int, int], long_side: int) -> np.nda
     return out[0].numpy().astype(np.float32, copy=False)
 
 
+def feature_sizes(image_size: int) -> list[tuple[int, int]]:
+    """The (h, w) of SAM 2's three image feature maps (strides 4, 8, 16) for an ``image_size``
+    input. ``SAM2ImagePredictor`` hard-codes them for 1024 px ([(256, 256), (128, 128), (64, 64)],
+    what this returns for 1024); smaller models (the tiny test model: 256 px) need their own."""
+    return [(image_size // s, image_size // s) for s in (4, 8, 16)]
+
+
 class Sam2Backend:
     """``SAM2ImagePredictor`` on a cached embedding (its own ``predict``: the reference path)."""
 
@@ -69,6 +76,7 @@ class Sam2Backend:
             # SAM2Transforms scripts its resize with torch.jit.script, deprecated in recent torch
             warnings.simplefilter("ignore", FutureWarning)
             self.predictor = SAM2ImagePredictor(sam_bundle.model)
+        self.predictor._bb_feat_sizes = feature_sizes(sam_bundle.long_side)
 
     def encode(self, image: np.ndarray) -> SamEmbedding:
         import torch
