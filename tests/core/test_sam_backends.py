@@ -177,6 +177,17 @@ def test_explain_and_eval_run_with_each_tiny_model(bundles, name, tiny_models, t
     assert metrics["categories"]["widget"]["all"]["predictors"]["cps"]["mean_iou"] is not None
 
 
+def test_make_test_models_writes_all_four_and_each_loads_with_its_family(tmp_path, capsys):
+    from zsas_gui.core.models.loading import load_sam
+
+    assert main(["models", "make-test-models", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.split()
+    assert printed == [str(tmp_path / n) for n in ("tiny-clip", "tiny-sam", "tiny-sam2", "tiny-sam-hq")]
+    for name, family in FAMILIES.items():
+        sam = load_sam(str(tmp_path / name), device="cpu")
+        assert (sam.family, sam.model_id, sam.info["random_test_model"]) == (family, f"random-test:{name}", True)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tiny-sam2", "tiny-sam-hq"])
 def test_segment_magnetic_tile_with_each_tiny_model(shared_data, tmp_path, tiny_models, name):
