@@ -9,9 +9,11 @@ downloaded here), built from the real classes and run through the backend protoc
 pipeline uses (``core.sam.backends``). Per backend ``NAME``:
 
 - ``NAME.encode_s``: median seconds of ``backend.encode`` on a 1024x768 image (after a warm-up);
+  ``NAME.encode_cpu_s``: its CPU time (the process, all threads: stable on a loaded machine);
 - ``NAME.decoder_call_ms``: median of one decoder call (3+3 points + mask_input, 3 candidates)
   on the cached embedding: the call the cascade makes twice;
 - ``NAME.cascade_ms``: median of the whole cascade (``method.refine.iter_cascade``, 3 passes);
+  ``NAME.cascade_cpu_ms``: its CPU time;
 - ``NAME.cascade_vs_sam1_ratio``: ``cascade_ms`` over SAM 1 ViT-B's in the same run, both through
   their package's own predictor (``--decoder torch``: the path SAM 2.1 and HQ-SAM use);
 - ``NAME.cascade_vs_sam1_fast_ratio``: the same over SAM 1 ViT-B's default decoder (onnxruntime
@@ -46,6 +48,7 @@ SAM2 = {"sam2.1_tiny": (96, (1, 2, 7, 2)), "sam2.1_small": (96, (1, 2, 11, 2)),
 DEFAULT = ("sam1_vit_b", "mobile_sam", "sam2.1_tiny", "sam2.1_small", "sam2.1_base_plus", "hq_vit_b",
            "hq_vit_tiny")
 ALL = DEFAULT + ("sam2.1_large", "hq_vit_l", "hq_vit_h")
+TIMES = ("encode_s", "encode_cpu_s", "decoder_call_ms", "cascade_ms", "cascade_cpu_ms")
 
 
 def build_bundle(name: str):
@@ -81,7 +84,32 @@ def build_bundle(name: str):
                      dtype=torch.float32, info={"random_test_model": True}, family=family)
 
 
-def measure(name: str, bundle, image, decoder: str, repeat: int, encode_repeat: int) -> dict[str, float]:
+def encode(backend, image, repeat: int, warmup: int):
+    """(embedding, median wall seconds, median CPU seconds of ``backend.encode``)."""
+    for _ in range(warmup):
+        backend.encode(image)
+    wall, cpu = [], []
+    for _ in range(repeat):
+        t0, c0 = time.perf_counter(), time.process_time()
+        emb = backend.encode(image)
+        wall.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    return emb, statistics.median(wall), statistics.median(cpu)
+
+
+def cpu_ms(fn, repeat: int) -> float:
+    """Median CPU milliseconds of ``fn()`` (this process, all its threads)."""
+    times = []
+    for _ in range(repeat):
+        c0 = time.process_time()
+        fn()
+        times.append((time.process_time() - c0) * 1e3)
+    return statistics.median(times)
+
+
+def measure(bundle, image, decoder: str, repeat: int, encode_repeat: int, warmup: int,
+            emb=None) -> dict[str, float]:
+    """Timings of one backend; ``emb``: an embedding of ``image`` to reuse (no encoder run)."""
     import torch
 
     from zsas_gui.core.method.refine import best_candidate, iter_cascade
@@ -90,29 +118,30 @@ def measure(name: str, bundle, image, decoder: str, repeat: int, encode_repeat: 
 
     backend = make_backend(bundle, decoder=decoder)
     _ = backend.decoder_name                              # builds (exports) a fast decoder now, untimed
-    emb = backend.encode(image)                           # warm-up
-    times = []
-    for _ in range(encode_repeat):
-        t0 = time.perf_counter()
-        emb = backend.encode(image)
-        times.append(time.perf_counter() - t0)
+    getattr(backend, "image_encoder", lambda: None)()     # and SAM 1's onnxruntime encoder (MobileSAM)
+    encode_s = encode_cpu_s = float("nan")
+    if emb is None:
+        emb, encode_s, encode_cpu_s = encode(backend, image, encode_repeat, warmup)
     dec = backend.decoder(emb)
     prompts = Prompts(POINTS, LABELS)
     _, _, low, _ = best_candidate(dec, POINTS, LABELS, None, None, multimask=False)
     with torch.inference_mode():
         call = median_ms(lambda: best_candidate(dec, POINTS, LABELS, None, low, multimask=True), repeat, 2)
         cascade = median_ms(lambda: list(iter_cascade(dec, prompts)), repeat, 1)
+        cascade_cpu = cpu_ms(lambda: list(iter_cascade(dec, prompts)), repeat)
     stages = len(list(iter_cascade(dec, prompts)))
     params = sum(p.numel() for p in bundle.model.parameters()) / 1e6
-    return {"encode_s": statistics.median(times), "decoder_call_ms": call, "cascade_ms": cascade,
-            "stages": stages, "params_m": params, "decoder": backend.decoder_name}
+    return {"encode_s": encode_s, "encode_cpu_s": encode_cpu_s, "decoder_call_ms": call,
+            "cascade_ms": cascade, "cascade_cpu_ms": cascade_cpu,
+            "stages": stages, "params_m": params, "decoder": backend.decoder_name, "embedding": emb}
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--backends", default=",".join(DEFAULT), help=f"comma list of {', '.join(ALL)}, or 'all'")
     ap.add_argument("--repeat", type=int, default=15, help="decoder/cascade repetitions (median)")
-    ap.add_argument("--encode-repeat", type=int, default=2, help="timed encodes after one warm-up")
+    ap.add_argument("--encode-repeat", type=int, default=2, help="timed encodes (median)")
+    ap.add_argument("--encode-warmup", type=int, default=1, help="untimed encodes first")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = ap.parse_args(argv)
     import torch
@@ -127,23 +156,27 @@ def main(argv=None) -> int:
     emit("image", what)
     emit("torch_threads", torch.get_num_threads())
     warnings.simplefilter("ignore")                       # third-party deprecations
-    ref = {}
-    for path in ("torch", "auto"):                        # SAM 1 ViT-B: predictor path and default path
-        r = measure("sam1_vit_b", build_bundle("sam1_vit_b"), image, path, args.repeat, args.encode_repeat)
-        ref[path] = r
+    ref, emb = {}, None
+    vit_b = build_bundle("sam1_vit_b")
+    for path in ("torch", "auto"):       # SAM 1 ViT-B: predictor path, default path (same embedding)
+        r = measure(vit_b, image, path, args.repeat, args.encode_repeat, args.encode_warmup, emb)
+        ref[path], emb = r, r["embedding"]
         tag = "sam1_vit_b" if path == "torch" else f"sam1_vit_b_{r['decoder']}"
-        for key in ("encode_s", "decoder_call_ms", "cascade_ms"):
+        keys = TIMES if path == "torch" else TIMES[2:]
+        for key in keys:
             emit(f"{tag}.{key}", r[key])
+    del vit_b, emb
     for name in names:
         if name == "sam1_vit_b":
             continue
-        r = measure(name, build_bundle(name), image, "auto", args.repeat, args.encode_repeat)
+        r = measure(build_bundle(name), image, "auto", args.repeat, args.encode_repeat, args.encode_warmup)
         emit(f"{name}.params_m", r["params_m"])
         emit(f"{name}.decoder", r["decoder"])
-        for key in ("encode_s", "decoder_call_ms", "cascade_ms"):
+        for key in TIMES:
             emit(f"{name}.{key}", r[key])
         emit(f"{name}.cascade_vs_sam1_ratio", r["cascade_ms"] / ref["torch"]["cascade_ms"])
         emit(f"{name}.cascade_vs_sam1_fast_ratio", r["cascade_ms"] / ref["auto"]["cascade_ms"])
+        emit(f"{name}.cascade_cpu_vs_sam1_ratio", r["cascade_cpu_ms"] / ref["torch"]["cascade_cpu_ms"])
         emit(f"{name}.stages", r["stages"])
     return 0
 

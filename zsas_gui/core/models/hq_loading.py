@@ -13,8 +13,6 @@ from __future__ import annotations
 from functools import partial
 from typing import Any
 
-from ..errors import CheckpointError
-
 HQ_KEY = "mask_decoder.hf_token.weight"
 PIP_HINT = "pip install 'zsas-gui[hq]' (or: pip install segment-anything-hq)"
 
@@ -31,19 +29,9 @@ def hq_arch(sd: dict[str, Any], sam_arch: dict[str, Any]) -> dict[str, Any]:
 
 def hq_package():
     """The ``segment_anything_hq`` package (:class:`CheckpointError` naming it if missing)."""
-    import warnings
+    from .optional import import_model_package
 
-    try:
-        with warnings.catch_warnings():
-            # its TinyViT imports timm's deprecated module paths and re-registers timm's
-            # tiny_vit_* names (our CLIP models do not use them), like MobileSAM's
-            warnings.simplefilter("ignore")
-            import segment_anything_hq
-            import segment_anything_hq.modeling
-    except ImportError as exc:
-        raise CheckpointError(f"this is an HQ-SAM checkpoint, which needs the segment-anything-hq "
-                              f"package: {PIP_HINT} ({exc})") from exc
-    return segment_anything_hq
+    return import_model_package("segment_anything_hq", "an HQ-SAM checkpoint", PIP_HINT)
 
 
 def build_hq_from_arch(a: dict[str, Any]):

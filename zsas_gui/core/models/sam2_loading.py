@@ -90,12 +90,9 @@ def package_config_file(name: str) -> dict[str, Any]:
 
 def sam2_package():
     """Import the sam2 package or raise :class:`CheckpointError` saying how to install it."""
-    try:
-        import sam2  # noqa: F401
-        from sam2.modeling.sam2_base import SAM2Base  # noqa: F401
-    except ImportError as exc:
-        raise CheckpointError(f"this is a SAM 2 checkpoint, which needs the sam2 package: {PIP_HINT} "
-                              f"({exc})") from exc
+    from .optional import import_model_package
+
+    return import_model_package("sam2.modeling.sam2_base", "a SAM 2 checkpoint", PIP_HINT)
 
 
 def build_sam2_model(config: dict[str, Any]):

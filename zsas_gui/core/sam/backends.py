@@ -97,20 +97,28 @@ def make_backend(sam_bundle, decoder: str = "auto", encoder: str = "auto") -> Sa
     return Sam1Backend(sam_bundle, decoder, encoder)
 
 
-def arrays_of(emb: SamEmbedding) -> dict[str, np.ndarray]:
-    """``features`` and every extra as float32 CPU arrays (their shapes kept)."""
-    out = {"features": emb.features.float().cpu().numpy()}
-    out.update({k: v.float().cpu().numpy() for k, v in emb.extras.items()})
-    return out
+class CachedArrays:
+    """The disk-cache half of :class:`SamBackend` for backends with ``sam`` (a SamBundle),
+    ``EXTRAS`` (the names of their embedding extras) and ``embedding(features, extras, hw)``."""
 
+    EXTRAS: tuple[str, ...] = ()
 
-def tensors_from(arrays: dict[str, np.ndarray], names: tuple[str, ...], device) -> dict[str, Any] | None:
-    """torch float32 tensors on ``device`` for ``features`` + ``names``; None if one is missing."""
-    import torch
+    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
+        """``features`` and every extra as float32 CPU arrays (their shapes kept)."""
+        out = {"features": emb.features.float().cpu().numpy()}
+        out.update({k: v.float().cpu().numpy() for k, v in emb.extras.items()})
+        return out
 
-    if any(arrays.get(n) is None for n in ("features", *names)) or arrays["features"].ndim != 4:
-        return None
-    return {n: torch.from_numpy(np.asarray(arrays[n], np.float32)).to(device) for n in ("features", *names)}
+    def from_arrays(self, arrays: dict[str, np.ndarray], hw: tuple[int, int]) -> SamEmbedding | None:
+        """:meth:`to_arrays`' output as torch float32 tensors on the model's device; None when
+        an array is missing or the features are not (1, C, g, g)."""
+        import torch
+
+        names = ("features", *self.EXTRAS)
+        if any(arrays.get(n) is None for n in names) or arrays["features"].ndim != 4:
+            return None
+        t = {n: torch.from_numpy(np.asarray(arrays[n], np.float32)).to(self.sam.device) for n in names}
+        return self.embedding(t.pop("features"), t, tuple(hw))
 
 
 class PredictDecoder:
@@ -132,7 +140,7 @@ class PredictDecoder:
                 np.asarray(low, np.float32))
 
 
-class Sam1Backend:
+class Sam1Backend(CachedArrays):
     """segment_anything ``Sam`` (ViT-B/L/H, MobileSAM): ``SamPredictor`` plus the fast paths."""
 
     name = "sam1"
@@ -199,14 +207,8 @@ class Sam1Backend:
         p.is_image_set = True
         return PredictDecoder(p)
 
-    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
-        return arrays_of(emb)
-
-    def from_arrays(self, arrays, hw) -> SamEmbedding | None:
+    def embedding(self, features, extras: dict[str, Any], hw: tuple[int, int]) -> SamEmbedding:
         from ..frames import sam_input_size
 
-        t = tensors_from(arrays, (), self.sam.device)
-        if t is None:
-            return None
-        return SamEmbedding(t["features"], sam_input_size(hw, self.sam.long_side), tuple(hw),
+        return SamEmbedding(features, sam_input_size(hw, self.sam.long_side), tuple(hw),
                             long_side=self.sam.long_side)

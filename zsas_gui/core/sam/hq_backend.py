@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import PredictDecoder, SamEmbedding, arrays_of, tensors_from
-
-EXTRAS = ("interm",)
+from .backends import CachedArrays, PredictDecoder, SamEmbedding
 
 
-class HqBackend:
+class HqBackend(CachedArrays):
     """HQ-SAM's ``SamPredictor`` on a cached embedding (its own ``predict``: the reference)."""
 
     name = "sam_hq"
     decoder_name = "torch"
+    EXTRAS = ("interm",)
 
     def __init__(self, sam_bundle):
         from ..models.hq_loading import hq_package
@@ -36,8 +35,13 @@ class HqBackend:
         p = self.predictor
         with torch.inference_mode():
             p.set_image(image)
-        return SamEmbedding(p.features, tuple(p.input_size), tuple(p.original_size),
-                            extras={"interm": p.interm_features[0]}, long_side=self.sam.long_side)
+        return self.embedding(p.features, {"interm": p.interm_features[0]}, tuple(p.original_size))
+
+    def embedding(self, features, extras, hw: tuple[int, int]) -> SamEmbedding:
+        from ..frames import sam_input_size
+
+        return SamEmbedding(features, sam_input_size(hw, self.sam.long_side), tuple(hw), extras=dict(extras),
+                            long_side=self.sam.long_side)
 
     def decoder(self, emb: SamEmbedding) -> PredictDecoder:
         p = self.predictor
@@ -45,15 +49,3 @@ class HqBackend:
         p.input_size, p.original_size = emb.input_size, emb.original_size
         p.is_image_set = True
         return PredictDecoder(p, hq_token_only=False)
-
-    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
-        return arrays_of(emb)
-
-    def from_arrays(self, arrays, hw) -> SamEmbedding | None:
-        from ..frames import sam_input_size
-
-        t = tensors_from(arrays, EXTRAS, self.sam.device)
-        if t is None:
-            return None
-        return SamEmbedding(t["features"], sam_input_size(hw, self.sam.long_side), tuple(hw),
-                            extras={"interm": t["interm"]}, long_side=self.sam.long_side)

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import PredictDecoder, SamEmbedding, arrays_of, tensors_from
-
-EXTRAS = ("high_res_0", "high_res_1")
+from .backends import CachedArrays, PredictDecoder, SamEmbedding
 
 
 def stretched_to_padded(features, hw: tuple[int, int], long_side: int) -> np.ndarray:
@@ -60,11 +58,12 @@ def feature_sizes(image_size: int) -> list[tuple[int, int]]:
     return [(image_size // s, image_size // s) for s in (4, 8, 16)]
 
 
-class Sam2Backend:
+class Sam2Backend(CachedArrays):
     """``SAM2ImagePredictor`` on a cached embedding (its own ``predict``: the reference path)."""
 
     name = "sam2"
     decoder_name = "torch"
+    EXTRAS = ("high_res_0", "high_res_1")
 
     def __init__(self, sam_bundle):
         import warnings
@@ -85,26 +84,18 @@ class Sam2Backend:
         with torch.inference_mode():
             p.set_image(np.ascontiguousarray(image))
         f = p._features
+        return self.embedding(f["image_embed"], dict(zip(self.EXTRAS, f["high_res_feats"])),
+                              tuple(int(s) for s in image.shape[:2]))
+
+    def embedding(self, features, extras, hw: tuple[int, int]) -> SamEmbedding:
         side = self.sam.long_side
-        return SamEmbedding(f["image_embed"], (side, side), tuple(int(s) for s in image.shape[:2]),
-                            extras=dict(zip(EXTRAS, f["high_res_feats"])), frame="stretched",
+        return SamEmbedding(features, (side, side), tuple(hw), extras=dict(extras), frame="stretched",
                             long_side=side)
 
     def decoder(self, emb: SamEmbedding) -> PredictDecoder:
         p = self.predictor
         p.reset_predictor()
-        p._features = {"image_embed": emb.features, "high_res_feats": [emb.extras[k] for k in EXTRAS]}
+        p._features = {"image_embed": emb.features, "high_res_feats": [emb.extras[k] for k in self.EXTRAS]}
         p._orig_hw = [tuple(emb.original_size)]
         p._is_image_set = True
         return PredictDecoder(p)
-
-    def to_arrays(self, emb: SamEmbedding) -> dict[str, np.ndarray]:
-        return arrays_of(emb)
-
-    def from_arrays(self, arrays, hw) -> SamEmbedding | None:
-        t = tensors_from(arrays, EXTRAS, self.sam.device)
-        if t is None:
-            return None
-        side = self.sam.long_side
-        return SamEmbedding(t["features"], (side, side), tuple(hw), extras={k: t[k] for k in EXTRAS},
-                            frame="stretched", long_side=side)
