@@ -97,16 +97,6 @@ def encode(backend, image, repeat: int, warmup: int):
     return emb, statistics.median(wall), statistics.median(cpu)
 
 
-def cpu_ms(fn, repeat: int) -> float:
-    """Median CPU milliseconds of ``fn()`` (this process, all its threads)."""
-    times = []
-    for _ in range(repeat):
-        c0 = time.process_time()
-        fn()
-        times.append((time.process_time() - c0) * 1e3)
-    return statistics.median(times)
-
-
 def measure(bundle, image, decoder: str, repeat: int, encode_repeat: int, warmup: int,
             emb=None) -> dict[str, float]:
     """Timings of one backend; ``emb``: an embedding of ``image`` to reuse (no encoder run)."""
@@ -128,7 +118,7 @@ def measure(bundle, image, decoder: str, repeat: int, encode_repeat: int, warmup
     with torch.inference_mode():
         call = median_ms(lambda: best_candidate(dec, POINTS, LABELS, None, low, multimask=True), repeat, 2)
         cascade = median_ms(lambda: list(iter_cascade(dec, prompts)), repeat, 1)
-        cascade_cpu = cpu_ms(lambda: list(iter_cascade(dec, prompts)), repeat)
+        cascade_cpu = median_ms(lambda: list(iter_cascade(dec, prompts)), repeat, 0, time.process_time)
     stages = len(list(iter_cascade(dec, prompts)))
     params = sum(p.numel() for p in bundle.model.parameters()) / 1e6
     return {"encode_s": encode_s, "encode_cpu_s": encode_cpu_s, "decoder_call_ms": call,
