@@ -81,7 +81,9 @@ def test_builtin_entries_are_complete_and_consistent():
 
 
 def test_sam2_and_hq_entries():
-    more = [s for s in registry.list_specs("sam")][4:]
+    from zsas_gui.core.models.registry_more_sam import HQ_SAM_UNVERIFIED
+
+    more = [s for s in registry.list_specs("sam")][4:] + [s for s, _ in HQ_SAM_UNVERIFIED]
     assert [s.name for s in more] == ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
                                       "sam2.1_hiera_large", "sam_hq_vit_b", "sam_hq_vit_l", "sam_hq_vit_h",
                                       "sam_hq_vit_tiny"]
@@ -98,7 +100,7 @@ def test_sam2_and_hq_entries():
     assert all(s.url.startswith("https://huggingface.co/lkeab/hq-sam/resolve/main/") for s in hq)
     assert all(s.size_bytes is None and s.size_text == "?" for s in hq), "no exact size was found"
     assert registry.get_spec("sam2_tiny", "sam").name == "sam2.1_hiera_tiny"
-    assert registry.get_spec("light_hq_sam", "sam").name == "sam_hq_vit_tiny"
+    assert registry.find_spec("sam_hq_vit_b") is None, "HQ-SAM entries fail the registry's pinning rule"
 
 
 def test_spec_rejects_inconsistent_fields():

@@ -7,7 +7,7 @@ Where the numbers come from (checked while writing this file):
   The SHA-256 digests are the ones several independent public projects pin for these URLs
   (all four agree across projects); the byte sizes likewise (tiny and large: several projects;
   small and base+: one project each, consistent with the rounded sizes others print).
-* HQ-SAM: file names from the sam-hq README ("Model Checkpoints"); it links ViT-B/L/H to Google
+* HQ-SAM (listed in ``HQ_SAM_UNVERIFIED``, not registered: see there): file names from the sam-hq README ("Model Checkpoints"); it links ViT-B/L/H to Google
   Drive and names the Hugging Face repository ``lkeab/hq-sam`` as the alternative, which is the
   direct URL used here (ViT-Tiny is linked there directly). SysCV publishes no checksum. ViT-B/L/H
   carry the MD5 digests that many independent projects verify these files with; ViT-Tiny the
@@ -59,6 +59,14 @@ MORE_SAM: tuple[tuple[ModelSpec, tuple[str, ...]], ...] = (
     (_sam2("sam2.1_hiera_large", "sam2.1_hiera_l", 898_083_611,
            "2647878d5dfa5098f2f8649825738a9345572bae2d4350a2468587ece47dd318", "as several projects record it",
            "Large (224 M parameters)"), ("sam2.1_l", "sam2_large", "sam2.1-hiera-large")),
+)
+
+#: HQ-SAM checkpoints as far as they could be checked. NOT registered: the registry's rule
+#: (tests/reliability/test_security_network.py) wants a URL pinned to a revision, a SHA-256 and
+#: the exact size, and for these no exact size, no verified Hugging Face revision and (ViT-B/L)
+#: no SHA-256 could be found. Load them by path (``--sam /path/to/sam_hq_vit_b.pth``): the
+#: architecture is read from the file.
+HQ_SAM_UNVERIFIED: tuple[tuple[ModelSpec, tuple[str, ...]], ...] = (
     (_hq("vit_b", "c6b8953247bcfdc8bb8ef91e36a6cacc", "md5", "379 MB", "ViT-B"), ("hq_vit_b", "sam-hq-vit-b")),
     (_hq("vit_l", "08947267966e4264fb39523eccc33f86", "md5", "1.25 GB", "ViT-L"), ("hq_vit_l", "sam-hq-vit-l")),
     (_hq("vit_h", "3560f6b6a5a6edacd814a1325c39640a", "md5", "2.57 GB", "ViT-H"), ("hq_vit_h", "sam-hq-vit-h")),
