@@ -62,7 +62,7 @@ def main() -> None:
     from zsas_gui.core.maps.anomaly_map import preprocess
 
     x = preprocess(image, clip.image_size, clip.mean, clip.std, clip.device, clip.dtype)
-    predictor = pipe.predictor
+    predictor = pipe.backend.predictor
 
     def clip_forward():
         with torch.inference_mode():

@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     backend = pipe.decoder_backend
     print(f"decoder_setup_s: {time.perf_counter() - t0:.2f}   ({backend} decoder, once per model)")
     t0 = time.perf_counter()
-    encoder = "onnx" if pipe._image_encoder() else "torch"
+    encoder = "onnx" if getattr(pipe.backend, "image_encoder", lambda: None)() is not None else "torch"
     print(f"encoder_setup_s: {time.perf_counter() - t0:.2f}   ({encoder} SAM image encoder, once per model)")
     pipe.run("warm-up", test_image(999), params)          # first-call allocations, not an image cost
 

@@ -56,9 +56,10 @@ def fake_install(cache: Path, name: str) -> Path:
 
 def test_builtin_entries_are_complete_and_consistent():
     specs = registry.list_specs()
+    assert len({s.file_name for s in specs}) == len(specs), "cache file names must be unique"
+    specs = specs[:6]       # the SAM 2.1 and HQ-SAM entries: test_sam2_and_hq_entries
     assert [s.name for s in specs] == ["ViT-L-14-336-quickgelu", "ViT-B-16-quickgelu", "vit_h", "vit_l", "vit_b",
                                        "mobile_sam"]
-    assert len({s.file_name for s in specs}) == len(specs), "cache file names must be unique"
     for s in specs:
         assert s.url.startswith("https://"), s
         assert s.url.endswith(s.file_name) or s.url.endswith("open_clip_model.safetensors"), s
@@ -71,12 +72,35 @@ def test_builtin_entries_are_complete_and_consistent():
     assert all(s.file_name.endswith(".safetensors") for s in clip.values()), "CLIP weights: no pickles"
     assert clip["ViT-L-14-336-quickgelu"].image_size == 518 and clip["ViT-L-14-336-quickgelu"].default
     assert clip["ViT-B-16-quickgelu"].image_size % 16 == 0
-    sam = [s for s in registry.list_specs("sam") if s.name != "mobile_sam"]
+    sam = [s for s in registry.list_specs("sam")[:4] if s.name != "mobile_sam"]
     assert [s.file_name for s in sam] == ["sam_vit_h_4b8939.pth", "sam_vit_l_0b3195.pth", "sam_vit_b_01ec64.pth"]
     assert all(s.url.startswith("https://dl.fbaipublicfiles.com/segment_anything/") for s in sam)
     assert [s.size_text for s in sam] == ["2.56 GB", "1.25 GB", "375 MB"]
     mobile = registry.get_spec("vit_t", "sam")
     assert mobile.name == "mobile_sam" and mobile.size_text == "41 MB" and "/ChaoningZhang/MobileSAM/" in mobile.url
+
+
+def test_sam2_and_hq_entries():
+    from zsas_gui.core.models.registry_more_sam import HQ_SAM_UNVERIFIED
+
+    more = [s for s in registry.list_specs("sam")][4:] + [s for s, _ in HQ_SAM_UNVERIFIED]
+    assert [s.name for s in more] == ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
+                                      "sam2.1_hiera_large", "sam_hq_vit_b", "sam_hq_vit_l", "sam_hq_vit_h",
+                                      "sam_hq_vit_tiny"]
+    for s in more:
+        assert s.url.startswith("https://") and s.url.endswith("/" + s.file_name), s
+        assert s.licence == "Apache-2.0" and s.source and s.image_size == 1024, s
+        assert len(s.checksum) == {"sha256": 64, "md5": 32}[s.checksum_algo], s
+        int(s.checksum, 16)
+    sam2 = more[:4]
+    assert all(s.url.startswith("https://dl.fbaipublicfiles.com/segment_anything_2/092824/") for s in sam2)
+    assert [s.size_text for s in sam2] == ["156 MB", "184 MB", "324 MB", "898 MB"]
+    assert all(s.checksum_algo == "sha256" for s in sam2)
+    hq = more[4:]
+    assert all(s.url.startswith("https://huggingface.co/lkeab/hq-sam/resolve/main/") for s in hq)
+    assert all(s.size_bytes is None and s.size_text == "?" for s in hq), "no exact size was found"
+    assert registry.get_spec("sam2_tiny", "sam").name == "sam2.1_hiera_tiny"
+    assert registry.find_spec("sam_hq_vit_b") is None, "HQ-SAM entries fail the registry's pinning rule"
 
 
 def test_spec_rejects_inconsistent_fields():

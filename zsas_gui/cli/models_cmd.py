@@ -51,8 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="print where NAME belongs in the cache even if it is not there yet")
     q.set_defaults(func=cmd_path)
 
-    q = sub.add_parser("make-test-models", help="write tiny random CLIP and SAM checkpoints (for tests "
-                                                "and demos; useless for real results)")
+    q = sub.add_parser("make-test-models", help="write tiny random CLIP and SAM checkpoints: DIR/tiny-clip, "
+                                                "DIR/tiny-sam, and DIR/tiny-sam2, DIR/tiny-sam-hq when sam2 / "
+                                                "segment-anything-hq are installed (for tests and demos; "
+                                                "useless for real results)")
     q.add_argument("dir", type=Path, metavar="DIR", help="output folder")
     q.set_defaults(func=cmd_make_test_models)
 
@@ -205,4 +207,7 @@ def cmd_make_test_models(args: argparse.Namespace) -> int:
             print(value)
     else:
         raise ZsasError(f"make_test_models returned {result!r}, expected two paths")
+    for extra in ("tiny-sam2", "tiny-sam-hq"):      # written when their packages are installed
+        if (args.dir / extra).is_dir():
+            print(args.dir / extra)
     return 0

@@ -4,33 +4,13 @@ embedding, the image's features (anomaly map + embedding) and the trace of one r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from ..method.ppg import PPGResult
+from ..sam.backends import SamEmbedding
 from ..types import AnomalyResult, SegmentationResult, TextPrompts
-
-if TYPE_CHECKING:
-    import torch
-
-
-@dataclass(eq=False)
-class SamEmbedding:
-    """SAM's cached image state. ``features``: torch (1, C, g, g) on the model's device, over the
-    padded ``long_side`` square; ``input_size``: (h, w) after resize; ``original_size``: (H, W)."""
-
-    features: torch.Tensor
-    input_size: tuple[int, int]
-    original_size: tuple[int, int]
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.features.numel() * self.features.element_size())
-
-    def numpy(self) -> np.ndarray:
-        """(C, g, g) float32 on the CPU."""
-        return self.features[0].float().cpu().numpy()
 
 
 @dataclass(eq=False)

@@ -24,11 +24,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ... import __version__
-from ..frames import sam_input_size
 from ..io.imageio import content_hash
 from ..method.per_component import group_by_component, per_component_prompts
 from ..method.ppg import PPGResult, generate_prompts
-from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
+from ..method.refine import clean_mask, iter_cascade, min_area_pixels, score_map
 from ..models.bundles import ClipBundle, SamBundle
 from ..types import MapSettings, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 from .cache import ByteLRU, DiskCache, sam_cache_id
@@ -38,8 +37,7 @@ from .provenance import result_provenance
 
 if TYPE_CHECKING:
     from ..maps.anomaly_map import AnomalyMapper
-    from ..sam.fast_decoder import FastDecoder
-    from ..sam.fast_encoder import OrtImageEncoder
+    from ..sam.backends import SamBackend
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +72,8 @@ class Pipeline:
         self.clip, self.sam = clip, sam
         self.text_prompts = text_prompts or TextPrompts()
         self.disk_cache = disk_cache
-        self._predictor = None
         self.decoder, self.encoder = decoder, encoder
-        self._fast: FastDecoder | None = None        # None: SAM's own predictor (the reference)
-        self._fast_built = False                     # _fast was chosen (on first use)
-        self._encoder: OrtImageEncoder | None = None  # None: SAM's torch encoder
-        self._encoder_built = False
+        self._backend: SamBackend | None = None       # built on first use (core.sam.backends)
         self._last_ppg: tuple[tuple, PPGResult] | None = None   # (key, result) of the last propose
         maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
         self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
@@ -197,80 +191,42 @@ class Pipeline:
         return tokens
 
     def _load_or_encode_sam(self, image, dkey, timings) -> SamEmbedding:
-        import torch
-
         hw = (int(image.shape[0]), int(image.shape[1]))
+        backend = self.backend
         if dkey is not None:
             arrays = self.disk_cache.load(dkey)
-            if arrays is not None and arrays.get("features", np.empty(0)).ndim == 4:
-                feats = torch.from_numpy(arrays["features"]).to(self.sam.device, torch.float32)
-                return SamEmbedding(feats, sam_input_size(hw, self.sam.long_side), hw)
-        predictor = self.predictor
-        encoder = self._image_encoder()
+            emb = backend.from_arrays(arrays, hw) if arrays is not None else None
+            if emb is not None:
+                return emb
         t0 = time.perf_counter()
-        with torch.inference_mode():
-            if encoder is not None:
-                encoder.set_image(predictor, image)
-            else:
-                predictor.set_image(image)
+        emb = backend.encode(image)
         self.encoder_calls["sam"] += 1
         timings["sam_ms"] = (time.perf_counter() - t0) * 1e3
-        emb = SamEmbedding(predictor.features, tuple(predictor.input_size), tuple(predictor.original_size))
         if dkey is not None:
-            self.disk_cache.save(dkey, {"features": emb.features.float().cpu().numpy()})
+            self.disk_cache.save(dkey, backend.to_arrays(emb))
         return emb
 
     @property
-    def predictor(self):
-        """The one ``SamPredictor`` of this pipeline (created on first use)."""
-        if self._predictor is None:
+    def backend(self) -> SamBackend:
+        """The :class:`~..sam.backends.SamBackend` of this pipeline's SAM (created on first use):
+        encoder, decoder and embedding format of SAM 1, SAM 2.1 or HQ-SAM."""
+        if self._backend is None:
             if self.sam is None:
                 raise RuntimeError("no SAM model loaded: load one to refine masks")
-            from segment_anything import SamPredictor
-            self._predictor = SamPredictor(self.sam.model)
-        return self._predictor
+            from ..sam.backends import make_backend
+            self._backend = make_backend(self.sam, self.decoder, self.encoder)
+        return self._backend
 
     @property
     def decoder_backend(self) -> str:
         """The decoder refinement uses: "onnx", "fast" or "torch" (builds it on first use)."""
-        engine = self._fast_engine()
-        return engine.backend if engine is not None else "torch"
-
-    def _image_encoder(self) -> OrtImageEncoder | None:
-        """The onnxruntime image encoder, or None for SAM's own (chosen on first use)."""
-        if not self._encoder_built:
-            from ..sam.fast_decoder import default_cache_dir
-            from ..sam.fast_encoder import make_encoder
-
-            cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
-            self._encoder = make_encoder(self.sam, self.encoder, cache_dir=cache)
-            self._encoder_built = True
-        return self._encoder
-
-    def _fast_engine(self) -> FastDecoder | None:
-        """The fast decoder, or None for SAM's own predictor (chosen on first use)."""
-        if not self._fast_built:
-            from ..sam.fast_decoder import default_cache_dir, make_decoder
-
-            if self.sam is not None and self.decoder != "torch":
-                cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
-                self._fast = make_decoder(self.sam, self.decoder, cache_dir=cache)
-            self._fast_built = True
-        return self._fast
+        return self.backend.decoder_name if self.sam is not None else "torch"
 
     def _decoder_for(self, feats: ImageFeatures):
         """A MaskDecoder on a cached embedding (no encoder call)."""
         if feats.sam is None:
             raise RuntimeError("these features have no SAM embedding: load a SAM model to refine")
-        engine = self._fast_engine()
-        if engine is not None:
-            return engine.bind(feats.sam.features, feats.sam.input_size, feats.sam.original_size)
-        p = self.predictor
-        p.features = feats.sam.features
-        p.input_size = feats.sam.input_size
-        p.original_size = feats.sam.original_size
-        p.is_image_set = True
-        return PredictorDecoder(p)
+        return self.backend.decoder(feats.sam)
 
     # ------------------------------------------------------------------ per edit (cheap)
     def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:

@@ -19,10 +19,7 @@ def checkpoint_digests(pipe) -> dict[str, str | None]:
 def result_provenance(pipe, feats, params, prompts, text_prompts, timings: dict[str, float]) -> dict[str, Any]:
     """The provenance dict of one :class:`SegmentationResult`. ``feats.map_info`` is the mapper's
     ``info()`` (input size, ``vv_start``, depths, temperature, blur ... as resolved)."""
-    if not pipe._fast_built:
-        decoder = pipe.decoder
-    else:
-        decoder = pipe._fast.backend if pipe._fast is not None else "torch"
+    decoder = pipe.decoder_backend        # the engine the SAM backend chose ("torch" without SAM)
     bundle = pipe.sam or pipe.clip
     return {"zsas_version": __version__, "models": pipe.model_ids,
             "checkpoints": checkpoint_digests(pipe), "anomaly_map": dict(feats.map_info),

@@ -34,11 +34,12 @@ class ClipBundle:
 
 @dataclass
 class SamBundle:
-    """A segment_anything ``Sam`` model ready for ``SamPredictor``.
+    """A SAM model of one family ready for its predictor (``core.sam.backends``).
 
-    ``long_side``: the encoder's input side (``image_encoder.img_size``, 1024 for real SAM);
-    ``mask_input_size``: (h, w) of ``mask_input``/low-res logits (256x256 for real SAM);
-    ``model_id``: stable id for cache keys and provenance (e.g. ``"sam_vit_h"``).
+    ``family``: ``"sam1"`` (segment_anything ``Sam``, incl. MobileSAM), ``"sam2"`` (``SAM2Base``)
+    or ``"sam_hq"`` (segment_anything_hq ``Sam``); ``long_side``: the encoder's input side (1024
+    for real models); ``mask_input_size``: (h, w) of ``mask_input``/low-res logits (256x256 for
+    real models); ``model_id``: stable id for cache keys and provenance (e.g. ``"sam_vit_h"``).
     """
 
     model: Any
@@ -46,11 +47,16 @@ class SamBundle:
     device: Any
     dtype: Any
     info: dict[str, Any] = field(default_factory=dict)
+    family: str = "sam1"
 
     @property
     def long_side(self) -> int:
+        if self.family == "sam2":
+            return int(self.model.image_size)
         return int(self.model.image_encoder.img_size)
 
     @property
     def mask_input_size(self) -> tuple[int, int]:
+        if self.family == "sam2":
+            return tuple(int(s) for s in self.model.sam_prompt_encoder.mask_input_size)
         return tuple(int(s) for s in self.model.prompt_encoder.mask_input_size)

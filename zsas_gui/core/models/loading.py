@@ -267,17 +267,16 @@ def _load_sam(name_or_path, device, precision) -> SamBundle:
         raise CheckpointError(f"{path / MANIFEST}: 'decoder_num_heads' must be a positive integer, got {heads!r}")
     sd = load_state_dict(weights)
     try:   # any failure past here means the tensors do not describe a SAM this code can build
-        arch = sam_arch_from_state_dict(sd, weights, decoder_heads=heads)
-        check_sam_declared(arch, sd, weights)
-        model = build_sam_from_arch(arch)
-        model.load_state_dict(sd, strict=True)
+        from .sam_families import build_sam_checkpoint
+        family, arch, model = build_sam_checkpoint(sd, weights, heads, manifest)
     except CheckpointError:
         raise
     except (RuntimeError, KeyError, ValueError, TypeError, AttributeError, AssertionError, IndexError,
             ArithmeticError) as exc:
         raise CheckpointError(f"{weights}: does not fit the SAM architecture read from it "
                               f"({type(exc).__name__}: {str(exc)[:300]})") from exc
-    dtype = _choose_dtype(dev, precision)
+    # SAM 2 and HQ-SAM run in fp32 (their encoders return more than one tensor)
+    dtype = _choose_dtype(dev, precision) if family == "sam1" else torch.float32
     model = model.to(device=dev).eval()
     if dtype != torch.float32:
         # only the heavy image encoder runs in half precision; prompt encoder and mask decoder
@@ -290,7 +289,7 @@ def _load_sam(name_or_path, device, precision) -> SamBundle:
     model_id = f"{prefix}{name}/{precision_name(dtype)}/h{heads}/sha256:{digest[:16]}"
     info = {"path": str(weights), "arch": arch, "random_test_model": bool(manifest.get("random_test_model")),
             "sha256": digest}
-    return SamBundle(model=model, model_id=model_id, device=dev, dtype=dtype, info=info)
+    return SamBundle(model=model, model_id=model_id, device=dev, dtype=dtype, info=info, family=family)
 
 
 def sam_arch_from_state_dict(sd: dict[str, Any], path: Path, decoder_heads: int = 8) -> dict[str, Any]:

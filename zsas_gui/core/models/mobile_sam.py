@@ -12,7 +12,6 @@ class's own rule), which test models must follow too.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,16 +30,10 @@ def is_tiny_vit(sd: dict[str, Any]) -> bool:
 
 def tiny_vit_class():
     """MobileSAM's ``TinyViT`` class; :class:`CheckpointError` naming the package if missing."""
-    try:
-        with warnings.catch_warnings():
-            # the package imports timm's deprecated module paths and re-registers timm's
-            # tiny_vit_* names (our CLIP models do not use them)
-            warnings.simplefilter("ignore")
-            from mobile_sam.modeling.tiny_vit_sam import TinyViT
-    except ImportError as exc:
-        raise CheckpointError(f"this is a MobileSAM checkpoint (TinyViT encoder), which needs the "
-                              f"mobilesam-mirror package: {PIP_HINT}  ({exc})") from exc
-    return TinyViT
+    from .optional import import_model_package
+
+    return import_model_package("mobile_sam.modeling.tiny_vit_sam",
+                                "a MobileSAM checkpoint (TinyViT encoder)", PIP_HINT).TinyViT
 
 
 def tiny_vit_arch(sd: dict[str, Any], path: str | Path) -> dict[str, Any]:

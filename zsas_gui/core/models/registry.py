@@ -25,7 +25,8 @@ Where the numbers come from (checked while writing this file; see each entry's `
   from the ``mobilesam-mirror`` package (``models/mobile_sam.py``).
 
 ``checksum=None`` would mean "no published checksum: size check only" (``verify`` says so); every
-entry below has one.
+entry below has one. SAM 2.1 and HQ-SAM entries live in :mod:`.registry_more_sam` (with their
+sources; HQ-SAM sizes are unknown, ``size_bytes=None``).
 """
 
 from __future__ import annotations
@@ -213,6 +214,12 @@ def register_spec(spec: ModelSpec, aliases: tuple[str, ...] = (), replace: bool 
 for _spec in _BUILTIN:
     register_spec(_spec, _BUILTIN_ALIASES.get(_spec.name, ()))
 del _spec
+
+from .registry_more_sam import MORE_SAM  # its entries need ModelSpec, defined above
+
+for _spec, _aliases in MORE_SAM:
+    register_spec(_spec, _aliases)
+del _spec, _aliases
 
 
 def _check_kind(kind: str | None) -> None:

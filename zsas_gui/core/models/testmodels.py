@@ -5,6 +5,8 @@ loaded back through :mod:`.loading` exactly like real checkpoints:
 
     DIR/tiny-clip/  open_clip_config.json, open_clip_model.safetensors, zsas_model.json
     DIR/tiny-sam/   model.pth (a plain state dict), zsas_model.json
+    DIR/tiny-sam2/  model.pt ({"model": state dict}, as SAM 2 ships), zsas_model.json (+ its config)
+    DIR/tiny-sam-hq/ model.pth (an HQ-SAM state dict), zsas_model.json
 
 Their outputs are deterministic (fixed seed) but meaningless: random weights.
 """
@@ -31,7 +33,8 @@ NOTE = "RANDOM WEIGHTS: a tiny test model built by `zsas models make-test-models
 
 
 def make_test_models(folder: str | Path, seed: int = 0) -> tuple[Path, Path]:
-    """Write ``folder/tiny-clip`` and ``folder/tiny-sam``; return their paths."""
+    """Write ``folder/tiny-clip``, ``folder/tiny-sam`` and, when their packages are installed,
+    ``folder/tiny-sam2`` and ``folder/tiny-sam-hq``; return the first two paths."""
     import open_clip
     import torch
     from safetensors.torch import save_file
@@ -63,4 +66,10 @@ def make_test_models(folder: str | Path, seed: int = 0) -> tuple[Path, Path]:
     atomic_write_json(sam_dir / "zsas_model.json", {
         "kind": "sam", "name": "tiny-sam", "random_test_model": True, "weights": "model.pth",
         "decoder_num_heads": TINY_SAM_ARCH["decoder_num_heads"], "note": NOTE})
+    from .testmodels_sam import make_tiny_sam2, make_tiny_sam_hq, packages_missing
+
+    if "sam2" not in packages_missing():
+        make_tiny_sam2(folder / "tiny-sam2", seed + 2)
+    if "segment_anything_hq" not in packages_missing():
+        make_tiny_sam_hq(folder / "tiny-sam-hq", seed + 3)
     return clip_dir, sam_dir
