@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 
 EXIT_SOME_FAILED = 3
 
@@ -48,6 +48,7 @@ def register(sub) -> None:
     p.add_argument("--no-plots", action="store_true", help="do not write the curve PNGs")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     p.set_defaults(func=run, object=None)   # --object defaults to each category's name
 
 
@@ -64,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..core.io.atomic import atomic_write_bytes
     from ..core.types import TextPrompts
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress
+    from .common import build_pipeline, fit_map, method_params_from_args, progress
 
     params = method_params_from_args(args)
     if args.bins < 16:
@@ -92,11 +93,16 @@ def run(args: argparse.Namespace) -> int:
         return texts[category]
 
     from ..core.engine.cache import DiskCache
-    from ..core.engine.pipeline import Pipeline
 
     disk = DiskCache(args.cache) if args.cache else None
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, disk_cache=disk,
-                               cache_bytes=BATCH_CACHE_BYTES)
+    refs_of = _references_for(args)
+    first = items[0].category if items else ""
+    pipe, kind = build_pipeline(args, sum(i.category == first for i in items), len(refs_of(items[0])) if items else 0,
+                                disk_cache=disk)
+
+    def before_category(category: str, cat_items: list) -> None:
+        fit_map(pipe, kind, [i.image for i in cat_items], refs_of(cat_items[0]), desc=category)
+
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):
@@ -104,12 +110,14 @@ def run(args: argparse.Namespace) -> int:
                 bar.write(f"zsas: skipped {item.image}: {error}", file=sys.stderr)
             bar.update(1)
 
-        result = evaluate(pipe, items, params, text_for, bins=args.bins, on_image=on_image)
+        result = evaluate(pipe, items, params, text_for, bins=args.bins, on_image=on_image,
+                          before_category=before_category)
     result.failures[:0] = problems
     if not result.rows:
         raise ZsasError(f"no image could be evaluated ({len(result.failures)} failed; first: "
                         f"{result.failures[0][0]}: {result.failures[0][1]})")
     meta = {"root": str(args.root), "models": pipe.model_ids, "device": args.device,
+            "map": {"asked": args.map, "used": kind, **pipe.mapper.info()},
             "params": params.to_dict(), "object_names": {c: t.object_name for c, t in texts.items()},
             "selection": {"category": args.category, "categories": args.categories,
                           "classes": args.classes, "limit": args.limit},
@@ -123,3 +131,19 @@ def run(args: argparse.Namespace) -> int:
           + (f", {len(plots)} plots in {out / 'plots'}" if plots else "")
           + (f"; {len(result.failures)} skipped (listed in metrics.json)" if result.failures else ""))
     return EXIT_SOME_FAILED if result.failures else 0
+
+
+def _references_for(args: argparse.Namespace):
+    """item -> good reference images of its category: ``--references DIR`` when given, else the
+    category's ``train/good`` (MVTec AD layout: ROOT/test/<class>/NAME -> ROOT/train/good)."""
+    from ..core.io.imageio import find_images
+    from .common import reference_images
+
+    given = reference_images(args)
+
+    def refs_of(item) -> list[Path]:
+        if given:
+            return given
+        good = item.image.parent.parent.parent / "train" / "good"
+        return find_images(good) if good.is_dir() else []
+    return refs_of

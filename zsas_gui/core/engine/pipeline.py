@@ -174,15 +174,14 @@ class Pipeline:
             return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
 
         tokens_key = self.mapper.tokens_key   # backbone + mapper settings (depths, size ...)
-        map_key = (key, tokens_key, tp.key())
+        # folder maps also depend on the folder/references they were fitted on (state_key)
+        map_key = (key, tokens_key, tp.key(), getattr(self.mapper, "state_key", ""))
         anomaly = self._maps.get(map_key)
         if anomaly is None:
             tokens = self._tokens.get((key, tokens_key))
             if tokens is None:
                 yield "clip"
-                with self._memory_guard("encoding the image with CLIP"):
-                    tokens = self._load_or_encode_tokens(image, disk_key("clip", tokens_key), timings)
-                self._tokens.put((key, tokens_key), tokens)
+                tokens = self._cached_tokens(key, image, disk_key("clip", tokens_key), timings)
             t0 = time.perf_counter()
             with self._memory_guard("computing the anomaly map"):
                 anomaly = self.mapper.anomaly(tokens, tp)
@@ -211,14 +210,29 @@ class Pipeline:
         """:meth:`iter_features` run to completion."""
         return _drain(self.iter_features(image_key, image, text_prompts))
 
+    def image_tokens(self, image_key: str | None, image: np.ndarray) -> Any:
+        """The mapper's per-image tokens (CLIP tokens or patch features), through the memory and
+        disk caches (what a folder pass needs for every image of the folder)."""
+        key, tk = image_key or content_hash(image), self.mapper.tokens_key
+        dkey = None if self.disk_cache is None else DiskCache.key(
+            "clip", content_hash(image), tk, f"v{__version__}")
+        return self._tokens.get((key, tk)) or self._cached_tokens(key, image, dkey, {})
+
+    def _cached_tokens(self, key, image, dkey, timings):
+        with self._memory_guard("encoding the image"):
+            tokens = self._load_or_encode_tokens(image, dkey, timings)
+        self._tokens.put((key, self.mapper.tokens_key), tokens)
+        return tokens
+
     def _load_or_encode_tokens(self, image, dkey, timings):
         from ..maps.anomaly_map import ImageTokens
 
+        from_numpy = getattr(self.mapper, "tokens_from_numpy", ImageTokens.from_numpy_dict)
         if dkey is not None:
             arrays = self.disk_cache.load(dkey)
             if arrays is not None:
                 try:
-                    return ImageTokens.from_numpy_dict(arrays)
+                    return from_numpy(arrays)
                 except (KeyError, ValueError) as exc:
                     log.warning("cached CLIP tokens unusable (%s); recomputing", exc)
         t0 = time.perf_counter()
@@ -376,6 +390,7 @@ class Pipeline:
                 "decoder": (self._fast.backend if self._fast else "torch") if self._fast is not None
                 else self.decoder,
                 "params": params.to_dict(), "prompts": prompts.to_dict(),
+                "map": self.mapper.info() if hasattr(self.mapper, "info") else {},
                 "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 
 
