@@ -6,27 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from synthetic import BACKGROUND, BLOB, STRIPE, part, region
 
 from zsas_gui.core.maps.backbones import TimmBackbone
 from zsas_gui.core.maps.mutual import MutualMapper, choose_others, interval_mean
 from zsas_gui.core.maps.references import ReferenceMapper, coreset_indices
-
-BLOB = (slice(30, 50), slice(50, 70))        # rows, cols around the blob centre (40, 60)
-STRIPE = (slice(10, 16), slice(None))
-BACKGROUND = (slice(64, 92), slice(4, 40))
-
-
-def part(seed: int, blob: bool = False, stripe: bool = True) -> np.ndarray:
-    """(96, 96, 3) uint8: grey texture (its own noise per seed), a dark stripe at the same place
-    in every image, and on request a red disc (the defect) at (x=60, y=40)."""
-    rng = np.random.default_rng(seed)
-    a = np.repeat((128 + 40 * rng.standard_normal((96, 96, 1))).clip(0, 255), 3, axis=2)
-    if stripe:
-        a[STRIPE] = 0
-    if blob:
-        yy, xx = np.mgrid[:96, :96]
-        a[(yy - 40) ** 2 + (xx - 60) ** 2 < 100] = (250, 30, 30)
-    return a.astype(np.uint8)
 
 
 @pytest.fixture(scope="module")
@@ -40,10 +24,6 @@ def folder(backbone):
     """Eight parts; part 2 has the blob. (images, features)."""
     images = [part(i, blob=(i == 2)) for i in range(8)]
     return images, [backbone.extract(x) for x in images]
-
-
-def region(amap: np.ndarray, where) -> float:
-    return float(amap[where].mean())
 
 
 def test_mutual_blob_in_one_image_scores_high(backbone, folder):

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 
 EXIT_SOME_FAILED = 3
 
@@ -33,6 +33,7 @@ def register(sub) -> None:
                    help="mark images without a mask as good (ground truth that lists every defect)")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     p.set_defaults(func=run)
 
 
@@ -60,7 +61,14 @@ def _import(proj, args) -> int:
 def _label(proj, args) -> int:
     from ..core.errors import ZsasError
     from ..core.io.imageio import load_image
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        build_pipeline,
+        fit_map,
+        method_params_from_args,
+        progress,
+        reference_images,
+        text_prompts_from_args,
+    )
 
     params = method_params_from_args(args)
     text = text_prompts_from_args(args)
@@ -72,10 +80,10 @@ def _label(proj, args) -> int:
         print(f"nothing to do: {len(proj.images)} images, {reviewed} reviewed, the rest pre-labelled "
               f"(--redo runs unreviewed ones again)")
         return 0
-    from ..core.engine.pipeline import Pipeline
-
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
-                               cache_bytes=BATCH_CACHE_BYTES)
+    usable = [e for e in proj.images if proj.problem_for(e.rel) is None]
+    refs = reference_images(args) or [e.path for e in usable if proj.status(e.rel) == "good"]
+    pipe, kind = build_pipeline(args, len(usable), len(refs), text_prompts=text)
+    fit_map(pipe, kind, [e.path for e in usable], refs)
     failed = []
     with progress(total=len(todo), desc="label", unit="img") as bar:
         for entry in todo:

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 
 EXIT_SOME_FAILED = 3
 
@@ -26,23 +26,30 @@ def register(sub) -> None:
     p.add_argument("--colormap", default="jet", help="heatmap colours (jet, turbo, inferno, ...)")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.engine.segment_job import SegmentJob, collect_inputs
     from ..core.errors import OutputError, ZsasError
-    from .common import BATCH_CACHE_BYTES, method_params_from_args, progress, text_prompts_from_args
+    from .common import (
+        build_pipeline,
+        fit_map,
+        method_params_from_args,
+        progress,
+        reference_images,
+        text_prompts_from_args,
+    )
 
     items = collect_inputs(args.paths)
     job = SegmentJob(args.out, save_scores=args.save_scores, colormap=args.colormap)
     job.prepare_output()
     params = method_params_from_args(args)
     text = text_prompts_from_args(args)
-    from ..core.engine.pipeline import Pipeline
-
-    pipe = Pipeline.from_names(clip=args.clip, sam=args.sam, device=args.device, text_prompts=text,
-                               cache_bytes=BATCH_CACHE_BYTES)
+    refs = reference_images(args)
+    pipe, kind = build_pipeline(args, len(items), len(refs), text_prompts=text)
+    fit_map(pipe, kind, [src for src, _ in items], refs)
     t0 = time.perf_counter()
     failed = 0
     with progress(total=len(items), desc="segment", unit="img") as bar:

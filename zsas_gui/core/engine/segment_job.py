@@ -122,7 +122,7 @@ def result_record(src: Path, result: SegmentationResult, total_ms: float) -> dic
                     "component": s.component, "mask_area": int(s.mask.sum()),
                     "box": None if s.box is None else s.box.tolist()} for s in result.stages],
         "params": prov.get("params"), "text_prompts": prov.get("text_prompts"),
-        "models": prov.get("models"), "device": prov.get("device"),
+        "models": prov.get("models"), "map": prov.get("map"), "device": prov.get("device"),
         "timings_ms": {**prov.get("timings_ms", {}), "total_ms": round(total_ms, 2)},
         "zsas_version": prov.get("zsas_version"),
     }

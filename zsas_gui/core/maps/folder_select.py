@@ -15,9 +15,6 @@ from ..errors import ZsasError
 MIN_FOLDER = 3              # fewer images than this: no mutual map (auto falls back to text)
 DEFAULT_MAX_OTHERS = 64     # other images each image is compared with (chosen)
 MAP_KINDS = ("text", "mutual", "references", "auto")
-#: What each source is called in the app and in figures.
-MAP_LABELS = {"text": "text prompts", "mutual": "this folder", "references": "good images",
-              "auto": "auto"}
 
 
 def resolve_map_kind(kind: str, n_references: int, n_folder: int) -> str:
@@ -52,14 +49,3 @@ def make_folder_mapper(kind: str, backbone: Any, max_others: int = DEFAULT_MAX_O
         return ReferenceMapper(backbone, seed=seed, absolute=absolute)
     raise ValueError(f"no folder mapper for {kind!r}")
 
-
-def map_source_label(info: dict[str, Any]) -> str:
-    """One line naming a map's source from ``mapper.info()``, e.g. "this folder (mutual, 49
-    others per image, timm:efficientnet_lite0)" or "text prompts (CLIP V-V)"."""
-    kind = info.get("mapper", "vv")
-    if kind == "mutual":
-        return (f"this folder (mutual, {info.get('folder_images', 0)} images, "
-                f"{info.get('others_per_image', 0)} others each, {info.get('backbone', '?')})")
-    if kind == "references":
-        return f"good images (references: {info.get('references', 0)}, {info.get('backbone', '?')})"
-    return f"text prompts (CLIP V-V, {info.get('model_id', '?')})"
