@@ -129,7 +129,8 @@ def main(argv=None) -> int:
     import torch
     from segment_anything import SamPredictor
 
-    from zsas_gui.core.engine.pipeline import ImageFeatures, Pipeline, SamEmbedding
+    from zsas_gui.core.engine.features import ImageFeatures, SamEmbedding
+    from zsas_gui.core.engine.pipeline import Pipeline
     from zsas_gui.core.method.refine import PredictorDecoder, iter_cascade
     from zsas_gui.core.models.bundles import SamBundle
     from zsas_gui.core.models.loading import build_sam_from_arch

@@ -103,7 +103,8 @@ def storm(models: tuple[Path, Path], edits: int, seconds: float) -> dict[str, fl
     from zsas_gui.core.engine.pipeline import Pipeline
     from zsas_gui.core.models.loading import load_clip, load_sam
     from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
-    from zsas_gui.qt.lane import InferenceLane, Request
+    from zsas_gui.qt.lane import InferenceLane
+    from zsas_gui.qt.lane_jobs import Request
     from zsas_gui.qt.threads import running_threads
 
     app = QCoreApplication.instance() or QCoreApplication([])

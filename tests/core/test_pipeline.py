@@ -4,6 +4,7 @@ import numpy as np
 from synthetic import blob_image
 
 from zsas_gui.core.engine.cache import ByteLRU, DiskCache
+from zsas_gui.core.engine.events import StageDone, drive
 from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
 
@@ -67,6 +68,39 @@ def test_iter_features_yields_cancellation_points(tiny_pipeline):
     except StopIteration:
         pass
     assert steps == ["sam"]                          # CLIP tokens came from the memory cache
+
+
+def test_iter_run_yields_each_step_and_builds_complete_provenance(tiny_pipeline):
+    image = blob_image((64, 80), [(30, 40)])
+    text = TextPrompts(object_name="tile")
+    gen = tiny_pipeline.iter_run("r", image, MethodParams(), text)
+    events = []
+    while True:
+        try:
+            events.append(next(gen))
+        except StopIteration as stop:
+            trace = stop.value
+            break
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[:4] == ["Encoding", "Encoding", "FeaturesReady", "PointsReady"]
+    assert [e.step for e in events[:2]] == ["clip", "sam"]
+    stages = [e.stage for e in events if isinstance(e, StageDone)]
+    assert kinds[4:] == ["StageDone"] * len(stages) and [s.index for s in stages] == [1, 2, 3]
+    assert trace.result.stages == tuple(stages) and trace.ppg is events[3].ppg
+    # the provenance is complete when the result is built: no caller adds the text prompts later
+    again = tiny_pipeline.refine(trace.features, trace.result.prompts, MethodParams())
+    assert again.provenance["text_prompts"] == text.to_dict() == trace.result.provenance["text_prompts"]
+    only = drive(tiny_pipeline.iter_run("r", image, MethodParams(), text, features_only=True))
+    assert only.result is None and only.features.anomaly is trace.features.anomaly   # cached
+
+
+def test_user_points_with_ppg_for_display(tiny_pipeline):
+    image = blob_image((64, 80), [(30, 40)])
+    pts = Prompts(np.array([[40.0, 30.0]], np.float32), np.array([1]))
+    plain = tiny_pipeline.run_traced("u", image, MethodParams(), prompts=pts)
+    shown = drive(tiny_pipeline.iter_run("u", image, MethodParams(), prompts=pts, ppg_for_display=True))
+    assert plain.ppg is None and shown.ppg is not None
+    assert shown.result.prompts is pts and np.array_equal(shown.result.pred_mask, plain.result.pred_mask)
 
 
 def test_per_component_runs_one_cascade_per_region(tiny_bundles):

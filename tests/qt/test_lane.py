@@ -6,8 +6,10 @@ import time
 import numpy as np
 import pytest
 
+from zsas_gui.core.engine.pipeline import Pipeline
 from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
-from zsas_gui.qt.lane import InferenceLane, Request
+from zsas_gui.qt.lane import InferenceLane
+from zsas_gui.qt.lane_jobs import Request
 
 IMG = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
 
@@ -23,6 +25,8 @@ class HeldPipeline:
 
     def __getattr__(self, name):
         return getattr(self._pipe, name)
+
+    iter_run = Pipeline.iter_run      # the one orchestration, calling this object's iter_refine
 
     def iter_refine(self, *args, **kwargs):
         gen = self._pipe.iter_refine(*args, **kwargs)

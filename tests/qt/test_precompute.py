@@ -77,6 +77,8 @@ class SlowPipeline:
     def __getattr__(self, name):
         return getattr(self._pipe, name)
 
+    iter_run = Pipeline.iter_run      # the one orchestration, calling this object's iter_features
+
     def iter_features(self, key, image, text_prompts=None):
         yield "slow"
         time.sleep(self.delay)

@@ -15,9 +15,10 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from ..core.errors import ZsasError
 from ..state.document import Document, paint_stroke
+from .ahead import image_key_for
 from .documents import OpenDocuments
 from .lane import InferenceLane
-from .lane_jobs import PrefetchItem, Request, image_key_for
+from .lane_jobs import AheadItem, Request
 from .settings import load_defaults, save_defaults
 
 log = logging.getLogger(__name__)
@@ -251,7 +252,7 @@ class Controller(QObject):
         i = self._order.index(self.doc.image_id)
         s = self.doc.state
         params, text = self.defaults if self.defaults else (s.params, s.text_prompts)
-        items = [PrefetchItem(rel, str(self.project.entry(rel).path), text, params)
+        items = [AheadItem(rel, str(self.project.entry(rel).path), text, params)
                  for rel in self._order[i + 1:i + 1 + PREFETCH_AHEAD]]
         self.lane.prefetch(items)
 

@@ -20,8 +20,6 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,23 +40,13 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.types import MethodParams, TextPrompts
+from .lane_jobs import AheadItem
 from .settings import app_settings
 
 log = logging.getLogger(__name__)
 
 CACHE_DIR_ENV = "ZSAS_FEATURE_CACHE"
 DEFAULT_CACHE_GB = 4
-
-
-@dataclass(frozen=True)
-class PrecomputeItem:
-    """One image of a folder precompute: project-relative id, file path, text prompts to map with;
-    with ``params``, its automatic result is computed and kept too (ahead.py)."""
-
-    image_id: str
-    path: str
-    text_prompts: TextPrompts
-    params: MethodParams | None = None
 
 
 # -- the disk cache ----------------------------------------------------------------------------------
@@ -92,74 +80,6 @@ def make_disk_cache():
     from ..core.engine.cache import DiskCache
 
     return DiskCache(cache_folder(), cache_max_gb() << 30)
-
-
-# -- worker side (mixed into InferenceLane: uses its lock, queue and signals) ----------------------
-class LanePrecompute:
-    def precompute(self, items: list[PrecomputeItem]) -> None:
-        """Encode every image of ``items`` at the lowest priority (replacing a running precompute);
-        ``precompute_progress`` follows each image and ``precompute_finished`` the last."""
-        with self._cond:
-            self._precompute = deque(items)
-            self._pc_total, self._pc_done = len(items), 0
-            self._cond.notify()
-        if not items:
-            self.precompute_finished.emit(0, 0, False)
-
-    def cancel_precompute(self) -> None:
-        """Stop the folder precompute (the image being encoded stops at its next checkpoint)."""
-        with self._cond:
-            had = self._pc_total > 0
-            self._precompute.clear()
-            if isinstance(self._running, PrecomputeItem):
-                self._cancel.set()
-            done, total = self._pc_done, self._pc_total
-            self._pc_total = self._pc_done = 0
-        if had:
-            self.precompute_finished.emit(done, total, True)
-
-    @property
-    def precompute_state(self) -> tuple[int, int]:
-        """(images done, total) of the running folder precompute; (0, 0) when none runs."""
-        with self._cond:
-            return self._pc_done, self._pc_total
-
-    def _run_precompute(self, item: PrecomputeItem) -> None:
-        key, image = self._read_ahead(item.path)
-        feats = self._drive(self._pipe.iter_features(key, image, item.text_prompts), lambda _step: None)
-        self._result_ahead(feats, item.params, item.text_prompts, only_if_room=True)
-        self.counters["precomputed"] = self.counters.get("precomputed", 0) + 1
-        self.prefetched.emit(item.image_id, float(feats.anomaly.image_score))
-        self._precompute_step(item)
-
-    def _precompute_interrupted(self, item: PrecomputeItem) -> None:
-        """An interactive request stopped ``item``: encode it again after that request."""
-        with self._cond:
-            if self._pc_total and not self._stop:
-                self._precompute.appendleft(item)
-
-    def _precompute_failed(self, item: PrecomputeItem, exc: BaseException, message: str) -> None:
-        from .recovery import is_out_of_memory
-
-        log.warning("precompute of %s failed: %s", item.image_id, message)
-        if is_out_of_memory(exc):
-            self.cancel_precompute()
-            self.out_of_memory.emit(None, message)
-        else:
-            self._precompute_step(item)       # an unreadable image is skipped, the rest go on
-
-    def _precompute_step(self, item: PrecomputeItem) -> None:
-        with self._cond:
-            if not self._pc_total:
-                return                        # cancelled meanwhile
-            self._pc_done += 1
-            done, total = self._pc_done, self._pc_total
-            last = done >= total
-            if last:
-                self._pc_total = self._pc_done = 0
-        self.precompute_progress.emit(done, total, item.image_id)
-        if last:
-            self.precompute_finished.emit(done, total, False)
 
 
 # -- GUI side ---------------------------------------------------------------------------------------
@@ -212,7 +132,7 @@ class PrecomputeControls(QObject):
             self.window.show_error("precompute needs the models: open Models… to load them")
             return False
         params, text = c.defaults if c.defaults else (MethodParams(), TextPrompts())
-        items = [PrecomputeItem(e.rel, str(e.path), text, params) for e in c.project.images]
+        items = [AheadItem(e.rel, str(e.path), text, params) for e in c.project.images]
         self.lane.precompute(items)
         self._on_progress(0, len(items), "")
         return True

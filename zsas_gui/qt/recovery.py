@@ -2,8 +2,8 @@
 (move the models to the CPU, or load the fast preset), and the lane keeps working.
 
 - :func:`is_out_of_memory`: which errors count as running out of memory;
-- :class:`LaneRecovery`: the lane's ``switch_device`` (worker side);
-- :func:`moved_pipeline`: a Pipeline over the same models on another device;
+- :func:`moved_pipeline`: a Pipeline over the same models on another device (the lane's
+  :class:`~.lane_jobs.SwitchDevice` job);
 - :class:`OutOfMemoryBox`: the non-modal message with "Switch to CPU" and "Use a smaller model";
 - :class:`OutOfMemoryControls`: shows it when the window's lane reports running out of memory.
 """
@@ -56,25 +56,6 @@ def moved_pipeline(old: Any, device: str, disk_cache: Any = None) -> Any:
         torch.cuda.empty_cache()
     return Pipeline(clip, sam, disk_cache=old.disk_cache or disk_cache,
                     decoder=getattr(old, "decoder", "auto"), encoder=getattr(old, "encoder", "auto"))
-
-
-class LaneRecovery:
-    """Mixed into :class:`~zsas_gui.qt.lane.InferenceLane` (uses its queue and ``_install``)."""
-
-    def switch_device(self, device: str = "cpu") -> None:
-        """Move the loaded models to ``device`` on the worker (after running out of GPU memory);
-        ``models_loaded`` or ``models_failed`` follows."""
-        with self._cond:
-            self._control.append(("device", device))
-            self._cond.notify()
-
-    def _run_switch_device(self, device: str) -> None:
-        from ..core.errors import ZsasError
-
-        old, self._pipe = self._pipe, None
-        if old is None:
-            raise ZsasError("no models loaded to move")
-        self._install(moved_pipeline(old, device, self.disk_cache), [f"models moved to {device}"])
 
 
 class OutOfMemoryBox(QMessageBox):

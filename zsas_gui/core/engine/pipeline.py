@@ -4,7 +4,8 @@
     feats = pipe.features(key, image, text_prompts)      # CLIP tokens + map, SAM embedding (cached)
     ppg = pipe.propose(feats, params)                    # points + intermediates
     for stage in pipe.iter_refine(feats, ppg.prompts, params): ...   # 3 decoder passes
-    result = pipe.run(key, image, params)                # all of it -> SegmentationResult
+    for event in pipe.iter_run(key, image, params): ...  # all of it, one event per step (events.py)
+    result = pipe.run(key, image, params)                # iter_run to its end -> SegmentationResult
     trace = pipe.run_traced(key, image, params)          # the same + features + PPG result
 
 Caches: memory LRU (bytes budget) of SAM embeddings and CLIP image tokens keyed by
@@ -18,8 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator
-from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,62 +30,18 @@ from ..method.per_component import group_by_component, merge_ppg
 from ..method.ppg import PPGResult, generate_prompts, region_components
 from ..method.refine import PredictorDecoder, clean_mask, iter_cascade, min_area_pixels, score_map
 from ..models.bundles import ClipBundle, SamBundle
-from ..types import AnomalyResult, MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
+from ..types import MethodParams, Prompts, SegmentationResult, StageResult, TextPrompts
 from .cache import ByteLRU, DiskCache
+from .events import Encoding, FeaturesReady, PointsReady, RunEvent, StageDone, drive
+from .features import ImageFeatures, RunTrace, SamEmbedding
+
+if TYPE_CHECKING:
+    from ..sam.fast_decoder import FastDecoder
+    from ..sam.fast_encoder import OrtImageEncoder
 
 log = logging.getLogger(__name__)
 
 DEFAULT_CACHE_BYTES = 2 << 30   # 2 GiB of embeddings/tokens in memory
-
-
-@dataclass(eq=False)
-class SamEmbedding:
-    """SAM's cached image state. ``features``: torch (1, C, g, g) on the model's device, over the
-    padded ``long_side`` square; ``input_size``: (h, w) after resize; ``original_size``: (H, W)."""
-
-    features: Any
-    input_size: tuple[int, int]
-    original_size: tuple[int, int]
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.features.numel() * self.features.element_size())
-
-    def numpy(self) -> np.ndarray:
-        """(C, g, g) float32 on the CPU."""
-        return self.features[0].float().cpu().numpy()
-
-
-@dataclass(eq=False)
-class ImageFeatures:
-    """Everything per image that prompt edits re-use. ``hw``: (H, W) of the image."""
-
-    image_key: str
-    hw: tuple[int, int]
-    anomaly: AnomalyResult
-    sam: SamEmbedding | None
-    text_key: str
-    timings: dict[str, float] = field(default_factory=dict)   # ms of the work done for this call
-    _sam_np: np.ndarray | None = None
-
-    def sam_features_np(self) -> np.ndarray | None:
-        """(C, g, g) float32 SAM embedding on the CPU (converted once)."""
-        if self.sam is None:
-            return None
-        if self._sam_np is None:
-            self._sam_np = self.sam.numpy()
-        return self._sam_np
-
-
-@dataclass(frozen=True, eq=False)
-class RunTrace:
-    """What one :meth:`Pipeline.run_traced` used and produced: the (cached) features, the PPG
-    result (None when the caller's prompts replaced PPG) and the :class:`SegmentationResult`,
-    whose ``stages`` are the very :class:`StageResult` objects the cascade yielded."""
-
-    features: ImageFeatures
-    ppg: PPGResult | None
-    result: SegmentationResult
 
 
 class Pipeline:
@@ -118,8 +74,11 @@ class Pipeline:
         self.disk_cache = disk_cache
         self._predictor = None
         self.decoder, self.encoder = decoder, encoder
-        self._fast: Any = None   # FastDecoder, False once it fell back to the reference
-        self._encoder: Any = None   # OrtImageEncoder, False for SAM's torch encoder
+        self._fast: FastDecoder | None = None        # None: SAM's own predictor (the reference)
+        self._fast_built = False                     # _fast was chosen (on first use)
+        self._encoder: OrtImageEncoder | None = None  # None: SAM's torch encoder
+        self._encoder_built = False
+        self._last_ppg: tuple[tuple, PPGResult] | None = None   # (key, result) of the last propose
         maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
         self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
         self._embeddings = ByteLRU((cache_bytes - maps_bytes) // 2, lambda e: e.nbytes)
@@ -173,8 +132,7 @@ class Pipeline:
                 chash.append(content_hash(image))
             return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
 
-        tokens_key = self.mapper.tokens_key   # backbone + mapper settings (depths, size ...)
-        # folder maps also depend on the folder/references they were fitted on (state_key)
+        tokens_key = self.mapper.tokens_key   # backbone + mapper settings; a folder map's state:
         map_key = (key, tokens_key, tp.key(), getattr(self.mapper, "state_key", ""))
         anomaly = self._maps.get(map_key)
         if anomaly is None:
@@ -196,7 +154,7 @@ class Pipeline:
                 with self._memory_guard("encoding the image with SAM"):
                     emb = self._load_or_encode_sam(image, disk_key("sam", self.sam.model_id), timings)
                 self._embeddings.put((key, self.sam.model_id), emb)
-        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings)
+        return ImageFeatures(key, hw, anomaly, emb, tp.key(), timings, tp)
 
     def _memory_guard(self, what: str):
         """Out of memory inside the block -> :class:`DeviceMemoryError` (a user error)."""
@@ -208,11 +166,10 @@ class Pipeline:
     def features(self, image_key: str | None, image: np.ndarray,
                  text_prompts: TextPrompts | None = None) -> ImageFeatures:
         """:meth:`iter_features` run to completion."""
-        return _drain(self.iter_features(image_key, image, text_prompts))
+        return drive(self.iter_features(image_key, image, text_prompts))
 
     def image_tokens(self, image_key: str | None, image: np.ndarray) -> Any:
-        """The mapper's per-image tokens (CLIP tokens or patch features), through the memory and
-        disk caches (what a folder pass needs for every image of the folder)."""
+        """The mapper's tokens of one image through the caches (a folder pass needs them all)."""
         key, tk = image_key or content_hash(image), self.mapper.tokens_key
         dkey = None if self.disk_cache is None else DiskCache.key(
             "clip", content_hash(image), tk, f"v{__version__}")
@@ -256,7 +213,7 @@ class Pipeline:
         encoder = self._image_encoder()
         t0 = time.perf_counter()
         with torch.inference_mode():
-            if encoder:
+            if encoder is not None:
                 encoder.set_image(predictor, image)
             else:
                 predictor.set_image(image)
@@ -281,26 +238,28 @@ class Pipeline:
     def decoder_backend(self) -> str:
         """The decoder refinement uses: "onnx", "fast" or "torch" (builds it on first use)."""
         engine = self._fast_engine()
-        return engine.backend if engine else "torch"
+        return engine.backend if engine is not None else "torch"
 
-    def _image_encoder(self):
-        if self._encoder is None:
+    def _image_encoder(self) -> OrtImageEncoder | None:
+        """The onnxruntime image encoder, or None for SAM's own (chosen on first use)."""
+        if not self._encoder_built:
             from ..sam.fast_decoder import default_cache_dir
             from ..sam.fast_encoder import make_encoder
 
             cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
-            self._encoder = make_encoder(self.sam, self.encoder, cache_dir=cache) or False
+            self._encoder = make_encoder(self.sam, self.encoder, cache_dir=cache)
+            self._encoder_built = True
         return self._encoder
 
-    def _fast_engine(self):
-        if self._fast is None:
+    def _fast_engine(self) -> FastDecoder | None:
+        """The fast decoder, or None for SAM's own predictor (chosen on first use)."""
+        if not self._fast_built:
             from ..sam.fast_decoder import default_cache_dir, make_decoder
 
-            if self.sam is None or self.decoder == "torch":
-                self._fast = False
-            else:
+            if self.sam is not None and self.decoder != "torch":
                 cache = None if self.sam.info.get("random_test_model") else default_cache_dir()
-                self._fast = make_decoder(self.sam, self.decoder, cache_dir=cache) or False
+                self._fast = make_decoder(self.sam, self.decoder, cache_dir=cache)
+            self._fast_built = True
         return self._fast
 
     def _decoder_for(self, feats: ImageFeatures):
@@ -308,7 +267,7 @@ class Pipeline:
         if feats.sam is None:
             raise RuntimeError("these features have no SAM embedding: load a SAM model to refine")
         engine = self._fast_engine()
-        if engine:
+        if engine is not None:
             return engine.bind(feats.sam.features, feats.sam.input_size, feats.sam.original_size)
         p = self.predictor
         p.features = feats.sam.features
@@ -319,7 +278,15 @@ class Pipeline:
 
     # ------------------------------------------------------------------ per edit (cheap)
     def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
-        """PPG on cached features. In per-component mode, the prompts of all components."""
+        """PPG on cached features. In per-component mode, the prompts of all components.
+        The last result is kept: a point edit or a drag (same image, map and parameters) does
+        not compute it again."""
+        key = (feats.image_key, feats.text_key, params)
+        if self._last_ppg is None or self._last_ppg[0] != key:
+            self._last_ppg = (key, self._propose(feats, params))
+        return self._last_ppg[1]
+
+    def _propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
         S = feats.anomaly.normalized
         sam_np = feats.sam_features_np() if params.negative_rule == "sam_similarity" else None
         long_side = self.sam.long_side if self.sam else 1024
@@ -354,11 +321,57 @@ class Pipeline:
         return SegmentationResult(
             anomaly=feats.anomaly, prompts=prompts, stages=tuple(stages), pred_mask=pred,
             score_map=score_map(S, pred), gated=gated,
-            provenance=self._provenance(params, prompts, {**feats.timings, "refine_ms": refine_ms}))
+            provenance=self._provenance(params, prompts, feats.text_prompts or self.text_prompts,
+                                        {**feats.timings, "refine_ms": refine_ms}))
 
     def refine(self, feats: ImageFeatures, prompts: Prompts, params: MethodParams,
                gated: bool = False) -> SegmentationResult:
-        return _drain(self.iter_refine(feats, prompts, params, gated))
+        return drive(self.iter_refine(feats, prompts, params, gated))
+
+    def iter_run(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
+                 text_prompts: TextPrompts | None = None, prompts: Prompts | None = None, *,
+                 features_only: bool = False, ppg_for_display: bool = False
+                 ) -> Generator[RunEvent, None, RunTrace]:
+        """The whole method on one image, one :mod:`event <.events>` per step; returns the
+        :class:`RunTrace` (its result's provenance complete: models, parameters, prompts, text
+        prompts, timings). ``prompts`` replace PPG's points. ``features_only``: stop after
+        :class:`~.events.FeaturesReady` (the trace's ``result`` and ``ppg`` are None).
+        ``ppg_for_display``: with ``prompts`` given, run PPG anyway for its R, N and similarity
+        (a failure there is logged and gives ``ppg`` None: the user's points do not need it)."""
+        params = params or MethodParams()
+        feats = yield from self._iter_features_events(image_key, image, text_prompts)
+        yield FeaturesReady(feats)
+        if features_only:
+            return RunTrace(feats, None, None)
+        t0 = time.perf_counter()
+        ppg, gated = None, False
+        if prompts is None:
+            ppg = self.propose(feats, params)
+            prompts, gated = ppg.prompts, ppg.gated
+        elif ppg_for_display:
+            try:
+                ppg = self.propose(feats, params)
+            except Exception as exc:  # noqa: BLE001 - display only; the cascade uses the user's points
+                log.warning("PPG for display failed: %s", exc)
+        feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
+        yield PointsReady(prompts, gated, ppg)
+        gen = self.iter_refine(feats, prompts, params, gated)
+        while True:
+            try:
+                stage = next(gen)
+            except StopIteration as stop:
+                return RunTrace(feats, ppg, stop.value)
+            yield StageDone(stage)
+
+    def _iter_features_events(self, image_key, image, text_prompts
+                              ) -> Generator[Encoding, None, ImageFeatures]:
+        gen = self.iter_features(image_key, image, text_prompts)
+        while True:
+            try:
+                step = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            yield Encoding(step)
 
     def run(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
             text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
@@ -369,35 +382,19 @@ class Pipeline:
     def run_traced(self, image_key: str | None, image: np.ndarray, params: MethodParams | None = None,
                    text_prompts: TextPrompts | None = None, prompts: Prompts | None = None
                    ) -> RunTrace:
-        """:meth:`run`, also returning the features and the PPG intermediates it used
-        (``ppg`` is None when ``prompts`` overrode the automatic ones: PPG did not run)."""
-        params = params or MethodParams()
-        feats = self.features(image_key, image, text_prompts)
-        t0 = time.perf_counter()
-        gated = False
-        ppg = None
-        if prompts is None:
-            ppg = self.propose(feats, params)
-            prompts, gated = ppg.prompts, ppg.gated
-        feats.timings["ppg_ms"] = (time.perf_counter() - t0) * 1e3
-        result = self.refine(feats, prompts, params, gated)
-        result.provenance["text_prompts"] = (text_prompts or self.text_prompts).to_dict()
-        return RunTrace(feats, ppg, result)
+        """:meth:`iter_run` to its end (``ppg`` is None when ``prompts`` overrode the
+        automatic ones: PPG did not run)."""
+        return drive(self.iter_run(image_key, image, params, text_prompts, prompts))
 
-    def _provenance(self, params, prompts, timings) -> dict[str, Any]:
+    def _provenance(self, params: MethodParams, prompts: Prompts, text_prompts: TextPrompts,
+                    timings: dict[str, float]) -> dict[str, Any]:
+        if not self._fast_built:
+            decoder = self.decoder
+        else:
+            decoder = self._fast.backend if self._fast is not None else "torch"
         return {"zsas_version": __version__, "models": self.model_ids,
                 "device": str(self.sam.device if self.sam else self.clip.device),
-                "decoder": (self._fast.backend if self._fast else "torch") if self._fast is not None
-                else self.decoder,
-                "params": params.to_dict(), "prompts": prompts.to_dict(),
+                "decoder": decoder, "params": params.to_dict(), "prompts": prompts.to_dict(),
+                "text_prompts": text_prompts.to_dict(),
                 "map": self.mapper.info() if hasattr(self.mapper, "info") else {},
                 "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
-
-
-def _drain(gen: Generator) -> Any:
-    """Run a generator to its end and return its return value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value

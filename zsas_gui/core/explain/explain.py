@@ -223,7 +223,8 @@ def explain_run(pipe, image: np.ndarray, params: MethodParams | None = None,
                 image_key: str | None = None) -> Explanation:
     """Run the pipeline once on ``image`` ((H, W, 3) uint8 RGB) and collect its intermediates.
 
-    Everything comes from that one run (:meth:`Pipeline.run_traced`): the encoders run at most
+    Everything comes from that one run (:meth:`Pipeline.run_traced`, the pipeline's one
+    orchestration :meth:`Pipeline.iter_run` driven to its end): the encoders run at most
     once (cached features are reused), the decoder runs once per stage. When ``prompts`` (points
     in (x, y) image pixels) replace PPG's, PPG still runs once on the cached features so R, N and
     the similarity can be shown; the cascade uses the given prompts.
