@@ -170,9 +170,8 @@ class Pipeline:
 
     def image_tokens(self, image_key: str | None, image: np.ndarray) -> Any:
         """The mapper's tokens of one image through the caches (a folder pass needs them all)."""
-        key, tk = image_key or content_hash(image), self.mapper.tokens_key
-        dkey = None if self.disk_cache is None else DiskCache.key(
-            "clip", content_hash(image), tk, f"v{__version__}")
+        key, tk, dc = image_key or content_hash(image), self.mapper.tokens_key, self.disk_cache
+        dkey = dc and DiskCache.key("clip", content_hash(image), tk, f"v{__version__}")
         return self._tokens.get((key, tk)) or self._cached_tokens(key, image, dkey, {})
 
     def _cached_tokens(self, key, image, dkey, timings):
