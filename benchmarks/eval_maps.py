@@ -6,7 +6,8 @@ Variants: ``mutual`` (radii 1/3/5, 30 % interval, max 64 others) and ``reference
 with real EfficientNet-Lite0 weights; the same with a seeded random init; and the plain
 baseline (one nearest patch: radius 1 only, no interval average).
 
-    python benchmarks/eval_maps.py ../shared/data/magnetic_tile [--weights FILE] [--size 256]
+    OMP_NUM_THREADS=1 python benchmarks/eval_maps.py ../shared/data/magnetic_tile [--weights FILE]
+        [--size 256] [--square] [--variants mutual,plain,references,random_mutual,...]
 
 Prints ``name: value`` lines (``mutual_pixel_auroc: 0.91`` ...).
 """
@@ -35,6 +36,8 @@ def main() -> None:
     ap.add_argument("root", type=Path)
     ap.add_argument("--weights", type=Path, default=Path("/tmp/zsas_efficientnet_lite0.safetensors"))
     ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--square", action="store_true",
+                    help="stretch every image to size x size (default: keep the aspect ratio)")
     ap.add_argument("--variants", default="mutual,plain,references,random_mutual,random_references")
     args = ap.parse_args()
     if not args.weights.exists():
@@ -45,9 +48,12 @@ def main() -> None:
     refs = [load_image(p) for p in find_images(args.root / "train" / "good")]
     print(f"images: {len(images)}\nreferences: {len(refs)}", flush=True)
     wanted = args.variants.split(",")
-    backbones = {"real": TimmBackbone("efficientnet_lite0", args.weights, image_size=args.size)}
+    keep = not args.square
+    backbones = {"real": TimmBackbone("efficientnet_lite0", args.weights, image_size=args.size,
+                                      keep_aspect=keep)}
     if any(v.startswith("random") for v in wanted):
-        backbones["random"] = TimmBackbone("efficientnet_lite0", "random", image_size=args.size)
+        backbones["random"] = TimmBackbone("efficientnet_lite0", "random", image_size=args.size,
+                                           keep_aspect=keep)
     feats, ref_feats = {}, {}
     for name, bb in backbones.items():
         t0 = time.perf_counter()

@@ -144,3 +144,17 @@ def test_absolute_scale_is_one_scale_across_the_folder(backbone, folder):
     normal = m.anomaly(feats[0])
     # per-image min-max would stretch the normal image to 1; the folder scale does not
     assert normal.normalized.max() < 0.75 and r.normalized.max() > normal.normalized.max()
+
+
+def test_cnn_input_keeps_the_aspect_ratio_and_mixed_shapes_compare(backbone):
+    wide = np.ascontiguousarray(part(1)[:40])                  # (40, 96): aspect 2.4
+    f = backbone.extract(wide)
+    assert f.frame_hw == (32, 64) and f.grid == (4, 8) and f.hw == (40, 96)
+    feats = [backbone.extract(x) for x in (wide, part(2), part(3), part(4, blob=True))]
+    m = MutualMapper(backbone)
+    m.fit(feats)
+    assert m.anomaly(feats[0]).anomaly_map.shape == (40, 96)
+    blob = m.anomaly(feats[3]).anomaly_map
+    assert region(blob, BLOB) > 1.3 * region(blob, BACKGROUND)
+    square = TimmBackbone("resnet18", "random", image_size=64, keep_aspect=False)
+    assert square.extract(wide).frame_hw == (64, 64) and square.model_id != backbone.model_id

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from ..errors import CheckpointError, ZsasError
 from ..models.bundles import ClipBundle
@@ -33,6 +34,8 @@ DEFAULT_TIMM_SIZE = 256
 #: ViTs trained at a large fixed size (DINOv2: 518) run at this side instead (32 x 32 patches of 14).
 DEFAULT_VIT_SIZE = 448
 RANDOM_WEIGHTS = "random"
+#: The short side of an aspect-keeping input is a multiple of this (the coarsest CNN stride).
+ASPECT_STEP = 32
 
 
 class ClipTowerBackbone:
@@ -95,11 +98,15 @@ class TimmBackbone:
     ``wide_resnet50_2``); ``weights``: a timm state dict file, or ``"random"`` (seeded random
     init, for baselines); ``image_size``: input side (default 256, ViTs with a fixed large input
     448); ``depths``: ``forward_intermediates`` indices (default: CNN stages 2 and 3, strides 8
-    and 16 as PatchCore's layer2/layer3; ViT: 4 evenly spaced blocks ending at the last).
+    and 16 as PatchCore's layer2/layer3; ViT: 4 evenly spaced blocks ending at the last);
+    ``keep_aspect`` (CNNs only): the input keeps the image's aspect ratio, long side
+    ``image_size``, the short side a multiple of :data:`ASPECT_STEP` (parts photographed at
+    different shapes are not stretched differently before their textures are compared).
     """
 
     def __init__(self, arch: str, weights: str | Path, image_size: int | None = None,
-                 depths: Sequence[int] | None = None, device: Any = "cpu", seed: int = 0):
+                 depths: Sequence[int] | None = None, device: Any = "cpu", seed: int = 0,
+                 keep_aspect: bool = True):
         import timm
 
         if not timm.is_model(arch):
@@ -135,11 +142,23 @@ class TimmBackbone:
             depths = (resolve_depths(None, len(model.blocks)) if _is_vit(model) else (2, 3))
         self.depths = tuple(int(d) for d in depths)
         self.weights_tag = tag
-        self.model_id = f"timm:{arch}@{size}|{tag}|d{'-'.join(map(str, self.depths))}"
+        self.keep_aspect = bool(keep_aspect) and not _is_vit(model)
+        self.model_id = (f"timm:{arch}@{size}{'a' if self.keep_aspect else ''}|{tag}"
+                         f"|d{'-'.join(map(str, self.depths))}")
 
     def info(self) -> dict[str, Any]:
         return {"backbone": f"timm:{self.arch}", "weights": self.weights_tag,
-                "image_size": self.image_size, "depths": list(self.depths)}
+                "image_size": self.image_size, "keep_aspect": self.keep_aspect,
+                "depths": list(self.depths)}
+
+    def input_hw(self, hw: tuple[int, int]) -> tuple[int, int]:
+        """(h, w) of the backbone input for an (H, W) image: S x S, or the aspect kept."""
+        s = self.image_size
+        if not self.keep_aspect:
+            return s, s
+        h, w = hw
+        short = max(ASPECT_STEP, round(s * min(h, w) / max(h, w) / ASPECT_STEP) * ASPECT_STEP)
+        return (s, short) if h >= w else (short, s)
 
     def forward_maps(self, pixels: torch.Tensor) -> list[torch.Tensor]:
         """(1, 3, S, S) -> one (1, C_d, h_d, w_d) map per depth (timm ``forward_intermediates``)."""
@@ -149,7 +168,12 @@ class TimmBackbone:
     def extract(self, image: np.ndarray) -> PatchFeatures:
         """``image``: (H, W, 3) uint8 RGB -> :class:`PatchFeatures` on the finest depth's grid."""
         hw = check_rgb(image)
-        pixels = preprocess(image, self.image_size, self.mean, self.std, self.device)
+        frame = self.input_hw(hw)
+        if image.shape[:2] != frame:     # stretch to the frame, PIL bicubic as preprocess()
+            image = np.asarray(Image.fromarray(image).resize(frame[::-1], Image.Resampling.BICUBIC))
+        x = torch.from_numpy(np.array(image, dtype=np.float32)).permute(2, 0, 1)[None] / 255.0
+        mean, std = (torch.tensor(v, dtype=torch.float32).view(1, 3, 1, 1) for v in (self.mean, self.std))
+        pixels = ((x - mean) / std).to(self.device)
         with torch.inference_mode():
             maps = self.forward_maps(pixels)
             grid = max((tuple(m.shape[2:]) for m in maps), key=lambda g: g[0] * g[1])
@@ -160,7 +184,7 @@ class TimmBackbone:
                     m = F.interpolate(m, size=grid, mode="bilinear", align_corners=False)
                 layers.append(m[0].cpu().to(torch.float16).clone())
         return PatchFeatures(layers=tuple(layers), grid=(int(grid[0]), int(grid[1])), hw=hw,
-                             image_size=self.image_size)
+                             image_size=self.image_size, input_hw=frame)
 
 
 #: Parameter names of classifier heads: a feature backbone needs none of them.

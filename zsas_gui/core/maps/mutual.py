@@ -184,14 +184,14 @@ class MutualMapper(PatchMapper):
         feats = list(feats)
         grids = yield from iter_score_folder(feats, self.radii, self.fraction, self.max_others,
                                              self.seed)
-        size = feats[0].image_size
-        raw = np.array([_raw_score(self.square(g, size)) for g in grids])
+        frames = [f.frame_hw for f in feats]
+        raw = np.array([_raw_score(self.square(g, fr)) for g, fr in zip(grids, frames, strict=True)])
         if self.rerank:
             raw = rerank_scores(raw, feats)
         self.folder = feats
         self._grids = {f.fingerprint: g for f, g in zip(feats, grids, strict=True)}
         self._scores = {f.fingerprint: float(s) for f, s in zip(feats, raw, strict=True)}
-        self.calibrate(grids, size, how="median")
+        self.calibrate(grids, frames, how="median")
 
     def fit(self, feats: Sequence[PatchFeatures]) -> None:
         for _ in self.iter_fit(feats):
@@ -212,7 +212,7 @@ class MutualMapper(PatchMapper):
         return score_against(tokens, [self.folder[i] for i in idx], self.radii, self.fraction)
 
     def anomaly(self, tokens: PatchFeatures, prompts=None):
-        res = self.result(self.score_grid(tokens), tokens.hw, tokens.image_size)
+        res = self.result(self.score_grid(tokens), tokens.hw, tokens.frame_hw)
         if self.rerank and tokens.fingerprint in self._scores:
             res = type(res)(res.anomaly_map, self.image_score(self._scores[tokens.fingerprint]),
                             res.scale)

@@ -24,13 +24,15 @@ DEFAULT_RADII = (1, 3, 5)
 class PatchFeatures:
     """``layers``: one (C_d, Gh, Gw) float16 CPU tensor per depth (channels may differ per depth,
     the grid does not), raw backbone activations (normalised later, after aggregation);
-    ``grid``: (Gh, Gw); ``hw``: (H, W) of the source image; ``image_size``: side S of the
-    backbone's input square."""
+    ``grid``: (Gh, Gw); ``hw``: (H, W) of the source image; ``image_size``: the backbone's input
+    side S; ``input_hw``: (h, w) of the backbone's input when it kept the image's aspect ratio
+    (long side S), None for the S x S square (:attr:`frame_hw`)."""
 
     layers: tuple[torch.Tensor, ...]
     grid: tuple[int, int]
     hw: tuple[int, int]
     image_size: int
+    input_hw: tuple[int, int] | None = None
     _fingerprint: list[str] = field(default_factory=list, repr=False)
 
     def __post_init__(self):
@@ -42,6 +44,11 @@ class PatchFeatures:
                                  f"got {tuple(t.shape)}")
         if len(self.hw) != 2 or min(self.hw) < 1:
             raise ValueError(f"hw must be (H, W) with positive sides, got {self.hw}")
+
+    @property
+    def frame_hw(self) -> tuple[int, int]:
+        """(h, w) of the model frame the patch grid covers."""
+        return tuple(self.input_hw) if self.input_hw else (self.image_size, self.image_size)
 
     @property
     def nbytes(self) -> int:
@@ -66,7 +73,8 @@ class PatchFeatures:
         """Plain arrays for ``np.savez`` (load with ``allow_pickle=False``)."""
         out = {f"layer{i}": t.numpy() for i, t in enumerate(self.layers)}
         out.update(grid=np.asarray(self.grid, np.int64), hw=np.asarray(self.hw, np.int64),
-                   image_size=np.asarray(self.image_size, np.int64))
+                   image_size=np.asarray(self.image_size, np.int64),
+                   input_hw=np.asarray(self.frame_hw, np.int64))
         return out
 
     @classmethod
@@ -83,8 +91,10 @@ class PatchFeatures:
         hw = np.asarray(d["hw"]).reshape(-1)
         if grid.shape != (2,) or hw.shape != (2,):
             raise ValueError("grid and hw must hold 2 values each")
+        frame = np.asarray(d["input_hw"]).reshape(-1) if "input_hw" in keys else None
         return cls(layers=layers, grid=(int(grid[0]), int(grid[1])), hw=(int(hw[0]), int(hw[1])),
-                   image_size=int(np.asarray(d["image_size"])))
+                   image_size=int(np.asarray(d["image_size"])),
+                   input_hw=None if frame is None else (int(frame[0]), int(frame[1])))
 
 
 def aggregate(layer: torch.Tensor, r: int) -> torch.Tensor:

@@ -67,7 +67,7 @@ class PatchMapper:
         return self.anomaly(self.encode_image(image), prompts)
 
     def anomaly(self, tokens: PatchFeatures, prompts: TextPrompts | None = None) -> AnomalyResult:
-        return self.result(self.score_grid(tokens), tokens.hw, tokens.image_size)
+        return self.result(self.score_grid(tokens), tokens.hw, tokens.frame_hw)
 
     def score_grid(self, tokens: PatchFeatures) -> np.ndarray:   # pragma: no cover - abstract
         raise NotImplementedError
@@ -90,16 +90,16 @@ class PatchMapper:
                 "image_level": _round(self.image_level)}
 
     # -- grid -> result ------------------------------------------------------------------------
-    def square(self, grid: np.ndarray, size: int) -> np.ndarray:
-        """(Gh, Gw) patch scores -> (S, S) float32, bilinear, blurred (the model frame)."""
+    def square(self, grid: np.ndarray, frame_hw: tuple[int, int]) -> np.ndarray:
+        """(Gh, Gw) patch scores -> (h, w) float32 of the model frame, bilinear, blurred."""
         t = torch.from_numpy(np.ascontiguousarray(grid, dtype=np.float32))[None, None]
-        up = F.interpolate(t, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
-        return finish_map(up, blur_sigma_px(self.blur_sigma_518, size), (size, size))
+        up = F.interpolate(t, size=tuple(frame_hw), mode="bilinear", align_corners=False)[0, 0].numpy()
+        return finish_map(up, blur_sigma_px(self.blur_sigma_518, max(frame_hw)), tuple(frame_hw))
 
-    def result(self, grid: np.ndarray, hw: tuple[int, int], size: int) -> AnomalyResult:
+    def result(self, grid: np.ndarray, hw: tuple[int, int], frame_hw: tuple[int, int]) -> AnomalyResult:
         """``anomaly_map`` (H, W) float32 raw distances; ``image_score`` in [0, 1) on the folder
         scale (top-1 % mean over the model-frame map, see the module doc)."""
-        sq = self.square(grid, size)
+        sq = self.square(grid, frame_hw)
         raw = top_fraction_mean(sq, IMAGE_TOP_FRACTION)
         amap = finish_map(sq, 0.0, hw)
         scale = 2.0 * self.pixel_level if self.absolute and self.pixel_level else None
@@ -109,15 +109,15 @@ class PatchMapper:
         level = self.image_level or 0.0
         return float(raw / (raw + level)) if level > 0 else float(min(1.0, raw / 2.0))
 
-    def calibrate(self, grids: list[np.ndarray], size: int, how: str) -> None:
-        """Set ``pixel_level``/``image_level`` from the score grids of calibration images:
+    def calibrate(self, grids: list[np.ndarray], frames: list[tuple[int, int]], how: str) -> None:
+        """Set ``pixel_level``/``image_level`` from the score grids (and model frames) of calibration images:
         ``how="max"`` (known-good references: the highest) or ``"median"`` (an unlabelled folder,
         mostly normal)."""
         if not grids:
             self.pixel_level = self.image_level = None
             return
         reduce = np.max if how == "max" else np.median
-        squares = [self.square(g, size) for g in grids]
+        squares = [self.square(g, f) for g, f in zip(grids, frames, strict=True)]
         self.pixel_level = float(reduce([np.quantile(s, PIXEL_QUANTILE) for s in squares]))
         self.image_level = float(reduce([top_fraction_mean(s, IMAGE_TOP_FRACTION) for s in squares]))
 
@@ -127,7 +127,9 @@ def _round(v: float | None) -> float | None:
 
 
 def check_same_backbone(feats: PatchFeatures, first: PatchFeatures, what: str) -> None:
-    """Features compared with each other must come from one backbone (same grid, same depths)."""
-    if feats.grid != first.grid or [t.shape[0] for t in feats.layers] != [t.shape[0] for t in first.layers]:
+    """Features compared with each other must come from one backbone (same depths and channels;
+    grids may differ when the backbone keeps each image's aspect ratio)."""
+    if [t.shape[0] for t in feats.layers] != [t.shape[0] for t in first.layers]:
         raise ValueError(f"{what}: patch features come from another backbone "
-                         f"(grid {feats.grid} vs {first.grid})")
+                         f"(channels {[t.shape[0] for t in feats.layers]} vs "
+                         f"{[t.shape[0] for t in first.layers]})")

@@ -107,7 +107,7 @@ class ReferenceMapper(PatchMapper):
         self._index = {f.fingerprint: i for i, f in enumerate(refs)}
         self.pixel_level = self.image_level = None
         if len(refs) >= 2:
-            self.calibrate([self.score_grid(f) for f in refs], refs[0].image_size, how="max")
+            self.calibrate([self.score_grid(f) for f in refs], [f.frame_hw for f in refs], how="max")
 
     def fit(self, refs: Sequence[PatchFeatures]) -> None:
         for _ in self.iter_fit(refs):
