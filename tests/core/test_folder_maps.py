@@ -16,7 +16,7 @@ from zsas_gui.core.maps.references import ReferenceMapper, coreset_indices
 @pytest.fixture(scope="module")
 def backbone():
     """A real timm ResNet-18 with seeded random weights at 64 px (8 x 8 patches)."""
-    return TimmBackbone("resnet18", "random", image_size=64)
+    return TimmBackbone("resnet18", "random", image_size=64, depths=(2, 3))
 
 
 @pytest.fixture(scope="module")
@@ -156,5 +156,5 @@ def test_cnn_input_keeps_the_aspect_ratio_and_mixed_shapes_compare(backbone):
     assert m.anomaly(feats[0]).anomaly_map.shape == (40, 96)
     blob = m.anomaly(feats[3]).anomaly_map
     assert region(blob, BLOB) > 1.3 * region(blob, BACKGROUND)
-    square = TimmBackbone("resnet18", "random", image_size=64, keep_aspect=False)
+    square = TimmBackbone("resnet18", "random", image_size=64, depths=(2, 3), keep_aspect=False)
     assert square.extract(wide).frame_hw == (64, 64) and square.model_id != backbone.model_id

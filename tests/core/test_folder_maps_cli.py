@@ -25,7 +25,7 @@ from zsas_gui.core.maps.mutual import MutualMapper
 
 @pytest.fixture(scope="module")
 def backbone():
-    return TimmBackbone("resnet18", "random", image_size=64)
+    return TimmBackbone("resnet18", "random", image_size=64, depths=(2, 3))
 
 
 def write_folder(folder: Path, n: int, blob_at: tuple[int, ...] = (2,), seed0: int = 0) -> list[Path]:
@@ -92,16 +92,16 @@ def test_resolve_map_kind():
 def test_timm_state_dict_loads_and_bad_files_are_refused(tmp_path):
     from safetensors.torch import save_file
 
-    ref = TimmBackbone("resnet18", "random", image_size=64)
+    ref = TimmBackbone("resnet18", "random", image_size=64, depths=(2, 3))
     good = tmp_path / "r18.safetensors"
     save_file({k: v.contiguous() for k, v in ref.model.state_dict().items()}, str(good))
-    loaded = TimmBackbone("resnet18", good, image_size=64)
+    loaded = TimmBackbone("resnet18", good, image_size=64, depths=(2, 3))
     img = part(3)
     for a, b in zip(ref.extract(img).layers, loaded.extract(img).layers, strict=True):
         torch.testing.assert_close(a, b)
     pth = tmp_path / "r18.pth"
     torch.save(ref.model.state_dict(), pth)
-    assert TimmBackbone("resnet18", pth, image_size=64).model_id != ref.model_id
+    assert TimmBackbone("resnet18", pth, image_size=64, depths=(2, 3)).model_id != ref.model_id
     with pytest.raises(CheckpointError, match="not a timm"):
         TimmBackbone("resnet34", good, image_size=64)
     with pytest.raises(CheckpointError, match="not found"):

@@ -193,10 +193,6 @@ class MutualMapper(PatchMapper):
         self._scores = {f.fingerprint: float(s) for f, s in zip(feats, raw, strict=True)}
         self.calibrate(grids, frames, how="median")
 
-    def fit(self, feats: Sequence[PatchFeatures]) -> None:
-        for _ in self.iter_fit(feats):
-            pass
-
     def score_grid(self, tokens: PatchFeatures) -> np.ndarray:
         """(Gh, Gw) float32 patch scores of one image."""
         if not self.folder:

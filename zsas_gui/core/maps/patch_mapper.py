@@ -14,6 +14,7 @@ image, so tau 0.5 cuts at the calibration level on every image (instead of per-i
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,14 @@ class PatchMapper:
 
     def score_grid(self, tokens: PatchFeatures) -> np.ndarray:   # pragma: no cover - abstract
         raise NotImplementedError
+
+    def iter_fit(self, feats) -> Iterator[int]:   # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fit(self, feats: Sequence[PatchFeatures]) -> None:
+        """:meth:`iter_fit` to its end (the folder for mutual, the good images for references)."""
+        for _ in self.iter_fit(feats):
+            pass
 
     @property
     def state_key(self) -> str:

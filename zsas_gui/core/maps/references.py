@@ -109,10 +109,6 @@ class ReferenceMapper(PatchMapper):
         if len(refs) >= 2:
             self.calibrate([self.score_grid(f) for f in refs], [f.frame_hw for f in refs], how="max")
 
-    def fit(self, refs: Sequence[PatchFeatures]) -> None:
-        for _ in self.iter_fit(refs):
-            pass
-
     def score_grid(self, tokens: PatchFeatures) -> np.ndarray:
         """(Gh, Gw) float32: mean over views of the nearest-bank-patch distance."""
         if not self.references:
