@@ -11,7 +11,8 @@ EfficientNet-Lite0 at 256 px):
 - ``forward_ms_per_image_<bb>`` and ``mutual_vs_forward_ratio_<bb>`` (N = 50);
 - ``references_ms_per_image_<bb>``: one image against a 20-reference bank;
 - ``features_rss_mb_500_<bb>``: peak RSS of a fresh process holding 500 images' patch features
-  (float16), with the interpreter and model loaded (``features_mb_500_<bb>``: the features alone).
+  (float16), with the interpreter and model loaded (``features_mb_500_<bb>``: the features alone;
+  ``rss_mb_before_features_<bb>``: the same process before it held them).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_maps.py [--sample 20] [--backbones vitb16,effl0]
 """
@@ -66,10 +67,17 @@ def scoring_ms(feats, sample: int | None = None) -> float:
     return (time.perf_counter() - t0) * 1e3 / done
 
 
+def _rss_now_mb() -> float:
+    """Current resident set size of this process (Linux /proc), MB."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
 def rss_child(name: str) -> None:
     """(in a fresh process) hold 500 images' features; print their bytes and the peak RSS."""
     bb = make_backbone(name)
     base, _ = features(bb, 4)
+    emit(f"rss_mb_before_features_{name}", _rss_now_mb())
     held = [type(f)(layers=tuple(t.clone() for t in f.layers), grid=f.grid, hw=f.hw,
                     image_size=f.image_size) for i in range(125) for f in base]
     emit(f"features_mb_500_{name}", sum(f.nbytes for f in held) / 2**20)
