@@ -125,7 +125,7 @@ class TimmBackbone:
             kwargs["img_size"] = size
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            model = timm.create_model(arch, pretrained=False, **kwargs)
+            model = timm.create_model(arch, pretrained=None, **kwargs)   # never fetches
         if random_init:
             tag = f"random{seed}"
         else:
