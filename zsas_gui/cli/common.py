@@ -209,3 +209,82 @@ def progress(total: int, desc: str, unit: str = "img"):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5)
+
+
+#: Memory cache of a batch run with a folder map: the folder's features are held by the mapper
+#: anyway; the cache lets the run re-use them instead of encoding each image twice.
+FOLDER_CACHE_BYTES = 1 << 30
+
+
+def add_map_args(p: argparse.ArgumentParser) -> None:
+    from ..core.maps.folder_select import DEFAULT_MAX_OTHERS, MAP_KINDS
+
+    g = p.add_argument_group("heatmap source (ALGORITHM.md §1b)")
+    g.add_argument("--map", choices=MAP_KINDS, default="text",
+                   help="text: CLIP text prompts (default); mutual: each image against the other "
+                        "images of the folder; references: against good images (--references); "
+                        "auto: references if given, else mutual for 3+ images, else text")
+    g.add_argument("--references", type=Path, default=None, metavar="DIR",
+                   help="folder of defect-free images for --map references/auto")
+    g.add_argument("--backbone", default=None, metavar="clip|timm:ARCH",
+                   help="patch features of the folder maps: the CLIP image tower (default) or a "
+                        "timm model, e.g. timm:efficientnet_lite0 (needs --backbone-weights)")
+    g.add_argument("--backbone-weights", default=None, metavar="FILE",
+                   help="timm state dict (.safetensors or .pth) for --backbone timm:ARCH; "
+                        "'random' = untrained (baselines only)")
+    g.add_argument("--max-others", type=int, default=DEFAULT_MAX_OTHERS, metavar="N",
+                   help="mutual map: compare each image with at most N others (seeded subset)")
+    g.add_argument("--tau-mode", choices=("relative", "absolute"), default="relative",
+                   help="folder maps: relative = tau on each image's min-max map; absolute = tau "
+                        "on one folder-wide scale (0.5 = the calibration images' high level)")
+
+
+def reference_images(args: argparse.Namespace) -> list[Path]:
+    """Images under ``--references DIR`` (none when not given)."""
+    from ..core.errors import ZsasError
+    from ..core.io.imageio import find_images
+
+    if args.references is None:
+        return []
+    if not args.references.is_dir():
+        raise ZsasError(f"--references {args.references}: not a folder")
+    found = find_images(args.references)
+    if not found:
+        raise ZsasError(f"--references {args.references}: no images inside")
+    return found
+
+
+def build_pipeline(args: argparse.Namespace, n_folder: int, n_references: int, **kwargs):
+    """The pipeline for ``--map`` (text: CLIP V-V; mutual/references: a folder mapper on
+    ``--backbone``, not fitted yet) and the concrete map kind."""
+    from ..core.engine.pipeline import Pipeline
+    from ..core.maps.folder_select import make_folder_mapper, resolve_map_kind
+
+    kind = resolve_map_kind(args.map, n_references, n_folder)
+    if kind == "text":
+        kwargs.setdefault("cache_bytes", BATCH_CACHE_BYTES)
+        return Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, **kwargs), kind
+    from ..core.maps.backbones import load_backbone, parse_backbone
+    from ..core.models.loading import load_clip, load_sam
+
+    needs_clip = parse_backbone(args.backbone)[0] == "clip"
+    clip_b = load_clip(clip_arg(args), device=args.device) if needs_clip else None
+    sam_b = load_sam(args.sam, device=args.device)
+    backbone = load_backbone(args.backbone, args.backbone_weights, clip_b, device=sam_b.device)
+    mapper = make_folder_mapper(kind, backbone, args.max_others, absolute=args.tau_mode == "absolute")
+    kwargs.setdefault("cache_bytes", FOLDER_CACHE_BYTES)
+    return Pipeline(clip_b, sam_b, mapper=mapper, **kwargs), kind
+
+
+def fit_map(pipe, kind: str, folder: list, references: list, desc: str = "folder pass") -> None:
+    """Fit a folder map (nothing for text) with a progress bar: the folder for mutual, the good
+    images for references."""
+    if kind == "text":
+        return
+    from ..core.engine.folder_maps import iter_fit_folder
+
+    paths = references if kind == "references" else folder
+    with progress(total=2 * len(paths), desc=f"{desc} ({kind})", unit="step") as bar:
+        for stage, done, _ in iter_fit_folder(pipe, paths):
+            if done:
+                bar.update(1)

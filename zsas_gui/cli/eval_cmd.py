@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..vocabulary import EXIT_SOME_FAILED
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 
 
 def _names(value: str) -> list[str]:
@@ -47,6 +47,7 @@ def register(sub) -> None:
     p.add_argument("--no-plots", action="store_true", help="do not write the curve PNGs")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     p.set_defaults(func=run, object=None)   # --object defaults to each category's name
 
 
@@ -64,9 +65,9 @@ def run(args: argparse.Namespace) -> int:
     from ..core.io.atomic import check_output_folder
     from ..core.types import TextPrompts
     from .common import (
-        BATCH_CACHE_BYTES,
+        build_pipeline,
         check_map_settings,
-        clip_arg,
+        fit_map,
         method_params_from_args,
         progress,
         text_prompts_from_args,
@@ -92,13 +93,19 @@ def run(args: argparse.Namespace) -> int:
         return texts[category]
 
     from ..core.engine.cache import DiskCache
-    from ..core.engine.pipeline import Pipeline
 
     disk = DiskCache(args.cache) if args.cache else None
-    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, disk_cache=disk,
-                               cache_bytes=BATCH_CACHE_BYTES)
+    refs_of = _references_for(args)
+    first = items[0].category if items else ""
+    pipe, kind = build_pipeline(args, sum(i.category == first for i in items), len(refs_of(items[0])) if items else 0,
+                                disk_cache=disk)
+
+    def before_category(category: str, cat_items: list) -> None:
+        fit_map(pipe, kind, [i.image for i in cat_items], refs_of(cat_items[0]), desc=category)
+
     check_map_settings(pipe, params)
     warn_if_test_models(pipe)
+
     t0 = time.perf_counter()
     with progress(total=len(items), desc="eval", unit="img") as bar:
         def on_image(item, error):
@@ -106,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
                 bar.write(f"zsas: skipped {item.image}: {error}", file=sys.stderr)
             bar.update(1)
 
-        result = evaluate(pipe, items, params, text_for, bins=args.bins, on_image=on_image)
+        result = evaluate(pipe, items, params, text_for, bins=args.bins, on_image=on_image,
+                          before_category=before_category)
     result.failures[:0] = problems
     if not result.rows:
         raise ZsasError(f"no image could be evaluated ({len(result.failures)} failed; first: "
@@ -114,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.engine.provenance import run_provenance
 
     meta = {"root": str(args.root), **run_provenance(pipe, params), "device": args.device,
+            "map": {"asked": args.map, "used": kind, **pipe.mapper.info()},
             "params": params.to_dict(), "object_names": {c: t.object_name for c, t in texts.items()},
             "selection": {"category": args.category, "categories": args.categories,
                           "classes": args.classes, "limit": args.limit},
@@ -127,3 +136,19 @@ def run(args: argparse.Namespace) -> int:
           + (f", {len(plots)} plots in {out / 'plots'}" if plots else "")
           + (f"; {len(result.failures)} skipped (listed in metrics.json)" if result.failures else ""))
     return EXIT_SOME_FAILED if result.failures else 0
+
+
+def _references_for(args: argparse.Namespace):
+    """item -> good reference images of its category: ``--references DIR`` when given, else the
+    category's ``train/good`` (MVTec AD layout: ROOT/test/<class>/NAME -> ROOT/train/good)."""
+    from ..core.io.imageio import find_images
+    from .common import reference_images
+
+    given = reference_images(args)
+
+    def refs_of(item) -> list[Path]:
+        if given:
+            return given
+        good = item.image.parent.parent.parent / "train" / "good"
+        return find_images(good) if good.is_dir() else []
+    return refs_of

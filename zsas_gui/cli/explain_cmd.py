@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 
 
 def register(sub) -> None:
@@ -26,14 +26,22 @@ def register(sub) -> None:
                    help="write the figure as full RGB (default: a 256-colour palette PNG, ~1/3 the size)")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import ZsasError
     from ..core.io.atomic import atomic_write_bytes
-    from ..core.io.imageio import load_image
-    from .common import clip_arg, method_params_from_args, text_prompts_from_args
+    from ..core.io.imageio import find_images, load_image
+    from .common import (
+        build_pipeline,
+        check_map_settings,
+        fit_map,
+        method_params_from_args,
+        reference_images,
+        text_prompts_from_args,
+    )
 
     if args.out.suffix.lower() != ".png":
         raise ZsasError(f"-o {args.out}: the figure is written as PNG; name it FIGURE.png")
@@ -45,11 +53,16 @@ def run(args: argparse.Namespace) -> int:
     text = text_prompts_from_args(args)
     image = load_image(args.image)
 
-    from ..core.engine.pipeline import Pipeline
+    from ..core.engine.pipeline import DEFAULT_CACHE_BYTES
     from ..core.explain.explain import explain_run
     from ..core.explain.explain_figure import figure_png, frame_pngs
 
-    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text)
+    folder = find_images(args.image.parent)     # mutual: the image's own folder
+    refs = reference_images(args)
+    pipe, kind = build_pipeline(args, len(folder), len(refs), text_prompts=text,
+                                cache_bytes=DEFAULT_CACHE_BYTES)
+    fit_map(pipe, kind, folder, refs)
+    check_map_settings(pipe, method_params_from_args(args))
     expl = explain_run(pipe, image, params, text, image_key=str(args.image))
     device = expl.result.provenance.get("device")
     args.out.parent.mkdir(parents=True, exist_ok=True)

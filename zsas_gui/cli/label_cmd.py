@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..vocabulary import EXIT_SOME_FAILED
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 from .ray_common import add_ray_args, check_ray_args
 
 
@@ -36,6 +36,7 @@ def register(sub) -> None:
                    help="import even when some mask files match no image (default: refuse, import nothing)")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     add_ray_args(p)
     p.set_defaults(func=run)
 
@@ -74,11 +75,12 @@ def _label(proj, args) -> int:
     from ..core.io.imageio import load_image
     from ..state.prelabel import save_prelabel
     from .common import (
-        BATCH_CACHE_BYTES,
+        build_pipeline,
         check_map_settings,
-        clip_arg,
+        fit_map,
         method_params_from_args,
         progress,
+        reference_images,
         text_prompts_from_args,
         warn_if_test_models,
     )
@@ -96,10 +98,10 @@ def _label(proj, args) -> int:
     if args.ray is not None:
         from .ray_common import label_on_ray
         return _finish(proj, todo, reviewed, label_on_ray(proj, todo, args, params, text))
-    from ..core.engine.pipeline import Pipeline
-
-    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
-                               cache_bytes=BATCH_CACHE_BYTES)
+    usable = [e for e in proj.images if proj.problem_for(e.rel) is None]
+    refs = reference_images(args) or [e.path for e in usable if proj.status(e.rel) == "good"]
+    pipe, kind = build_pipeline(args, len(usable), len(refs), text_prompts=text)
+    fit_map(pipe, kind, [e.path for e in usable], refs)
     check_map_settings(pipe, params)
     warn_if_test_models(pipe)
     failed, kept = [], 0

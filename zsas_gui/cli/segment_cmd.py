@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from ..vocabulary import EXIT_SOME_FAILED
-from .common import add_method_args, add_model_args
+from .common import add_map_args, add_method_args, add_model_args
 from .ray_common import add_ray_args, check_ray_args
 
 
@@ -26,6 +26,7 @@ def register(sub) -> None:
     p.add_argument("--colormap", default="jet", help="heatmap colours (jet, turbo, inferno, ...)")
     add_model_args(p)
     add_method_args(p)
+    add_map_args(p)
     add_ray_args(p)
     p.set_defaults(func=run)
 
@@ -34,11 +35,12 @@ def run(args: argparse.Namespace) -> int:
     from ..core.engine.segment_job import SegmentJob, collect_inputs
     from ..core.errors import OutputError, ZsasError
     from .common import (
-        BATCH_CACHE_BYTES,
+        build_pipeline,
         check_map_settings,
-        clip_arg,
+        fit_map,
         method_params_from_args,
         progress,
+        reference_images,
         text_prompts_from_args,
         warn_if_test_models,
     )
@@ -52,10 +54,9 @@ def run(args: argparse.Namespace) -> int:
     job.prepare_output()
     params = method_params_from_args(args)
     text = text_prompts_from_args(args)
-    from ..core.engine.pipeline import Pipeline
-
-    pipe = Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, text_prompts=text,
-                               cache_bytes=BATCH_CACHE_BYTES)
+    refs = reference_images(args)
+    pipe, kind = build_pipeline(args, len(items), len(refs), text_prompts=text)
+    fit_map(pipe, kind, [src for src, _ in items], refs)
     check_map_settings(pipe, params)
     warn_if_test_models(pipe)
     t0 = time.perf_counter()

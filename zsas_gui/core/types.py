@@ -264,17 +264,24 @@ class AnomalyResult:
     """Output of an anomaly mapper for one image.
 
     ``anomaly_map``: (H, W) float32, the raw map (image pixels): for the V-V mapper the abnormal
-    probability averaged over depths, in [0, 1], comparable across images;
-    ``image_score``: float in [0, 1], abnormal probability of the whole image.
+    probability averaged over depths, in [0, 1], comparable across images (folder maps: a
+    distance, on one scale across the folder);
+    ``image_score``: float in [0, 1], abnormal probability of the whole image;
+    ``scale``: None (S is min-max normalised per image) or a folder-wide scale (folder maps with
+    an absolute tau, ALGORITHM.md §1b): S = anomaly_map / scale, clipped to [0, 1].
     """
 
     anomaly_map: np.ndarray
     image_score: float
+    scale: float | None = None
 
     @property
     def normalized(self) -> np.ndarray:
-        """S: (H, W) float32 in [0, 1], min-max normalised per image (all zeros if flat)."""
+        """S: (H, W) float32 in [0, 1]: ``anomaly_map / scale`` clipped when a scale is set,
+        else min-max normalised per image (all zeros if flat)."""
         m = self.anomaly_map
+        if self.scale is not None and self.scale > 0:
+            return np.clip(m / self.scale, 0.0, 1.0).astype(np.float32)
         lo, hi = float(m.min()), float(m.max())
         if hi - lo < 1e-12:
             return np.zeros_like(m, dtype=np.float32)

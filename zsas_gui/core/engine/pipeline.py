@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Generator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -132,16 +132,14 @@ class Pipeline:
             return DiskCache.key(kind, chash[0], model_id, f"v{__version__}")
 
         tokens_key = mapper.tokens_key   # checkpoint digest, precision, preprocessing, depths ...
-        map_key = (key, getattr(mapper, "settings_key", tokens_key), tp.key())
+        # a folder map's state (the folder or references it was fitted on) is part of the map's key
+        map_key = (key, getattr(mapper, "settings_key", tokens_key), tp.key(), getattr(mapper, "state_key", ""))
         anomaly = self._maps.get(map_key)
         if anomaly is None:
             tokens = self._tokens.get((key, tokens_key))
             if tokens is None:
                 yield "clip"
-                with self._memory_guard("encoding the image with CLIP"):
-                    tokens = self._load_or_encode_tokens(mapper, image, disk_key("clip", tokens_key),
-                                                         timings)
-                self._tokens.put((key, tokens_key), tokens)
+                tokens = self._cached_tokens(mapper, key, image, disk_key("clip", tokens_key), timings)
             t0 = time.perf_counter()
             with self._memory_guard("computing the anomaly map"):
                 anomaly = mapper.anomaly(tokens, tp)
@@ -172,14 +170,27 @@ class Pipeline:
         """:meth:`iter_features` run to completion."""
         return drive(self.iter_features(image_key, image, text_prompts, map_settings))
 
+    def image_tokens(self, image_key: str | None, image: np.ndarray) -> Any:
+        """The mapper's tokens of one image through the caches (a folder pass needs them all)."""
+        key, tk, dc = image_key or content_hash(image), self.mapper.tokens_key, self.disk_cache
+        dkey = dc and DiskCache.key("clip", content_hash(image), tk, f"v{__version__}")
+        return self._tokens.get((key, tk)) or self._cached_tokens(self.mapper, key, image, dkey, {})
+
+    def _cached_tokens(self, mapper, key, image, dkey, timings):
+        with self._memory_guard("encoding the image for the anomaly map"):
+            tokens = self._load_or_encode_tokens(mapper, image, dkey, timings)
+        self._tokens.put((key, mapper.tokens_key), tokens)
+        return tokens
+
     def _load_or_encode_tokens(self, mapper, image, dkey, timings):
         from ..maps.anomaly_map import ImageTokens
 
+        from_numpy = getattr(mapper, "tokens_from_numpy", ImageTokens.from_numpy_dict)
         if dkey is not None:
             arrays = self.disk_cache.load(dkey)
             if arrays is not None:
                 try:
-                    return ImageTokens.from_numpy_dict(arrays)
+                    return from_numpy(arrays)
                 except (KeyError, ValueError) as exc:
                     log.warning("cached CLIP tokens unusable (%s); recomputing", exc)
         t0 = time.perf_counter()

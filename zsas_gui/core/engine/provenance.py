@@ -26,6 +26,7 @@ def result_provenance(pipe, feats, params, prompts, text_prompts, timings: dict[
             "device": str(bundle.device) if bundle is not None else "cpu", "decoder": decoder,
             "params": params.to_dict(), "prompts": prompts.to_dict(),
             "text_prompts": text_prompts.to_dict(),
+            "map": pipe.mapper.info() if hasattr(pipe.mapper, "info") else {},   # the map's source (folder maps)
             "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 
 

@@ -126,6 +126,7 @@ def result_record(src: Path, result: SegmentationResult, total_ms: float) -> dic
         "params": prov.get("params"), "text_prompts": prov.get("text_prompts"),
         "models": prov.get("models"), "checkpoints": prov.get("checkpoints"),
         "anomaly_map": prov.get("anomaly_map"), "device": prov.get("device"),
+        "map": prov.get("map"),
         "timings_ms": {**prov.get("timings_ms", {}), "total_ms": round(total_ms, 2)},
         "zsas_version": prov.get("zsas_version"),
     }

@@ -45,13 +45,15 @@ def category_object_name(category: str) -> str:
 
 def evaluate(pipe, items: list[EvalItem], params: MethodParams,
              text_for: Callable[[str], TextPrompts], bins: int = DEFAULT_BINS,
-             on_image: Callable[[EvalItem, str | None], None] | None = None) -> EvalResult:
+             on_image: Callable[[EvalItem, str | None], None] | None = None,
+             before_category: Callable[[str, list[EvalItem]], None] | None = None) -> EvalResult:
     """Run ``pipe`` once on every item and accumulate the metrics.
 
     ``text_for(category)`` gives the text prompts of a category. Items must be grouped by category
     (:func:`.dataset.discover` sorts them); one category's histograms are held at a time.
     A user error on one image (unreadable file, missing or mis-sized mask) is recorded in
-    ``failures`` and the loop goes on. ``on_image(item, error_or_None)`` is called after each.
+    ``failures`` and the loop goes on. ``on_image(item, error_or_None)`` is called after each;
+    ``before_category(name, its items)`` before a category's first image (a folder map fits there).
     """
     out = EvalResult()
     overall = new_group(bins)
@@ -69,6 +71,8 @@ def evaluate(pipe, items: list[EvalItem], params: MethodParams,
         if current is None or current.name != item.category:
             finish(current)
             current = CategoryCollector(item.category, bins)
+            if before_category is not None:
+                before_category(item.category, [i for i in items if i.category == item.category])
         error = None
         try:
             image = load_image(item.image)

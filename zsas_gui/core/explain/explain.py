@@ -136,8 +136,9 @@ class Explanation:
         scale = image_scale_from_1024(hw)
         pos = self.prompts.labels == 1
         common = {"S": self.S, "ring": self.ring, "region": self.region}
-        steps = [Step("heatmap", "Anomaly map S (CLIP)",
-                      f"CLIP anomaly map, normalised to [0, 1]; image score {self.image_score:.2f}",
+        source = map_source(self.result.provenance.get("map") or {})
+        steps = [Step("heatmap", f"Anomaly map S from {source.split(' (')[0]}",
+                      f"Map from {source}, normalised to [0, 1]; image score {self.image_score:.2f}",
                       "heatmap", {"S": self.S})]
         if self.gated:
             why = f"gated: image score {self.image_score:.2f} < gate {p.gate:.2f}, predicted normal"
@@ -249,6 +250,19 @@ def explanation_from(result: SegmentationResult, ppg: PPGResult, params: MethodP
         ppg=ppg, result=result, prompts_source=prompts_source, models=dict(pipe.model_ids),
         random_models=bool(random_models), long_side=sam.long_side if sam else 1024,
         mask_input_size=sam.mask_input_size if sam else (256, 256), text_prompts=text_prompts)
+
+
+def map_source(info: dict[str, Any]) -> str:
+    """Where a map came from, from its provenance (``mapper.info()``): "this folder (mutual,
+    50 images, 49 others each, timm:efficientnet_lite0)", "good images (20 references, ...)" or
+    "text prompts (CLIP ...)"."""
+    kind = info.get("mapper", "vv")
+    if kind == "mutual":
+        return (f"this folder (mutual, {info.get('folder_images', 0)} images, "
+                f"{info.get('others_per_image', 0)} others each, {info.get('backbone', '?')})")
+    if kind == "references":
+        return f"good images ({info.get('references', 0)} references, {info.get('backbone', '?')})"
+    return f"text prompts (CLIP V-V, {info.get('model_id', 'CLIP')})"
 
 
 # -------------------------------------------------------------------- rendering (numpy + cv2)

@@ -1,0 +1,88 @@
+"""Heatmap accuracy of the folder maps on real defects (ALGORITHM.md §1b), every variant in one
+run on the same features: pixel AUROC, AP, F1-max and AUPRO of the raw map (the ``heatmap``
+predictor of ``zsas eval``) over all test images of an MVTec-layout category.
+
+Variants: ``mutual`` (radii 1/3/5, 30 % interval, max 64 others) and ``references`` (ROOT/train/good)
+with real EfficientNet-Lite0 weights; the same with a seeded random init; and the plain
+baseline (one nearest patch: radius 1 only, no interval average).
+
+    OMP_NUM_THREADS=1 python benchmarks/eval_maps.py ../shared/data/magnetic_tile [--weights FILE]
+        [--size 256] [--square] [--variants mutual,plain,references,random_mutual,...]
+
+Prints ``name: value`` lines (``mutual_pixel_auroc: 0.91`` ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from efficientnet_lite0_weights import write_timm_weights
+
+
+def main() -> None:
+    from zsas_gui.core.evaluation import discover
+    from zsas_gui.core.io.imageio import find_images, load_image, load_mask
+    from zsas_gui.core.maps.backbones import TimmBackbone
+    from zsas_gui.core.maps.mutual import MutualMapper
+    from zsas_gui.core.maps.references import ReferenceMapper
+    from zsas_gui.core.metrics import PixelCurveAccumulator
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--weights", type=Path, default=Path("/tmp/zsas_efficientnet_lite0.safetensors"))
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--square", action="store_true",
+                    help="stretch every image to size x size (default: keep the aspect ratio)")
+    ap.add_argument("--variants", default="mutual,plain,references,random_mutual,random_references")
+    args = ap.parse_args()
+    if not args.weights.exists():
+        write_timm_weights(args.weights)
+    items, _ = discover(args.root, None, None, None, None)
+    images = [load_image(i.image) for i in items]
+    gts = [load_mask(i.mask) if i.mask is not None else None for i in items]
+    refs = [load_image(p) for p in find_images(args.root / "train" / "good")]
+    print(f"images: {len(images)}\nreferences: {len(refs)}", flush=True)
+    wanted = args.variants.split(",")
+    keep = not args.square
+    backbones = {"real": TimmBackbone("efficientnet_lite0", args.weights, image_size=args.size,
+                                      keep_aspect=keep)}
+    if any(v.startswith("random") for v in wanted):
+        backbones["random"] = TimmBackbone("efficientnet_lite0", "random", image_size=args.size,
+                                           keep_aspect=keep)
+    feats, ref_feats = {}, {}
+    for name, bb in backbones.items():
+        t0 = time.perf_counter()
+        feats[name] = [bb.extract(x) for x in images]
+        ref_feats[name] = [bb.extract(x) for x in refs]
+        print(f"{name}_forward_ms_per_image: {(time.perf_counter() - t0) * 1e3 / (len(images) + len(refs)):.1f}",
+              flush=True)
+    variants = {
+        "mutual": ("real", lambda bb: MutualMapper(bb), False),
+        "plain": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0), False),
+        "references": ("real", lambda bb: ReferenceMapper(bb), True),
+        "plain_references": ("real", lambda bb: ReferenceMapper(bb, radii=(1,)), True),
+        "random_mutual": ("random", lambda bb: MutualMapper(bb), False),
+        "random_references": ("random", lambda bb: ReferenceMapper(bb), True),
+    }
+    for v in wanted:
+        which, make, uses_refs = variants[v]
+        mapper = make(backbones[which])
+        t0 = time.perf_counter()
+        mapper.fit(ref_feats[which] if uses_refs else feats[which])
+        acc = PixelCurveAccumulator()
+        for f, img, gt in zip(feats[which], images, gts, strict=True):
+            amap = mapper.anomaly(f).anomaly_map
+            acc.update(amap, gt if gt is not None else (amap < -1))
+        m = acc.result()
+        print(f"{v}_seconds: {time.perf_counter() - t0:.1f}")
+        for k in ("auroc", "ap", "f1_max", "aupro"):
+            print(f"{v}_pixel_{k}: {getattr(m, k):.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

