@@ -96,5 +96,5 @@ def test_new_images_start_from_the_last_parameters_and_text_prompts(make_window,
     wait_idle(w)
     w.close()
     w2 = make_window(tiny_pipeline, image_folder)       # remembered for the project
-    assert w2.controller.defaults[0].k_pos == 5
+    assert w2.controller.project_defaults.value[0].k_pos == 5
     wait_idle(w2)

@@ -45,7 +45,7 @@ def test_an_image_whose_values_differ_from_the_project_defaults_shows_it(make_wi
     c.flush()
     w.file_list.select(first)
     w.file_list.select("test/scratch/000.png")
-    assert c.defaults[0].tau == 0.7 and c.doc.state.params.tau == 0.5
+    assert c.project_defaults.value[0].tau == 0.7 and c.doc.state.params.tau == 0.5
     assert hint.isVisible() and "τ" in hint.label.text()
     hint.apply.click()
     assert c.doc.state.params.tau == 0.7 and not hint.isVisible()

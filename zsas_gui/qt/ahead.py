@@ -114,6 +114,18 @@ class AheadCache:
         entry = self._maps.get((image_key, text_prompts, map_settings or MapSettings()))
         return entry[1] if entry is not None and entry[0]() is pipe else None
 
+    def lookup(self, pipe: Pipeline | None, kind: str, image_key: str, params: MethodParams,
+               text_prompts: TextPrompts) -> tuple[AnomalyResult, AutoResult | None] | None:
+        """What was computed ahead for a request of ``kind`` ("features": the heatmap;
+        "refine": the automatic result, heatmap included) with exactly these models, parameters
+        and text prompts: (anomaly, auto result or None), or None when it must be computed."""
+        hit = self.result(pipe, image_key, params, text_prompts) if kind == "refine" else None
+        anomaly = (hit.result.anomaly if hit is not None
+                   else self.anomaly(pipe, image_key, text_prompts, params.clip_map))
+        if anomaly is None or (kind == "refine" and hit is None):
+            return None
+        return anomaly, hit
+
     def put_anomaly(self, pipe: Pipeline, image_key: str, text_prompts: TextPrompts,
                     anomaly: AnomalyResult, map_settings: MapSettings | None = None) -> None:
         self._maps.put((image_key, text_prompts, map_settings or MapSettings()), (weakref.ref(pipe), anomaly))

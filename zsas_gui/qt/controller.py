@@ -21,7 +21,7 @@ from .lane import InferenceLane
 from .lane_jobs import AheadItem, Request
 from .models_state import ModelsState, ModelsStatus
 from .pacing import Debounce, DragFollower
-from .settings import load_defaults, save_defaults
+from .settings import ProjectDefaults
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +51,8 @@ class Controller(QObject):
         self.image_key: str | None = None
         self.heatmap: np.ndarray | None = None
         self.unreadable: tuple[str, str] | None = None   # (rel, reason): the chosen image cannot be read
-        self.defaults: tuple | None = None    # (MethodParams, TextPrompts) for never-edited images
+        self.project_defaults = ProjectDefaults()   # what never-edited images start from
         self.models = ModelsStatus(lane, self)   # the one owner of models_state
-        self._defaults_dirty = False
         self.dropped_results = 0
         self.shown_results = 0
         self.ahead_hits = 0                   # results applied from the lane's ahead cache
@@ -91,7 +90,7 @@ class Controller(QObject):
         self._scores.clear()
         self.doc = self.image = self.image_key = self.heatmap = self.unreadable = None
         self._order = [e.rel for e in project.images]
-        self.defaults = load_defaults(project)
+        self.project_defaults.load(project)
         for e in project.images:
             if project.has_record(e.rel):
                 score = self.docs.stored_score(e.rel)
@@ -128,7 +127,7 @@ class Controller(QObject):
             self.heatmap_changed.emit(None)
             return False
         hw = image.shape[:2]
-        doc, warning = self.docs.open(rel, hw, self.defaults)
+        doc, warning = self.docs.open(rel, hw, self.project_defaults.value)
         if warning:
             self.error.emit(warning)
         self.doc, self.image, self.image_key, self.heatmap = doc, image, key, None
@@ -164,25 +163,22 @@ class Controller(QObject):
         return True
 
     def _apply_ahead(self, kind: str, doc: Document, s) -> bool:
-        """The heatmap (``kind`` "features") or the automatic result ("refine", automatic points)
-        the lane computed ahead for exactly this image, models, parameters and text prompts,
-        applied at once instead of asking the lane (ahead.py). False when there is none."""
+        """The heatmap or automatic result the lane computed ahead for exactly this image, models,
+        parameters and text prompts (:meth:`AheadCache.lookup`), applied at once instead of asking
+        the lane. False when there is none, or while models load (the lane's answer may differ)."""
         if not self.models.state.loaded:
-            return False                       # models being loaded: the lane's answer may differ
-        pipe, ahead = self.lane.pipeline, self.lane.ahead
-        hit = ahead.result(pipe, self.image_key, s.params, s.text_prompts) if kind == "refine" else None
-        anomaly = (hit.result.anomaly if hit is not None
-                   else ahead.anomaly(pipe, self.image_key, s.text_prompts, s.params.clip_map))
-        if anomaly is None or (kind == "refine" and hit is None):
+            return False
+        found = self.lane.ahead.lookup(self.lane.pipeline, kind, self.image_key, s.params, s.text_prompts)
+        if found is None:
             return False
         self.lane.cancel()                     # anything in flight for this image is superseded
         req = Request.make(kind, doc.image_id, doc.revision, self.image_key, self.image, s.params,
                            s.text_prompts)
         self.ahead_hits += 1
-        self._on_features(req, anomaly)
-        if hit is not None:
-            self.ppg_shown.emit(req, hit.ppg)          # the method panel's intermediates
-            self._on_result(req, hit.result)
+        self._on_features(req, found[0])
+        if found[1] is not None:
+            self.ppg_shown.emit(req, found[1].ppg)     # the method panel's intermediates
+            self._on_result(req, found[1].result)
         return True
 
     def cancel(self) -> None:
@@ -203,7 +199,7 @@ class Controller(QObject):
         self._scores[req.image_id] = score
         if doc is not None and doc.state.text_prompts == req.text_prompts:
             doc.image_score = score
-        self.image_updated.emit(req.image_id, self._status(req.image_id), score)
+        self.image_updated.emit(req.image_id, self.docs.status(req.image_id), score)
         if doc is self.doc and doc is not None and doc.state.text_prompts == req.text_prompts:
             self._shown_anomaly = anomaly
             self.heatmap = anomaly.normalized
@@ -245,30 +241,21 @@ class Controller(QObject):
 
     def _on_prefetched(self, rel: str, score: float) -> None:
         self._scores[rel] = score
-        self.image_updated.emit(rel, self._status(rel), score)
+        self.image_updated.emit(rel, self.docs.status(rel), score)
 
     def _prefetch_next(self) -> None:
         if self.doc is None or self.doc.image_id not in self._order or not self.can_compute:
             return
         i = self._order.index(self.doc.image_id)
         s = self.doc.state
-        params, text = self.defaults if self.defaults else (s.params, s.text_prompts)
+        params, text = self.project_defaults.value or (s.params, s.text_prompts)
         items = [AheadItem(rel, str(self.project.entry(rel).path), text, params)
                  for rel in self._order[i + 1:i + 1 + PREFETCH_AHEAD]]
         self.lane.prefetch(items)
 
-    def _status(self, rel: str) -> str:
-        doc = self.docs.get(rel)
-        if doc is not None:
-            return doc.status
-        return self.project.status(rel) if self.project is not None else "unreviewed"
-
     def _remember_defaults(self) -> None:
-        """New images of this project start from the parameters and text prompts last edited
-        (stored in the project by the next :meth:`flush`)."""
-        s = self.doc.state
-        self.defaults = (s.params, s.text_prompts)
-        self._defaults_dirty = True
+        """New images start from the parameters and text prompts last edited (saved by :meth:`flush`)."""
+        self.project_defaults.remember(self.doc.state.params, self.doc.state.text_prompts)
 
     # -- edits --------------------------------------------------------------------------------
     def _edited(self, refine: bool = True) -> None:
@@ -405,8 +392,6 @@ class Controller(QObject):
             return
         for message in self.docs.flush():
             self.error.emit(message)
-        if self._defaults_dirty and self.defaults is not None:
-            self._defaults_dirty = False
-            problem = save_defaults(self.project, *self.defaults)
-            if problem:
-                self.error.emit(problem)
+        problem = self.project_defaults.save(self.project)
+        if problem:
+            self.error.emit(problem)

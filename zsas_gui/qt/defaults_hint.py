@@ -37,7 +37,7 @@ class DefaultsHint(QFrame):
         if c.doc is None:
             return []
         s = c.doc.state
-        return [FIELD_LABELS.get(d, d) for d in differences(s.params, s.text_prompts, c.defaults)]
+        return [FIELD_LABELS.get(d, d) for d in differences(s.params, s.text_prompts, c.project_defaults.value)]
 
     def refresh(self) -> None:
         diff = self.differences()
@@ -46,9 +46,9 @@ class DefaultsHint(QFrame):
 
     def use_defaults(self) -> None:
         c = self.controller
-        if c.doc is None or c.defaults is None:
+        if c.doc is None or c.project_defaults.value is None:
             return
-        params, text = c.defaults
+        params, text = c.project_defaults.value
         c.set_params(params, "project defaults")
         c.set_text_prompts(text)
 

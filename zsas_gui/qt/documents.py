@@ -24,6 +24,13 @@ class OpenDocuments:
     def get(self, rel: str) -> Document | None:
         return self._docs.get(rel)
 
+    def status(self, rel: str) -> str:
+        """The review status of ``rel``: its open document's, else the stored one."""
+        doc = self._docs.get(rel)
+        if doc is not None:
+            return doc.status
+        return self.project.status(rel) if self.project is not None else "unreviewed"
+
     def open(self, rel: str, hw: tuple[int, int], defaults: tuple | None) -> tuple[Document, str | None]:
         """The document of ``rel`` (image (H, W) = ``hw``): the one in memory, else the stored
         record, else a fresh one started from ``defaults`` (params, text prompts). Returns

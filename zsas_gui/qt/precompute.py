@@ -134,7 +134,7 @@ class PrecomputeControls(QObject):
         if not c.can_compute:
             self.window.show_error("precompute needs the models: open Models… to load them")
             return False
-        params, text = c.defaults if c.defaults else (MethodParams(), TextPrompts())
+        params, text = c.project_defaults.value if c.project_defaults.value else (MethodParams(), TextPrompts())
         items = [AheadItem(e.rel, str(e.path), text, params) for e in c.project.images]
         self.lane.precompute(items)
         self._on_progress(0, len(items), "")

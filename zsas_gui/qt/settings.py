@@ -63,6 +63,29 @@ def save_defaults(project, params, text_prompts) -> str | None:
     return None
 
 
+class ProjectDefaults:
+    """The parameters and text prompts the open project's never-edited images start from: read
+    with the project, replaced by the last edit of either, written to the project by :meth:`save`
+    (with the next save of the documents, not on every slider tick)."""
+
+    def __init__(self) -> None:
+        self.value: tuple | None = None     # (MethodParams, TextPrompts)
+        self._changed = False
+
+    def load(self, project) -> None:
+        self.value, self._changed = load_defaults(project), False
+
+    def remember(self, params, text_prompts) -> None:
+        self.value, self._changed = (params, text_prompts), True
+
+    def save(self, project) -> str | None:
+        """Store them if they changed since the last save; an error message or None."""
+        if not self._changed or self.value is None:
+            return None
+        self._changed = False
+        return save_defaults(project, *self.value)
+
+
 def restore_window_layout(window, colormap_box) -> None:
     """The geometry, dock layout and colormap ``window`` had when it last closed (a first start:
     1400 x 900)."""
