@@ -67,7 +67,8 @@ def reference_cascade(family: str, model, image, prompts):
     box = mask_to_box(out[-1][0])
     if box is None:
         return out
-    masks, ious, _ = p.predict(point_coords=pts, point_labels=lab, box=box + np.array([0, 0, 1, 1], np.float32),
+    # the stage-3 box: M2's inclusive pixel box (ALGORITHM.md §3; inside the image already)
+    masks, ious, _ = p.predict(point_coords=pts, point_labels=lab, box=box,
                                mask_input=low2[best:best + 1], multimask_output=True)
     out.append((masks[int(np.argmax(ious))] > 0.5, ious))
     return out
@@ -124,7 +125,7 @@ def test_ppg_negatives_use_the_backends_features(bundles, name):
         import torch
         emb = stretched_to_padded(torch.from_numpy(emb)[None], IMAGE.shape[:2], sam.long_side)
     np.testing.assert_allclose(feats.sam_features_np(), emb, atol=1e-5)
-    expected = feature_similarity(emb, ppg.region, sam.long_side)
+    expected = feature_similarity(emb, ppg.region, sam.long_side, ppg.S)
     np.testing.assert_allclose(ppg.similarity, expected, atol=1e-5)
     neg = ppg.prompts.points[ppg.prompts.labels == 0].astype(int)
     assert ppg.ring[neg[:, 1], neg[:, 0]].all()
@@ -185,7 +186,8 @@ def test_make_test_models_writes_all_four_and_each_loads_with_its_family(tmp_pat
     assert printed == [str(tmp_path / n) for n in ("tiny-clip", "tiny-sam", "tiny-sam2", "tiny-sam-hq")]
     for name, family in FAMILIES.items():
         sam = load_sam(str(tmp_path / name), device="cpu")
-        assert (sam.family, sam.model_id, sam.info["random_test_model"]) == (family, f"random-test:{name}", True)
+        assert (sam.family, sam.info["random_test_model"]) == (family, True)
+        assert sam.model_id.startswith(f"random-test:{name}/fp32/")   # + heads and the content digest
 
 
 @pytest.mark.slow
@@ -199,4 +201,4 @@ def test_segment_magnetic_tile_with_each_tiny_model(shared_data, tmp_path, tiny_
         assert len(list((out / sub).rglob("*.*"))) == 50, sub
     assert json.loads((out / "summary.json").read_text())["succeeded"] == 50
     rec = json.loads(next((out / "records").rglob("*.json")).read_text())
-    assert rec["models"]["sam"] == f"random-test:{name}"
+    assert rec["models"]["sam"].startswith(f"random-test:{name}/")

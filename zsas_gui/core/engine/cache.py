@@ -83,8 +83,11 @@ class ByteLRU:
 
 def sam_cache_id(sam) -> str:
     """Cache id of SAM image embeddings: the bundle's ``model_id`` (checkpoint content digest and
-    precision, :mod:`..models.loading`) plus SAM's preprocessing (input side, pixel mean/std)."""
+    precision, :mod:`..models.loading`) plus SAM's preprocessing (input side, pixel mean/std;
+    SAM 2.1 resizes to its square ``image_size`` with the package's fixed ImageNet statistics)."""
     model = sam.model
+    if not hasattr(model, "pixel_mean"):      # SAM 2.1 (SAM2Base): no per-model statistics
+        return f"{sam.model_id}|{sam.family}-resize-square-{getattr(model, 'image_size', sam.long_side)}"
     mean = [round(float(v), 4) for v in model.pixel_mean.flatten()]
     std = [round(float(v), 4) for v in model.pixel_std.flatten()]
     return f"{sam.model_id}|resize-long-{sam.long_side}-pad|mean{mean}|std{std}"
