@@ -219,7 +219,7 @@ FOLDER_CACHE_BYTES = 1 << 30
 def add_map_args(p: argparse.ArgumentParser) -> None:
     from ..core.maps.folder_select import DEFAULT_MAX_OTHERS, MAP_KINDS
 
-    g = p.add_argument_group("heatmap source (ALGORITHM.md §1b)")
+    g = p.add_argument_group("heatmap source (docs/method.md, folder maps)")
     g.add_argument("--map", choices=MAP_KINDS, default="text",
                    help="text: CLIP text prompts (default); mutual: each image against the other "
                         "images of the folder; references: against good images (--references); "
