@@ -52,7 +52,10 @@ def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[
     rows = block_rows(len(items), spec.max_size)
     ds = ray.data.from_items([{"index": i, "src": src, "rel": rel} for i, (src, rel) in enumerate(items)],
                              override_num_blocks=math.ceil(len(items) / rows))
-    compute = ray.data.ActorPoolStrategy(min_size=spec.min_size, max_size=spec.max_size)
+    # one block at a time per actor: a block queued behind a dying image would die with it and
+    # spend its retries on a fault that is not its own (the fault test saw that happen)
+    compute = ray.data.ActorPoolStrategy(min_size=spec.min_size, max_size=spec.max_size,
+                                         max_tasks_in_flight_per_actor=1)
     with warnings.catch_warnings():
         # Ray Data >= 2.5x deprecates passing actor options this way but names no replacement
         # for max_task_retries; without it a block whose image kills its actor is retried forever
