@@ -21,12 +21,13 @@ def result_provenance(pipe, feats, params, prompts, text_prompts, timings: dict[
     ``info()`` (input size, ``vv_start``, depths, temperature, blur ... as resolved)."""
     decoder = pipe.decoder_backend        # the engine the SAM backend chose ("torch" without SAM)
     bundle = pipe.sam or pipe.clip
+    map_info = dict(feats.map_info)       # asked of the mapper once per image, in iter_features
     return {"zsas_version": __version__, "models": pipe.model_ids,
-            "checkpoints": checkpoint_digests(pipe), "anomaly_map": dict(feats.map_info),
+            "checkpoints": checkpoint_digests(pipe), "anomaly_map": map_info,
             "device": str(bundle.device) if bundle is not None else "cpu", "decoder": decoder,
             "params": params.to_dict(), "prompts": prompts.to_dict(),
             "text_prompts": text_prompts.to_dict(),
-            "map": pipe.mapper.info() if hasattr(pipe.mapper, "info") else {},   # the map's source (folder maps)
+            "map": map_info,              # the name the explain view and folder-map records read
             "timings_ms": {k: round(v, 2) for k, v in timings.items()}}
 
 
