@@ -71,12 +71,12 @@ def test_download_shows_progress_and_can_be_cancelled_then_completes(dialog, ser
     qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10000)
     qtbot.mouseClick(dialog.cancel_btn, Qt.MouseButton.LeftButton)
     _Slow.gate.set()
-    qtbot.waitUntil(lambda: dialog._thread is None, timeout=10000)
+    qtbot.waitUntil(lambda: not dialog.downloads.running(), timeout=10000)
     assert "cancelled" in dialog.message.text()
     target = registry.models_dir() / "test_net.pth"
     assert not target.exists()
     dialog.start_download(spec, _local_download)              # resumes, verifies, installs
-    qtbot.waitUntil(lambda: dialog._thread is None, timeout=10000)
+    qtbot.waitUntil(lambda: not dialog.downloads.running(), timeout=10000)
     assert "downloaded and verified" in dialog.message.text()
     assert target.read_bytes() == data
 

@@ -5,9 +5,7 @@ the open folder — no trip through the model manager (which stays one click awa
 
 from __future__ import annotations
 
-import threading
-
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QDialog,
     QHBoxLayout,
@@ -20,16 +18,11 @@ from PySide6.QtWidgets import (
 )
 
 from ..core.models import registry
-from .threads import FunctionThread, user_message
+from .downloads import ModelDownloads
 
 NO_MODELS_TEXT = (
     "<p>No models are available yet, so there is no heatmap and no automatic mask. You can still "
     "browse the images, <b>paint masks by hand</b> (B: brush, E: eraser) and review them.</p>")
-
-
-class _Relay(QObject):
-    progress = Signal(str, int, object)     # model name, done bytes, total bytes or None
-    finished = Signal(str)                  # "" or the error message
 
 
 class ModelsNeededDialog(QDialog):
@@ -48,11 +41,9 @@ class ModelsNeededDialog(QDialog):
         wanted = [registry.get_spec(preset.clip, "clip"), registry.get_spec(preset.sam, "sam")]
         self.specs = [s for s in wanted if not registry.installed_path(s).is_file()]
         self.download_fn = None
-        self._thread: FunctionThread | None = None
-        self._cancel = threading.Event()
-        self._relay = _Relay(self)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.finished.connect(self._on_finished)
+        self.downloads = ModelDownloads(self, "zsas-first-run-download")
+        self.downloads.progress.connect(self._on_progress)
+        self.downloads.finished.connect(self._on_finished)
         lay = QVBoxLayout(self)
         self._text = QLabel(NO_MODELS_TEXT)
         self._text.setWordWrap(True)
@@ -135,30 +126,14 @@ class ModelsNeededDialog(QDialog):
     # -- downloading -------------------------------------------------------------------------------
     def start(self) -> None:
         """Download the missing models one after the other on a worker thread, then load."""
-        from ..core.models.download import download
-
-        if self._thread is not None:
+        if self.downloads.running():
             return
         if not self.specs:
             self._load(self.clip, self.sam)
             return
-        fn, specs = self.download_fn or download, list(self.specs)
-        self._cancel = threading.Event()
-        cancel, relay = self._cancel, self._relay
-
-        def work() -> None:
-            try:
-                for spec in specs:
-                    fn(spec, progress=lambda done, total, n=spec.name: relay.progress.emit(n, done, total),
-                       cancel=cancel)
-                relay.finished.emit("")
-            except Exception as exc:  # noqa: BLE001 - shown to the user, never raised in the GUI
-                relay.finished.emit(user_message(exc))
-
-        self._thread = FunctionThread(work, "zsas-first-run-download", self)
+        self.downloads.start(self.specs, self.download_fn)
         self._set_busy(True)
         self.message.setText(f"downloading {registry.format_size(self.download_bytes())}…")
-        self._thread.start()
 
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
@@ -175,9 +150,6 @@ class ModelsNeededDialog(QDialog):
                              + (f" / {registry.format_size(total)}" if total else ""))
 
     def _on_finished(self, error: str) -> None:
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread = None
         self._set_busy(False)
         self.specs = [s for s in self.specs if not registry.installed_path(s).is_file()]
         self.refresh()
@@ -188,17 +160,14 @@ class ModelsNeededDialog(QDialog):
         self._load(self.clip, self.sam)
 
     def cancel(self) -> None:
-        self._cancel.set()
+        self.downloads.cancel()
         self.message.setText("cancelling… (the partial file is kept; downloading again resumes it)")
 
     def running(self) -> bool:
-        return self._thread is not None
+        return self.downloads.running()
 
     def closeEvent(self, event) -> None:
-        self._cancel.set()
-        if self._thread is not None:
-            self._thread.wait(10000)
-            self._thread = None
+        self.downloads.stop()
         super().closeEvent(event)
 
 

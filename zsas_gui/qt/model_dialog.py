@@ -4,9 +4,7 @@ thread), local files, device and precision."""
 
 from __future__ import annotations
 
-import threading
-
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -27,7 +25,7 @@ from PySide6.QtWidgets import (
 
 from ..core.engine.presets import PRESETS, get_preset
 from ..core.models import registry
-from .threads import FunctionThread, user_message
+from .downloads import ModelDownloads
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "fp16")
@@ -51,13 +49,6 @@ def model_state(spec: registry.ModelSpec) -> str:
     return "missing"
 
 
-class _Relay(QObject):
-    """Carries download progress from the worker thread to the dialog (queued)."""
-
-    progress = Signal(int, object)   # done bytes, total bytes or None
-    finished = Signal(str, str)      # model name, "" or an error message
-
-
 class ModelDialog(QDialog):
     """Emits ``models_chosen(clip, sam, device, precision)`` when the user presses Load."""
 
@@ -67,11 +58,10 @@ class ModelDialog(QDialog):
         super().__init__(parent)
         self.setObjectName("model_dialog")
         self.setWindowTitle("Models")
-        self._thread: FunctionThread | None = None
-        self._cancel = threading.Event()
-        self._relay = _Relay(self)
-        self._relay.progress.connect(self._on_progress)
-        self._relay.finished.connect(self._on_finished)
+        self.downloads = ModelDownloads(self, "zsas-download")
+        self.downloads.progress.connect(self._on_progress)
+        self.downloads.finished.connect(self._on_finished)
+        self._downloading = ""
         lay = QVBoxLayout(self)
         self.loaded = QLabel("Loaded now: none")
         self.loaded.setObjectName("loaded_models")
@@ -190,7 +180,7 @@ class ModelDialog(QDialog):
 
     def _selection_changed(self) -> None:
         spec = self.selected_spec()
-        busy = self._thread is not None
+        busy = self.downloads.running()
         self.download_btn.setEnabled(spec is not None and not busy and model_state(spec) != "installed")
         if spec is not None and model_state(spec) == "installed":
             edit = self.clip_edit if spec.kind == "clip" else self.sam_edit
@@ -259,41 +249,22 @@ class ModelDialog(QDialog):
     # -- downloads --------------------------------------------------------------------------------
     def download_selected(self) -> None:
         spec = self.selected_spec()
-        if spec is None or self._thread is not None:
+        if spec is None or self.downloads.running():
             return
         self.start_download(spec)
 
     def start_download(self, spec: registry.ModelSpec, download_fn=None) -> None:
         """Download ``spec`` on a worker thread (``download_fn`` defaults to the real one)."""
-        from ..core.models.download import download
-
-        fn = download_fn or download
-        self._cancel = threading.Event()
-        cancel, relay = self._cancel, self._relay
-        last = [-1]
-
-        def progress(done: int, total: int | None) -> None:
-            pct = int(done * 100 / total) if total else done >> 20
-            if pct != last[0]:
-                last[0] = pct
-                relay.progress.emit(done, total)
-
-        def work() -> None:
-            try:
-                fn(spec, progress=progress, cancel=cancel)
-                relay.finished.emit(spec.name, "")
-            except Exception as exc:  # noqa: BLE001 - shown to the user, never raised in the GUI
-                relay.finished.emit(spec.name, user_message(exc))
-
-        self._thread = FunctionThread(work, "zsas-download", self)
+        if not self.downloads.start([spec], download_fn):
+            return
+        self._downloading = spec.name
         self.progress.setVisible(True)
         self.progress.setRange(0, 0)
         self.cancel_btn.setEnabled(True)
         self.download_btn.setEnabled(False)
         self.message.setText(f"downloading {spec.name} ({spec.size_text}) from {spec.url}")
-        self._thread.start()
 
-    def _on_progress(self, done: int, total) -> None:
+    def _on_progress(self, name: str, done: int, total) -> None:
         if total:
             self.progress.setRange(0, 1000)
             self.progress.setValue(int(done * 1000 / total))
@@ -301,10 +272,8 @@ class ModelDialog(QDialog):
         else:
             self.progress.setFormat(registry.format_size(done))
 
-    def _on_finished(self, name: str, error: str) -> None:
-        if self._thread is not None:
-            self._thread.wait()
-            self._thread = None
+    def _on_finished(self, error: str) -> None:
+        name = self._downloading
         self.progress.setVisible(False)
         self.cancel_btn.setEnabled(False)
         self.message.setText(f"{name}: {error}" if error else f"{name} downloaded and verified")
@@ -314,12 +283,9 @@ class ModelDialog(QDialog):
             self.apply_preset(self._waiting_preset)   # the next missing model, or load
 
     def cancel_download(self) -> None:
-        self._cancel.set()
+        self.downloads.cancel()
         self.message.setText("cancelling… (the partial file is kept; downloading again resumes it)")
 
     def shutdown(self) -> None:
         """Cancel a running download and join its thread (window closing)."""
-        self._cancel.set()
-        if self._thread is not None:
-            self._thread.wait(10000)
-            self._thread = None
+        self.downloads.stop()
