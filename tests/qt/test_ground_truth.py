@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
 from zsas_gui.core.io.imageio import save_mask, save_png
 from zsas_gui.core.metrics import iou
@@ -88,3 +89,46 @@ def test_a_folder_without_masks_shows_nothing_and_a_size_mismatch_is_reported(ma
     w.open_folder(image_folder)
     w.open_image("test/hole/000.png")
     assert w.ground_truth.gt is None and "ground truth is 5x5" in w.ground_truth.label.text()
+
+
+def _colours_near(img, x0: int, x1: int, y0: int, y1: int) -> tuple[int, int]:
+    """(bright yellow pixels, dark pixels) in a viewport image's box [x0, x1) x [y0, y1)."""
+    yellow = dark = 0
+    for y in range(y0, y1):
+        for x in range(x0, x1):
+            c = img.pixelColor(x, y)
+            yellow += c.red() > 200 and c.green() > 180 and c.blue() < 90
+            dark += c.red() < 70 and c.green() < 70 and c.blue() < 70
+    return yellow, dark
+
+
+@pytest.mark.parametrize("grey", [255, 0])
+def test_the_outline_reads_on_bright_and_dark_images_at_100_percent(make_window, tmp_path, grey):
+    """A bright dashed line over a dark halo, both cosmetic (screen pixels): on a white image the
+    halo shows, on a black one the line; at 100 % zoom both are drawn along the boundary."""
+    from zsas_gui.qt.canvas_items import GT_HALO_WIDTH, GT_LINE_WIDTH
+
+    root = tmp_path / "bright"
+    hw = (120, 160)
+    gt = np.zeros(hw, bool)
+    gt[30:90, 40:120] = True
+    save_png(root / "test/crack/000.png", np.full((*hw, 3), grey, np.uint8))
+    save_mask(root / "ground_truth/crack/000_mask.png", gt)
+    w = make_window(None, root)
+    w.open_image("test/crack/000.png")
+    item, canvas = w.canvas._gt_item, w.canvas
+    halo, line = item.pen(), item.line
+    assert halo.isCosmetic() and line.isCosmetic()
+    assert (halo.widthF(), line.widthF()) == (GT_HALO_WIDTH, GT_LINE_WIDTH) and GT_HALO_WIDTH > GT_LINE_WIDTH
+    assert halo.color().value() < 60 and line.style() == Qt.PenStyle.DashLine
+    canvas.actual_size()
+    assert canvas.zoom() == pytest.approx(1.0)
+    img = canvas.viewport().grab().toImage()
+    top_left = canvas.mapFromScene(40.5, 30.5)                   # the boundary's top-left pixel centre
+    x, y = top_left.x(), top_left.y()
+    yellow, dark = _colours_near(img, x, x + 60, y - 3, y + 4)     # along the top edge
+    assert yellow >= 30                                          # the line: dashes over 60 px
+    if grey == 255:
+        assert dark >= 60                                        # the halo around it on white
+    inside = img.pixelColor(x + 30, y + 20)                      # the image itself, untouched
+    assert abs(inside.red() - grey) < 10

@@ -149,7 +149,7 @@ class ImageCanvas(QGraphicsView):
         return self._caption.text() if self._step_item.isVisible() else ""
 
     def set_ground_truth(self, mask: np.ndarray | None) -> None:
-        """Outline a ground-truth (H, W) bool mask (yellow dashed); None removes it."""
+        """Outline a ground-truth (H, W) bool mask (yellow dashes over a dark halo); None removes it."""
         self._gt_item.setPath(ci.stroke_path([]) if mask is None else ci.mask_outline_path(mask))
 
     def set_mask_opacity(self, opacity: float) -> None:

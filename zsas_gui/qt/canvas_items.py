@@ -200,18 +200,38 @@ def make_layer_items(scene, mask_rgb: tuple[int, int, int]) -> dict[str, QGraphi
 
 
 GT_COLOUR = QColor(255, 225, 0)
+#: The ground-truth outline: a bright dashed line over a dark halo, both in screen pixels, so it
+#: reads on bright and dark images alike at any zoom (as labelme and CVAT draw outlines).
+GT_LINE_WIDTH, GT_HALO_WIDTH = 2.0, 4.0
+GT_HALO_COLOUR = QColor(0, 0, 0, 200)
 Z_STEP = Z_SPLIT + 0.5         # above image, heatmap, mask and split line; below stroke and points
 Z_GT = Z_OUTLINE + 0.5
 
 
-def make_overlay_items(scene) -> tuple[QGraphicsPixmapItem, QGraphicsPathItem]:
+class HaloPathItem(QGraphicsPathItem):
+    """A path drawn twice: with the item's pen (the wider, dark halo; it also sizes the bounding
+    box) and then with ``line`` on top."""
+
+    def __init__(self, halo: QPen, line: QPen):
+        super().__init__()
+        self.setPen(halo)
+        self.line = line
+
+    def paint(self, painter: QPainter, option, widget=None) -> None:
+        super().paint(painter, option, widget)
+        painter.setPen(self.line)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawPath(self.path())
+
+
+def make_overlay_items(scene) -> tuple[QGraphicsPixmapItem, HaloPathItem]:
     """The method-step pixmap (hidden until a step is chosen) and the ground-truth outline
-    (yellow, dashed, cosmetic) in ``scene``."""
+    (yellow dashes over a dark halo, cosmetic) in ``scene``."""
     step = QGraphicsPixmapItem()
     step.setZValue(Z_STEP)
     step.setVisible(False)
-    gt = QGraphicsPathItem()
-    gt.setPen(cosmetic_pen(GT_COLOUR, 2.0, Qt.PenStyle.DashLine))
+    gt = HaloPathItem(cosmetic_pen(GT_HALO_COLOUR, GT_HALO_WIDTH),
+                      cosmetic_pen(GT_COLOUR, GT_LINE_WIDTH, Qt.PenStyle.DashLine))
     gt.setZValue(Z_GT)
     gt.setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
     for item in (step, gt):

@@ -1,5 +1,5 @@
 """Ground truth in the app: the outline of the current image's ground-truth mask (a canvas
-layer, yellow dashed) and the IoU of the current mask against it (status bar).
+layer, yellow dashes over a dark halo) and the IoU of the current mask against it (status bar).
 
 The masks are found with :mod:`zsas_gui.core.io.label_import`'s rules, one image at a time when it
 is opened (never all at open): an MVTec AD layout (``test/<class>/NNN.png`` with
