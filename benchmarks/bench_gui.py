@@ -44,9 +44,9 @@ class Heartbeat:
         self.timer.start()
 
     def reset(self) -> None:
-        self.last = time.perf_counter()
+        self.start = self.last = time.perf_counter()
         self.last_cpu = time.thread_time()
-        self.max_gap_ms = 0.0
+        self.max_gap_ms = self.max_gap_at_s = 0.0
         self.cpu_in_max_gap_ms = 0.0
         self.ticks = 0
 
@@ -57,6 +57,7 @@ class Heartbeat:
             # how much of the longest gap the GUI thread itself spent computing (the rest it
             # waited: for the CPU, held by other threads and processes, or for the GIL)
             self.max_gap_ms, self.cpu_in_max_gap_ms = gap, (cpu - self.last_cpu) * 1e3
+            self.max_gap_at_s = self.last - self.start
         self.last, self.last_cpu = now, cpu
         self.ticks += 1
 
@@ -86,6 +87,8 @@ def main() -> int:
     p.add_argument("--seconds", type=float, default=5.0, help="drag duration")
     p.add_argument("--warmup-only", action="store_true",
                    help="stop after the model warm-up (ui_max_stall_ms_model_warmup only)")
+    p.add_argument("--idle-seconds", type=float, default=5.0,
+                   help="heartbeat with nothing to do after the warm-up (the machine's noise floor)")
     p.add_argument("--size", default="1024x768", help="test image WxH")
     p.add_argument("--switch-ms", type=float, default=None,
                    help="sys.setswitchinterval in ms (default: Python's 5 ms)")
@@ -141,6 +144,13 @@ def main() -> int:
     emit("sam_decoder", backend() if callable(backend) else backend)
     warmup_stall = hb.stall_ms
     emit("ui_max_stall_ms_model_warmup", warmup_stall)
+    emit("gui_thread_cpu_ms_in_that_gap", hb.cpu_in_max_gap_ms)
+    emit("that_gap_at_s_into_warmup", hb.max_gap_at_s)
+    # the floor: the same heartbeat while the window and the lane are idle (what the machine's
+    # other load alone costs the GUI thread on a shared computer)
+    hb.reset()
+    _wait(app, lambda: False, args.idle_seconds)
+    emit(f"ui_max_stall_ms_idle_{args.idle_seconds:g}s", hb.stall_ms)
     if args.warmup_only:
         window.close()
         hb.timer.stop()

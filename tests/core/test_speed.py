@@ -13,7 +13,7 @@ from zsas_gui.core.frames import sam_input_size
 from zsas_gui.core.method.refine import iter_cascade
 from zsas_gui.core.models.bundles import SamBundle
 from zsas_gui.core.models.loading import build_sam_from_arch
-from zsas_gui.core.sam import fast_decoder, onnx_cache
+from zsas_gui.core.sam import fast_decoder, onnx_cache, onnx_subprocess
 from zsas_gui.core.sam.fast_decoder import FastDecoder, LazyMasks, make_decoder, upscale_logits
 from zsas_gui.core.types import MethodParams, Prompts
 
@@ -214,11 +214,11 @@ def test_fallbacks_are_logged(tiny_bundles, monkeypatch, caplog):
     assert engine.backend == "fast" and "onnxruntime" in caplog.text
     monkeypatch.undo()
 
-    def broken_export(core):
-        raise RuntimeError("exporter exploded")
+    def broken_export(*args):
+        raise onnx_subprocess.ExportFailed("the ONNX export process failed (exit 1): exporter exploded")
 
     onnx_cache.clear_memory()
-    monkeypatch.setattr("zsas_gui.core.sam.onnx_decoder.export_graphs", broken_export)
+    monkeypatch.setattr(onnx_subprocess, "export_in_subprocess", broken_export)
     caplog.clear()
     with caplog.at_level(logging.WARNING):
         engine = make_decoder(sam, "onnx")
@@ -246,13 +246,13 @@ def test_onnx_export_cache_is_verified(tiny_bundles, tmp_path, monkeypatch):
     sam = tiny_bundles[1]
     core = DecoderCore(sam.model).eval()
     exports = []
-    real_export = onnx_decoder.export_graphs
+    real_export = onnx_subprocess.export_in_subprocess
 
-    def counting_export(c):
+    def counting_export(*args):
         exports.append(1)
-        return real_export(c)
+        return real_export(*args)
 
-    monkeypatch.setattr(onnx_decoder, "export_graphs", counting_export)
+    monkeypatch.setattr(onnx_subprocess, "export_in_subprocess", counting_export)
 
     def load():
         onnx_cache.clear_memory()
@@ -261,12 +261,13 @@ def test_onnx_export_cache_is_verified(tiny_bundles, tmp_path, monkeypatch):
     load()
     folders = list(tmp_path.iterdir())
     assert len(exports) == 1 and len(folders) == 1
-    assert {p.name for p in folders[0].iterdir()} == {"image.onnx", "nomask.onnx", "mask.onnx", "manifest.json"}
+    assert {p.name for p in folders[0].iterdir()} == {
+        "image.onnx", "nomask.onnx", "mask.onnx", "image.data", "nomask.data", "mask.data", "manifest.json"}
     load()
     assert len(exports) == 1                                   # read back from disk, digests matched
-    data = bytearray((folders[0] / "mask.onnx").read_bytes())
+    data = bytearray((folders[0] / "mask.data").read_bytes())
     data[len(data) // 2] ^= 0xFF                                # one flipped byte inside the weights
-    (folders[0] / "mask.onnx").write_bytes(bytes(data))
+    (folders[0] / "mask.data").write_bytes(bytes(data))
     graphs = load()
     assert len(exports) == 2                                   # never trusted: exported again
     assert onnx_decoder.verify(graphs, core) <= onnx_decoder.EXPORT_TOLERANCE

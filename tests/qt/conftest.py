@@ -20,14 +20,17 @@ def _settings_in_tmp(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def no_leftovers(qapp):
-    """Fail a test that leaves a tracked QThread running or a top-level window visible."""
+    """Fail a test that leaves a tracked QThread running, a top-level window visible or an ONNX
+    export child process running."""
     yield
     from PySide6.QtWidgets import QApplication
 
+    from zsas_gui.core.sam.onnx_subprocess import export_pids
     from zsas_gui.qt.threads import running_threads
 
     QApplication.processEvents()
     threads = running_threads()
+    children = export_pids()
     windows = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
     for w in windows:
         w.close()
@@ -36,6 +39,7 @@ def no_leftovers(qapp):
         t.wait(5000)
     assert not threads, f"test left threads running: {[t.objectName() for t in threads]}"
     assert not windows, f"test left windows open: {[w.objectName() or type(w).__name__ for w in windows]}"
+    assert not children, f"test left ONNX export processes running: {children}"
 
 
 @pytest.fixture

@@ -11,6 +11,10 @@ from zsas_gui.core.types import MethodParams, Prompts, TextPrompts
 from zsas_gui.qt.lane import InferenceLane
 from zsas_gui.qt.lane_jobs import Request
 
+#: guards against a hang, never the expected time: the first request also waits for the lane's
+#: warm-up (the decoder's ONNX export runs in a child process, tens of seconds on a loaded machine)
+STATE_TIMEOUT_MS = 300_000
+GUARD_S = STATE_TIMEOUT_MS / 1000
 IMG = np.random.default_rng(0).integers(0, 255, (96, 128, 3), dtype=np.uint8)
 
 
@@ -38,7 +42,7 @@ class HeldPipeline:
             self.stages_computed += 1
             if stage.index == 1:
                 self.entered.set()
-                assert self.release.wait(20), "test never released the cascade"
+                assert self.release.wait(GUARD_S), "test never released the cascade"
             yield stage
 
 
@@ -75,12 +79,12 @@ def test_a_newer_request_supersedes_the_pending_one_and_cancels_the_running_one(
     lane = lane_for(held)
     seen = _record(lane)
     lane.submit(_req(1))
-    assert held.entered.wait(20)
+    assert held.entered.wait(GUARD_S)
     lane.submit(_req(2))          # pending
     lane.submit(_req(3))          # supersedes 2 (never runs)
     held.release.set()
-    qtbot.waitUntil(lambda: seen["results"] == [3], timeout=20000)
-    qtbot.waitUntil(lambda: not lane.busy, timeout=20000)
+    qtbot.waitUntil(lambda: seen["results"] == [3], timeout=STATE_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not lane.busy, timeout=STATE_TIMEOUT_MS)
     qtbot.wait(20)
     assert seen["cancelled"] == [1]                      # stopped at its first checkpoint
     assert {rev for rev, _ in seen["stages"]} <= {1, 3} and 2 not in seen["results"]
@@ -93,10 +97,10 @@ def test_cancel_stops_between_stages(lane_for, tiny_pipeline, qtbot):
     lane = lane_for(held)
     seen = _record(lane)
     lane.submit(_req(1))
-    assert held.entered.wait(20)
+    assert held.entered.wait(GUARD_S)
     lane.cancel()
     held.release.set()
-    qtbot.waitUntil(lambda: seen["cancelled"] == [1], timeout=20000)
+    qtbot.waitUntil(lambda: seen["cancelled"] == [1], timeout=STATE_TIMEOUT_MS)
     qtbot.wait(20)
     assert held.stages_computed == 1                     # stage 2 never ran
     assert seen["stages"] == [(1, 1)] and seen["results"] == []
@@ -113,7 +117,7 @@ def test_errors_become_a_signal(lane_for, qtbot):
 
 def test_a_result_for_an_old_revision_is_dropped(make_window, image_folder, tiny_pipeline, qtbot, wait_idle):
     w = make_window(tiny_pipeline, image_folder)
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=STATE_TIMEOUT_MS)
     wait_idle(w)
     c, doc = w.controller, w.controller.doc
     c.add_point(20, 20, True)
@@ -127,26 +131,26 @@ def test_a_result_for_an_old_revision_is_dropped(make_window, image_folder, tiny
     assert doc.revision == rev + 1
     qtbot.waitUntil(lambda: c.dropped_results == 1, timeout=5000)
     assert doc.revision == rev + 1
-    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=STATE_TIMEOUT_MS)
     assert len(doc.prompts) >= 2 and doc.prompts.labels[-1] == 0
 
 
 def test_the_next_images_are_encoded_ahead_within_the_budget(make_window, image_folder, tiny_pipeline, qtbot,
                                                             wait_idle):
     w = make_window(tiny_pipeline, image_folder)
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=STATE_TIMEOUT_MS)
     wait_idle(w)
     rels = w.file_list.ordered()
     assert w.lane.counters["prefetched"] == 2
     assert w.file_list.score_of(rels[1]) is not None and w.file_list.score_of(rels[2]) is not None
     calls = dict(tiny_pipeline.encoder_calls)
     w.file_list.select(rels[1])                       # already encoded: no encoder runs
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=STATE_TIMEOUT_MS)
     wait_idle(w)
     assert tiny_pipeline.encoder_calls["sam"] == calls["sam"] + 1   # only the newly prefetched rels[3]
     w.lane.prefetch_budget_bytes = 1                  # budget exhausted: nothing more ahead
     before = w.lane.counters["prefetched"]
     w.file_list.select(rels[4])
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=STATE_TIMEOUT_MS)
     wait_idle(w)
     assert w.lane.counters["prefetched"] == before

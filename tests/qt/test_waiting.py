@@ -1,6 +1,9 @@
 """Waiting is visible: an overlay on the canvas while models load and while an image is encoded
 for the first time; a permanent badge while random-weight test models are loaded."""
 
+#: a guard against a hang, never the expected time
+STATE_TIMEOUT_MS = 300_000
+
 
 def test_model_loading_and_first_encode_show_an_overlay_and_test_models_a_badge(
         make_window, image_folder, tiny_models, qtbot, wait_idle):
@@ -34,3 +37,27 @@ def test_a_text_prompt_change_shows_progress_until_the_new_heatmap(make_window, 
     qtbot.waitUntil(lambda: w.controller.heatmap is not old, timeout=30000)
     wait_idle(w)
     assert not w.canvas_overlay.isVisible()
+
+
+def test_closing_the_window_during_the_warm_up_stops_the_onnx_export_child(make_window, tiny_pipeline, qtbot):
+    """The decoder's ONNX export runs in a child process while the lane warms up; closing the
+    window kills it (no process left behind) and the lane falls back and ends."""
+
+    from zsas_gui.core.sam import onnx_cache, onnx_subprocess
+
+    onnx_cache.clear_memory()                       # the warm-up exports again
+    w = make_window(tiny_pipeline)
+    qtbot.waitUntil(lambda: bool(onnx_subprocess.export_pids()), timeout=STATE_TIMEOUT_MS)
+    (pid,) = onnx_subprocess.export_pids()
+    w.close()                                        # joins the lane: it returned from the warm-up
+    assert onnx_subprocess.export_pids() == [] and _process_gone(pid)
+    assert tiny_pipeline.decoder_backend == "fast"   # the torch decoder (the reason is logged)
+    onnx_cache.clear_memory()
+
+
+def _process_gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] == "Z"     # exited, not reaped by init
+    except FileNotFoundError:
+        return True

@@ -155,5 +155,17 @@ class InferenceLane(QObject):
 
     def shutdown(self, timeout_ms: int | None = None) -> bool:
         """Stop the worker (cancelling work at its next checkpoint) and join it (``timeout_ms``
-        None: however long the step in progress takes; a thread must not outlive its QThread)."""
-        return self._scheduler.stop(timeout_ms)
+        None: however long the step in progress takes; a thread must not outlive its QThread).
+        An ONNX export child (the decoder's warm-up) has no checkpoint: it is killed, and the
+        warm-up falls back to the torch decoder and returns."""
+        import time
+
+        from ..core.sam.onnx_subprocess import cancel_exports
+
+        deadline = None if timeout_ms is None else time.monotonic() + timeout_ms / 1000
+        while True:
+            cancel_exports()                 # also one the worker started since the last pass
+            if self._scheduler.stop(100):
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False

@@ -31,28 +31,15 @@ class OrtImageEncoder:
     def __init__(self, sam_bundle, threads: int | None = None, cache_dir: str | Path | None = None):
         import torch
 
-        from .onnx_cache import export_onnx, load_or_export, weights_key
+        from .onnx_cache import load_or_export, weights_key
 
         if torch.device(sam_bundle.device).type != "cpu" or sam_bundle.dtype != torch.float32:
             raise ValueError("the onnx encoder runs float32 models on the CPU")
         encoder = sam_bundle.model.image_encoder
-        side = int(encoder.img_size)
         self.backend = "onnx"
-
-        def export():
-            return {"encoder": export_onnx(encoder, (torch.zeros(1, 3, side, side),), ["image"], ["features"])}
-
-        def verify(graphs):
-            x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(0))
-            with torch.inference_mode():
-                ref = encoder(x).numpy()
-            worst = float(np.abs(graphs.run("encoder", x.numpy())[0] - ref).max())
-            if not worst <= EXPORT_TOLERANCE:
-                raise RuntimeError(f"exported image encoder differs from torch by {worst:.3g}")
-
         key = weights_key([encoder], f"encoder-v{FORMAT}|{sam_bundle.model_id}")
-        self.graphs = load_or_export(key, Path(cache_dir) if cache_dir else None, export, verify,
-                                     threads or torch.get_num_threads())
+        self.graphs = load_or_export(key, Path(cache_dir) if cache_dir else None, export_encoder,
+                                     verify_encoder, (encoder,), threads or torch.get_num_threads())
 
     def set_image(self, predictor, image: np.ndarray) -> None:
         """``predictor.set_image(image)`` with the encoder in onnxruntime. image: (H, W, 3) uint8
@@ -71,6 +58,30 @@ class OrtImageEncoder:
             x = model.preprocess(x)
         predictor.features = torch.from_numpy(self.graphs.run("encoder", x.numpy())[0])
         predictor.is_image_set = True
+
+
+def export_encoder(encoder) -> dict[str, bytes]:
+    """SAM's image ``encoder`` as one ONNX graph, ``encoder``: image (1, 3, S, S) -> features."""
+    import torch
+
+    from .onnx_cache import export_onnx
+
+    side = int(encoder.img_size)
+    return {"encoder": export_onnx(encoder, (torch.zeros(1, 3, side, side),), ["image"], ["features"])}
+
+
+def verify_encoder(graphs, encoder) -> None:
+    """``RuntimeError`` when ``graphs`` and ``encoder`` differ by more than :data:`EXPORT_TOLERANCE`
+    on a random image."""
+    import torch
+
+    side = int(encoder.img_size)
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        ref = encoder(x).numpy()
+    worst = float(np.abs(graphs.run("encoder", x.numpy())[0] - ref).max())
+    if not worst <= EXPORT_TOLERANCE:
+        raise RuntimeError(f"exported image encoder differs from torch by {worst:.3g}")
 
 
 def make_encoder(sam_bundle, choice: str = "auto", threads: int | None = None,

@@ -1,14 +1,21 @@
 """ONNX graphs exported from our torch modules: onnxruntime sessions and a verified disk cache.
 
-    graphs = load_or_export(key, cache_dir, export_fn, verify_fn, threads)
+    graphs = load_or_export(key, cache_dir, export_fn, verify_fn, args, threads)
     low, iou = graphs.run("mask", *arrays)
 
-Cache layout: ``FOLDER/<key>/<name>.onnx`` plus ``manifest.json`` (written last, atomically) with
-each file's SHA-256. Callers build ``key`` with :func:`weights_key` (the weights, the export
-format and torch's version), so a changed checkpoint never meets a stale graph. A file whose
-digest does not match, or that onnxruntime cannot load, is deleted and exported again, never
-used. A fresh export is verified (``verify_fn``) before it is used or saved. Sessions are kept per
-process (one export per model and thread count).
+Cache layout: ``FOLDER/<key>/<name>.onnx`` (the graph) and ``<name>.data`` (its weights, ONNX
+external data) plus ``manifest.json`` (written last) with the graph names and each file's
+SHA-256. Callers build ``key`` with :func:`weights_key` (the weights, the export format, torch's
+version), so a changed checkpoint never meets a stale graph. A file whose digest does not match,
+or that onnxruntime cannot load, is deleted and exported again, never used.
+
+A fresh export runs in a child process (:mod:`.onnx_subprocess`: torch's exporter holds the GIL
+for long stretches; the caller only waits), which writes the graphs into a staging folder
+beside the cache and verifies them there (``verify_fn``); the folder is then renamed into place,
+so a cache folder is complete or absent. Weights as external data keep the GIL short while a
+session is created too: onnxruntime parses the small graph file holding the GIL (a 24 MB
+graph with its weights inside held it ~40 ms) and reads the weights while initialising, without
+it. Sessions are kept per process (one export per model and thread count).
 """
 
 from __future__ import annotations
@@ -16,17 +23,24 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import OutputError
-from ..io.atomic import atomic_write_bytes, atomic_write_json
+from ..io.atomic import atomic_write_json
+from ..models.download import file_digest
 
 log = logging.getLogger(__name__)
+
+#: cache layout version, part of every key
+LAYOUT = 2
+#: tensors above this many bytes go to the external data file
+EXTERNAL_MIN_BYTES = 1024
 
 _memory: dict[tuple[str, int], OrtGraphs] = {}
 _memory_lock = threading.Lock()
@@ -47,7 +61,7 @@ def weights_key(modules: Iterable, tag: str) -> str:
     exported, its format version, the model id) and torch's version."""
     import torch
 
-    h = hashlib.sha256(f"zsas-onnx|{tag}|{torch.__version__}".encode())
+    h = hashlib.sha256(f"zsas-onnx-v{LAYOUT}|{tag}|{torch.__version__}".encode())
     for module in modules:
         for name, t in sorted(module.state_dict().items()):
             h.update(name.encode())
@@ -57,9 +71,10 @@ def weights_key(modules: Iterable, tag: str) -> str:
 
 
 class OrtGraphs:
-    """Named ONNX graphs in onnxruntime CPU sessions. ``run`` is thread-safe."""
+    """Named ONNX graphs (``{name: path of its .onnx file}``) in onnxruntime CPU sessions.
+    ``run`` is thread-safe."""
 
-    def __init__(self, graphs: dict[str, bytes], threads: int):
+    def __init__(self, graphs: dict[str, Path], threads: int):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -69,8 +84,8 @@ class OrtGraphs:
         # no busy-waiting after a run: the next step (torch, the GUI) needs the cores
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.threads = so.intra_op_num_threads
-        self.sessions = {name: ort.InferenceSession(data, so, providers=["CPUExecutionProvider"])
-                         for name, data in graphs.items()}
+        self.sessions = {name: ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+                         for name, path in graphs.items()}
         self.inputs = {name: [i.name for i in s.get_inputs()] for name, s in self.sessions.items()}
 
     def run(self, graph: str, *arrays: np.ndarray) -> list[np.ndarray]:
@@ -78,17 +93,19 @@ class OrtGraphs:
         return self.sessions[graph].run(None, dict(zip(self.inputs[graph], arrays)))
 
 
-def load_or_export(key: str, cache_dir: Path | None, export_fn: Callable[[], dict[str, bytes]],
-                   verify_fn: Callable[[OrtGraphs], object], threads: int) -> OrtGraphs:
+def load_or_export(key: str, cache_dir: Path | None, export_fn: Callable[..., dict[str, bytes]],
+                   verify_fn: Callable[..., object], args: tuple, threads: int) -> OrtGraphs:
     """Sessions for ``key``: from this process's memory, from ``cache_dir/key`` when its digests
-    check out, else ``export_fn()`` checked by ``verify_fn`` (which raises on a mismatch) and
-    saved to ``cache_dir`` when given."""
+    check out, else ``export_fn(*args)`` checked by ``verify_fn(OrtGraphs, *args)`` (which raises
+    on a mismatch) in a child process, and saved to ``cache_dir`` when given. ``export_fn`` and
+    ``verify_fn`` are module-level functions (the child imports them); ``args`` torch modules.
+    Raises :class:`.onnx_subprocess.ExportFailed` when the export fails or is cancelled."""
     with _memory_lock:
         hit = _memory.get((key, threads))
         if hit is not None:
             return hit
         folder = cache_dir / key if cache_dir is not None else None
-        graphs = _read_cached(folder) if folder is not None else None
+        graphs = read_graphs(folder) if folder is not None else None
         ort_graphs = None
         if graphs is not None:
             try:
@@ -97,42 +114,76 @@ def load_or_export(key: str, cache_dir: Path | None, export_fn: Callable[[], dic
                 log.warning("cached ONNX graphs in %s unusable (%s); exporting again", folder, exc)
                 shutil.rmtree(folder, ignore_errors=True)
         if ort_graphs is None:
-            graphs = export_fn()
-            ort_graphs = OrtGraphs(graphs, threads)
-            verify_fn(ort_graphs)
-            if folder is not None:
-                _write_cached(folder, graphs)
+            ort_graphs = _export(folder, export_fn, verify_fn, args, threads)
         _memory[(key, threads)] = ort_graphs
         return ort_graphs
 
 
-def _read_cached(folder: Path) -> dict[str, bytes] | None:
+def _export(folder: Path | None, export_fn, verify_fn, args: tuple, threads: int) -> OrtGraphs:
+    """Export in a child into a staging folder (beside ``folder`` when it can be written, else
+    in the temp folder), then rename it to ``folder``; the staging folder never outlives this."""
+    from .onnx_subprocess import ExportFailed, export_in_subprocess
+
+    parent = None
+    if folder is not None:
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            parent = folder.parent
+        except OSError as exc:     # a cache that cannot be written only costs the export time
+            log.info("ONNX graphs not cached in %s: %s", folder.parent, exc)
+    staging = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=parent))
+    try:
+        out = staging / "graphs"
+        export_in_subprocess(export_fn, verify_fn, args, threads, out)
+        graphs = read_graphs(out)
+        if graphs is None:
+            raise ExportFailed("the ONNX export process wrote no usable graphs")
+        if parent is not None:
+            shutil.rmtree(folder, ignore_errors=True)          # a corrupt or unloadable one
+            try:
+                os.replace(out, folder)
+                graphs = {name: folder / path.name for name, path in graphs.items()}
+            except OSError as exc:
+                log.info("ONNX graphs not cached in %s: %s", folder, exc)
+        return OrtGraphs(graphs, threads)          # (on Linux a session keeps a removed file's data)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def read_graphs(folder: Path) -> dict[str, Path] | None:
+    """The graphs :func:`write_graphs` wrote in ``folder`` ({name: path of its .onnx file}), or
+    None when there are none or a file does not match the manifest (then the folder is deleted)."""
     manifest = folder / "manifest.json"
     if not manifest.is_file():
         return None
     try:
         meta = json.loads(manifest.read_text(encoding="utf-8"))
-        graphs = {name: (folder / f"{name}.onnx").read_bytes() for name in meta["sha256"]}
-        for name, data in graphs.items():
-            if hashlib.sha256(data).hexdigest() != meta["sha256"][name]:
-                raise ValueError(f"{name}.onnx does not match its recorded SHA-256")
-        if not graphs:
+        names, digests = list(meta["graphs"]), dict(meta["sha256"])
+        if not names or any(f"{n}.onnx" not in digests for n in names):
             raise ValueError("no graphs listed")
+        for file, digest in digests.items():
+            if file_digest(folder / file) != digest:
+                raise ValueError(f"{file} does not match its recorded SHA-256")
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         log.warning("cached ONNX graphs in %s are corrupt (%s); exporting again", folder, exc)
         shutil.rmtree(folder, ignore_errors=True)
         return None
-    return graphs
+    return {name: folder / f"{name}.onnx" for name in names}
 
 
-def _write_cached(folder: Path, graphs: dict[str, bytes]) -> None:
-    try:
-        for name, data in graphs.items():
-            atomic_write_bytes(folder / f"{name}.onnx", data)
-        atomic_write_json(folder / "manifest.json",
-                          {"sha256": {n: hashlib.sha256(d).hexdigest() for n, d in graphs.items()}})
-    except OutputError as exc:   # a cache that cannot be written only costs the export time
-        log.info("ONNX graphs not cached: %s", exc)
+def write_graphs(folder: Path, graphs: dict[str, bytes]) -> None:
+    """Each graph (ONNX bytes) as ``folder/<name>.onnx`` with its weights in ``<name>.data``, then
+    ``manifest.json`` with the names and every file's SHA-256 (last: a folder without it is not
+    read). ``folder`` is new (a staging folder): the files need not be written atomically."""
+    import onnx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in graphs.items():
+        onnx.save_model(onnx.load_from_string(data), str(folder / f"{name}.onnx"), save_as_external_data=True,
+                        all_tensors_to_one_file=True, location=f"{name}.data", size_threshold=EXTERNAL_MIN_BYTES)
+    files = sorted(p.name for p in folder.iterdir() if p.name != "manifest.json")
+    atomic_write_json(folder / "manifest.json",
+                      {"graphs": sorted(graphs), "sha256": {f: file_digest(folder / f) for f in files}})
 
 
 def export_onnx(module, args: tuple, input_names: list[str], output_names: list[str],

@@ -93,4 +93,4 @@ def verify(graphs: OrtGraphs, core, seed: int = 0) -> float:
 def load_decoder_graphs(core, sam, model_id: str, cache_dir: Path | None, threads: int) -> OrtGraphs:
     """Sessions running ``core`` (exported once per model; see :func:`.onnx_cache.load_or_export`)."""
     key = weights_key([sam.prompt_encoder, sam.mask_decoder], f"decoder-v{FORMAT}|{model_id}")
-    return load_or_export(key, cache_dir, lambda: export_graphs(core), lambda g: verify(g, core), threads)
+    return load_or_export(key, cache_dir, export_graphs, verify, (core,), threads)
