@@ -5,9 +5,10 @@ longest GIL hold (plus any wait for a CPU core on a loaded machine).
     python benchmarks/bench_warmup.py            # full-size random-weight SAM ViT-B decoder
 
 Prints ``name: value`` lines: ``gil_hold_ms.STEP`` (longest gap) and ``seconds.STEP`` per step of
-building the ONNX decoder: the in-process export (what the lane did before), then the steps the
-lane still runs (the export in a subprocess, which it only waits on; creating the onnxruntime
-sessions; the prompt-token tables; the default prompts' text features).
+building the ONNX decoder: what the lane did before (export, sessions over graphs holding their
+weights, verification, all in-process), then what it does now (sessions over graphs with external
+weights; the whole load with the export in a subprocess, which it only waits on; the load from
+the disk cache; the prompt-token tables).
 """
 
 from __future__ import annotations
@@ -67,15 +68,21 @@ def main() -> int:
     emit("torch_threads", torch.get_num_threads())
     sam = random_sam_bundle("vit_b")
     import onnx  # noqa: F401 - imported up front, as the window does (D24)
-    import onnxruntime  # noqa: F401
+    import onnxruntime
 
     probe = Probe()
     core = probe.measure("decoder_core", lambda: DecoderCore(sam.model).eval())
     key = probe.measure("weights_key", lambda: onnx_cache.weights_key(
         [sam.model.prompt_encoder, sam.model.mask_decoder], "bench"))
     graphs = probe.measure("export_in_process", lambda: onnx_decoder.export_graphs(core))
-    ort = probe.measure("sessions", lambda: onnx_cache.OrtGraphs(graphs, 2))
-    probe.measure("verify_in_process", lambda: onnx_decoder.verify(ort, core))
+    so = onnxruntime.SessionOptions()
+    probe.measure("sessions_weights_inside", lambda: [
+        onnxruntime.InferenceSession(data, so, providers=["CPUExecutionProvider"]) for data in graphs.values()])
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_cache.write_graphs(Path(tmp) / "g", graphs)
+        ort = probe.measure("sessions_weights_external", lambda: onnx_cache.OrtGraphs(
+            onnx_cache.read_graphs(Path(tmp) / "g"), 2))
+        probe.measure("verify_in_process", lambda: onnx_decoder.verify(ort, core))
     with tempfile.TemporaryDirectory() as tmp:
         onnx_cache.clear_memory()
         probe.measure("load_decoder_graphs_subprocess_export", lambda: onnx_decoder.load_decoder_graphs(
