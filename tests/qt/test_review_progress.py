@@ -70,3 +70,22 @@ def test_the_list_filters_by_status_and_class(make_window, image_folder, qtbot):
     w.review_box.defect_class_changed.emit("crack")
     assert fl.class_of("test/scratch/000.png") == "crack" and "crack" in fl.classes()
     assert panel.class_filter.findData("crack") >= 0
+
+
+def test_an_unreadable_image_is_counted_apart_as_soon_as_it_is_chosen(make_window, image_folder, qtbot):
+    """Found re-checking the app on ../shared/data/demo: choosing a text file named .png showed it
+    as unreadable in the list but the count still said "0 / 4 reviewed" (refreshed before the list
+    learned the status), and an unreadable image can never be reviewed, so it is not in the total."""
+    (image_folder / "test/scratch/zz_text.png").write_text("not an image")
+    w = make_window(None, image_folder)
+    w.actions["auto_advance"].setChecked(False)
+    label = w.review_panel.progress
+    assert label.text() == "0 / 8 reviewed (0 accepted, 0 rejected, 0 good)"      # not known yet
+    w.file_list.select("test/scratch/zz_text.png")
+    assert w.file_list.status_of("test/scratch/zz_text.png") == "unreadable"
+    assert label.text() == "0 / 7 reviewed (0 accepted, 0 rejected, 0 good) · 1 unreadable"
+
+
+def test_progress_text_leaves_unreadable_images_out_of_the_total():
+    counts = {"unreviewed": 0, "accepted": 2, "rejected": 1, "good": 0, "unreadable": 1}
+    assert progress_text(counts) == "3 / 3 reviewed (2 accepted, 1 rejected, 0 good) · 1 unreadable"

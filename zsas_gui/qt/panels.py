@@ -45,9 +45,11 @@ class _Item(QTreeWidgetItem):
 
 
 class FileList(QTreeWidget):
-    """One row per image: status icon, relative path, image score. Emits ``image_chosen(rel)``."""
+    """One row per image: status icon, relative path, image score. Emits ``image_chosen(rel)``,
+    and ``status_changed(rel)`` when a row's status changes."""
 
     image_chosen = Signal(str)
+    status_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -109,6 +111,8 @@ class FileList(QTreeWidget):
         old_score = item.data(COL_SCORE, _SORT_ROLE)
         self._style(item, status or old_status,
                     score if score is not None else (None if old_score is None or old_score < 0 else old_score))
+        if status is not None and status != old_status:
+            self.status_changed.emit(rel)
 
     def status_of(self, rel: str) -> str:
         return self._items[rel].data(COL_STATUS, Qt.ItemDataRole.UserRole)

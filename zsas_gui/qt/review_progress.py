@@ -26,8 +26,9 @@ REVIEW_RESULT = {"accept": DEFECT_STATUSES, "reject": ("rejected",), "mark_good"
 
 
 def progress_text(counts: dict[str, int]) -> str:
-    """``counts``: images per status. Edited images (accepted after a hand edit) count as accepted."""
-    total = sum(counts.values())
+    """``counts``: images per status. Edited images (accepted after a hand edit) count as accepted;
+    unreadable ones (never reviewable) are counted apart, not in the total."""
+    total = sum(counts.values()) - counts.get("unreadable", 0)
     accepted = counts.get("accepted", 0) + counts.get("edited", 0)
     rejected, good = counts.get("rejected", 0), counts.get("good", 0)
     reviewed = accepted + rejected + good
@@ -129,6 +130,7 @@ def install(window) -> ReviewPanel:
     window.actions["auto_advance"].setChecked(auto_advance_enabled())   # toggling saves (set_auto_advance)
     window.controller.image_updated.connect(lambda *_: panel.refresh())
     window.controller.document_shown.connect(panel.refresh)
+    window.file_list.status_changed.connect(panel.refresh)       # also what the window learns later
 
     def class_changed(name: str) -> None:
         rel = window.file_list.current_rel()
