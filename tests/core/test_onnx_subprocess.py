@@ -118,3 +118,15 @@ def test_the_export_child_exits_when_its_parent_dies(tiny_models, tmp_path):
     assert out.returncode == 0, out.stderr
     pid = int(out.stdout.split()[-1])
     _wait_for(lambda: _gone(pid), f"export child {pid} to exit after its parent")
+
+
+def test_a_cache_folder_that_cannot_be_written_only_costs_the_export(tiny_bundles, tmp_path, private_tmp):
+    sam = tiny_bundles[1]
+    core = DecoderCore(sam.model).eval()
+    blocked = tmp_path / "file"
+    blocked.write_text("a file where the cache folder would be")
+    onnx_cache.clear_memory()
+    graphs = onnx_decoder.load_decoder_graphs(core, sam.model, "m", blocked / "cache", threads=1)
+    assert onnx_decoder.verify(graphs, core) <= onnx_decoder.EXPORT_TOLERANCE
+    assert list(private_tmp.iterdir()) == []                   # the staging folder removed
+    onnx_cache.clear_memory()

@@ -124,14 +124,16 @@ def _export(folder: Path | None, export_fn, verify_fn, args: tuple, threads: int
     in the temp folder), then rename it to ``folder``; the staging folder never outlives this."""
     from .onnx_subprocess import ExportFailed, export_in_subprocess
 
-    parent = None
+    staging = parent = None
     if folder is not None:
         try:
             folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=folder.parent))
             parent = folder.parent
         except OSError as exc:     # a cache that cannot be written only costs the export time
             log.info("ONNX graphs not cached in %s: %s", folder.parent, exc)
-    staging = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=parent))
+    if staging is None:
+        staging = Path(tempfile.mkdtemp(prefix=".onnx-export-"))
     try:
         out = staging / "graphs"
         export_in_subprocess(export_fn, verify_fn, args, threads, out)
