@@ -60,8 +60,8 @@ class ModelDialog(QDialog):
         self.setWindowTitle("Models")
         self.downloads = ModelDownloads(self, "zsas-download")
         self.downloads.progress.connect(self._on_progress)
-        self.downloads.finished.connect(self._on_finished)
-        self._downloading = ""
+        self._downloading = ""            # the model being downloaded
+        self.downloads.finished.connect(lambda error: self._on_finished(self._downloading, error))
         lay = QVBoxLayout(self)
         self.loaded = QLabel("Loaded now: none")
         self.loaded.setObjectName("loaded_models")
@@ -272,8 +272,7 @@ class ModelDialog(QDialog):
         else:
             self.progress.setFormat(registry.format_size(done))
 
-    def _on_finished(self, error: str) -> None:
-        name = self._downloading
+    def _on_finished(self, name: str, error: str) -> None:
         self.progress.setVisible(False)
         self.cancel_btn.setEnabled(False)
         self.message.setText(f"{name}: {error}" if error else f"{name} downloaded and verified")
