@@ -9,7 +9,9 @@ models warmed up (docs/app.md, "Model warm-up"). Here the exporting thread only 
 ``python -m zsas_gui.core.sam.onnx_subprocess JOB OUT``, which:
 
 1. loads JOB (``torch.save`` of ``export_fn`` and ``verify_fn``, module-level functions pickled by
-   reference, ``args``, the torch modules, pickled by value, and the thread count);
+   reference, ``args``, the torch modules, pickled by value, and the thread count) with
+   ``torch.load(weights_only=True)``: only our exporters' functions and the ``nn.Module`` classes
+   of :data:`MODULE_PACKAGES` may be built from it (no arbitrary unpickling);
 2. exports ``export_fn(*args)`` ({name: ONNX bytes}) and writes the graphs into OUT
    (:func:`.onnx_cache.write_graphs`: weights as external data, a manifest of SHA-256 last);
 3. verifies what it wrote: ``verify_fn(OrtGraphs(OUT), *args)`` raises on a mismatch.
@@ -127,11 +129,43 @@ def _child_main(job_path: str, out: str) -> int:
 
     from .onnx_cache import OrtGraphs, read_graphs, write_graphs
 
-    job = torch.load(job_path, weights_only=False)    # our own file, written by our parent
+    with torch.serialization.safe_globals(_allowed_globals()):
+        job = torch.load(job_path, weights_only=True)     # only the allowed classes are built
     torch.set_num_threads(job["threads"])
     write_graphs(Path(out), job["export"](*job["args"]))
     job["verify"](OrtGraphs(read_graphs(Path(out)), job["threads"]), *job["args"])   # what was written
     return 0
+
+
+#: packages whose torch modules a job may hold (SAM's decoder and encoders, our restructured
+#: decoder, MobileSAM's TinyViT when installed); nothing else is built from the job file
+MODULE_PACKAGES = ("torch.nn.modules", "segment_anything.modeling", "zsas_gui.core.sam.decoder_core",
+                   "mobile_sam.modeling.tiny_vit_sam")
+
+
+def _allowed_globals() -> list:
+    """What ``torch.load(weights_only=True)`` may build from a job: the ``nn.Module`` classes of
+    :data:`MODULE_PACKAGES` and the export/verify functions of our exporters."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import torch
+
+    from . import fast_encoder, onnx_decoder
+
+    allowed: list = [onnx_decoder.export_graphs, onnx_decoder.verify,
+                     fast_encoder.export_encoder, fast_encoder.verify_encoder]
+    for package in MODULE_PACKAGES:
+        try:
+            mod = importlib.import_module(package)
+        except ImportError:          # an optional model package that is not installed
+            continue
+        names = [package] + [f"{package}.{m.name}" for m in pkgutil.iter_modules(getattr(mod, "__path__", []))]
+        for name in names:
+            allowed += [c for _, c in inspect.getmembers(importlib.import_module(name), inspect.isclass)
+                        if issubclass(c, torch.nn.Module)]
+    return allowed
 
 
 if __name__ == "__main__":
