@@ -101,7 +101,8 @@ def main() -> None:
         return
     from zsas_gui.core.maps.references import ReferenceMapper
 
-    print(f"uptime: {open('/proc/loadavg').read().strip()}")
+    with open("/proc/loadavg") as f:
+        print(f"uptime: {f.read().strip()}")
     for name in args.backbones.split(","):
         bb = make_backbone(name)
         feats, forward_ms = features(bb, 50)

@@ -127,3 +127,25 @@ def test_best_matches_of_images_of_different_sizes():
     s = q @ bank.T
     torch.testing.assert_close(rows, torch.stack([s[:, :3].amax(1), s[:, 3:].amax(1)], dim=1))
     torch.testing.assert_close(cols, s.amax(0))
+
+
+def test_zsas_eval_fuses_the_references_map_with_the_text_map_on_request(tmp_path, tiny_models):
+    import json
+
+    from test_folder_maps_cli import mvtec_category
+
+    from zsas_gui.cli import main
+
+    clip, sam = tiny_models
+    root = mvtec_category(tmp_path / "widget")
+    common = ["--backbone", "timm:resnet18", "--backbone-weights", "random", "--clip", str(clip),
+              "--sam", str(sam), "--device", "cpu", "--no-plots"]
+    assert main(["eval", str(root), "-o", str(tmp_path / "fused"), "--map", "references",
+                 "--text-weight", "0.5", *common]) == 0
+    fused = json.loads((tmp_path / "fused" / "metrics.json").read_text())["map"]
+    assert fused["mapper"] == "references" and fused["text_fusion"]["weight"] == 0.5
+    assert main(["eval", str(root), "-o", str(tmp_path / "plain"), "--map", "references", *common]) == 0
+    assert "text_fusion" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())["map"]
+    # fusion is for the references map only: a clear message, no run
+    assert main(["eval", str(root), "-o", str(tmp_path / "bad"), "--map", "mutual",
+                 "--text-weight", "0.5", *common]) != 0

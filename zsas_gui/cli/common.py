@@ -234,6 +234,9 @@ def add_map_args(p: argparse.ArgumentParser) -> None:
                         "'random' = untrained (baselines only)")
     g.add_argument("--max-others", type=int, default=DEFAULT_MAX_OTHERS, metavar="N",
                    help="mutual map: compare each image with at most N others (seeded subset)")
+    g.add_argument("--text-weight", type=float, default=0.0, metavar="W",
+                   help="references map: fuse it with the CLIP text map at weight W in (0, 1] "
+                        "(each scaled on the good images; default 0 = off; ALGORITHM.md 1b)")
     g.add_argument("--tau-mode", choices=("relative", "absolute"), default="relative",
                    help="folder maps: relative = tau on each image's min-max map; absolute = tau "
                         "on one folder-wide scale (0.5 = the calibration images' high level)")
@@ -264,14 +267,28 @@ def build_pipeline(args: argparse.Namespace, n_folder: int, n_references: int, *
     if kind == "text":
         kwargs.setdefault("cache_bytes", BATCH_CACHE_BYTES)
         return Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, **kwargs), kind
+    from ..core.errors import ZsasError
     from ..core.maps.backbones import load_backbone, parse_backbone
     from ..core.models.loading import load_clip, load_sam
 
-    needs_clip = parse_backbone(args.backbone)[0] == "clip"
+    text_weight = float(getattr(args, "text_weight", 0.0) or 0.0)
+    if text_weight and kind != "references":
+        raise ZsasError(f"--text-weight fuses the references map with the text map; this run uses "
+                        f"the {kind} map (give --map references with --references DIR)")
+    needs_clip = parse_backbone(args.backbone)[0] == "clip" or text_weight > 0
     clip_b = load_clip(clip_arg(args), device=args.device) if needs_clip else None
     sam_b = load_sam(args.sam, device=args.device)
     backbone = load_backbone(args.backbone, args.backbone_weights, clip_b, device=sam_b.device)
-    mapper = make_folder_mapper(kind, backbone, args.max_others, absolute=args.tau_mode == "absolute")
+    text_mapper = None
+    if text_weight:
+        from ..core.maps.anomaly_map import VVAnomalyMapper
+
+        text_mapper = VVAnomalyMapper(clip_b)
+    try:
+        mapper = make_folder_mapper(kind, backbone, args.max_others, absolute=args.tau_mode == "absolute",
+                                    text_mapper=text_mapper, text_weight=text_weight)
+    except ValueError as exc:
+        raise ZsasError(f"--text-weight {text_weight}: {exc}") from exc
     kwargs.setdefault("cache_bytes", FOLDER_CACHE_BYTES)
     return Pipeline(clip_b, sam_b, mapper=mapper, **kwargs), kind
 

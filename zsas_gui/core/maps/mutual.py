@@ -24,8 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from .folder_select import DEFAULT_MAX_OTHERS
-from .patch_features import (DEFAULT_RADII, PatchFeatures, aggregated, as_query, best_matches,
-                             sim_to_distance, top_fraction_mean)
+from .patch_features import (
+    DEFAULT_RADII,
+    PatchFeatures,
+    aggregated,
+    as_query,
+    best_matches,
+    sim_to_distance,
+    top_fraction_mean,
+)
 from .patch_mapper import IMAGE_TOP_FRACTION, PatchMapper, check_same_backbone
 
 DEFAULT_FRACTION = 0.3      # the interval: smallest 30 % of the per-image distances (chosen)

@@ -59,7 +59,7 @@ class FusedTokens:
     def from_numpy_dict(cls, d: Any) -> FusedTokens:
         """Inverse of :meth:`to_numpy_dict`; ``ValueError`` when either part is missing or broken."""
         parts: dict[str, dict[str, Any]] = {"patch": {}, "text": {}}
-        for key in d.keys():
+        for key in d:
             head, _, rest = key.partition(".")
             if head in parts and rest:
                 parts[head][rest] = d[key]
