@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from efficientnet_lite0_weights import write_timm_weights
+from eval_maps import pixel_metrics, test_set
 
 RADII = (1, 3, 5)
 #: name -> (depth positions or None = all, radii, interval fraction, per-view normalisation, blur)
@@ -72,11 +72,8 @@ def combine(dists, feats, n_depths, depths, radii, fraction, view_norm):
 
 
 def main() -> None:
-    from zsas_gui.core.evaluation import discover
-    from zsas_gui.core.io.imageio import load_image, load_mask
     from zsas_gui.core.maps.backbones import TimmBackbone
     from zsas_gui.core.maps.mutual import MutualMapper
-    from zsas_gui.core.metrics import PixelCurveAccumulator
 
     ap = argparse.ArgumentParser()
     ap.add_argument("root", type=Path)
@@ -84,11 +81,7 @@ def main() -> None:
     ap.add_argument("--settings", nargs="+", default=["256:3,4", "384:3,4", "256:2,3,4", "256:4"],
                     help="SIZE:DEPTHS of the EfficientNet-Lite0 backbone")
     args = ap.parse_args()
-    if not args.weights.exists():
-        write_timm_weights(args.weights)
-    items, _ = discover(args.root, None, None, None, None)
-    images = [load_image(i.image) for i in items]
-    gts = [load_mask(i.mask) if i.mask is not None else None for i in items]
+    images, gts = test_set(args.root, args.weights)
     for setting in args.settings:
         size, depths = setting.split(":")
         depths = tuple(int(d) for d in depths.split(","))
@@ -101,11 +94,8 @@ def main() -> None:
                 continue
             grids = combine(dists, feats, len(depths), pos, radii, fraction, view_norm)
             mapper.blur_sigma_518 = blur
-            acc = PixelCurveAccumulator()
-            for g, f, gt in zip(grids, feats, gts, strict=True):
-                amap = mapper.result(g, f.hw, f.frame_hw).anomaly_map
-                acc.update(amap, gt if gt is not None else (amap < -1))
-            m = acc.result()
+            m = pixel_metrics((mapper.result(g, f.hw, f.frame_hw).anomaly_map
+                               for g, f in zip(grids, feats, strict=True)), gts)
             print(f"s{size}_d{'-'.join(map(str, depths))}_{name}: {m.auroc:.4f} {m.ap:.4f} "
                   f"{m.f1_max:.4f} {m.aupro:.4f}", flush=True)
 

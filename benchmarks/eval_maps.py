@@ -27,13 +27,34 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from efficientnet_lite0_weights import write_timm_weights
 
 
-def main() -> None:
+def test_set(root: Path, weights: Path) -> tuple[list, list]:
+    """ROOT's test images ((H, W, 3) uint8) and their masks ((H, W) bool, None for good images);
+    writes the converted Lite0 weights to ``weights`` on first use."""
     from zsas_gui.core.evaluation import discover
-    from zsas_gui.core.io.imageio import find_images, load_image, load_mask
+    from zsas_gui.core.io.imageio import load_image, load_mask
+
+    if not weights.exists():
+        write_timm_weights(weights)
+    items, _ = discover(root, None, None, None, None)
+    return ([load_image(i.image) for i in items],
+            [load_mask(i.mask) if i.mask is not None else None for i in items])
+
+
+def pixel_metrics(maps, gts):
+    """Pixel AUROC / AP / F1-max / AUPRO of (H, W) maps against masks (None = all normal)."""
+    from zsas_gui.core.metrics import PixelCurveAccumulator
+
+    acc = PixelCurveAccumulator()
+    for amap, gt in zip(maps, gts, strict=True):
+        acc.update(amap, gt if gt is not None else (amap < -1))
+    return acc.result()
+
+
+def main() -> None:
+    from zsas_gui.core.io.imageio import find_images, load_image
     from zsas_gui.core.maps.backbones import TimmBackbone
     from zsas_gui.core.maps.mutual import MutualMapper
     from zsas_gui.core.maps.references import ReferenceMapper
-    from zsas_gui.core.metrics import PixelCurveAccumulator
 
     ap = argparse.ArgumentParser()
     ap.add_argument("root", type=Path)
@@ -44,11 +65,7 @@ def main() -> None:
     ap.add_argument("--depths", default=None, help="timm feature stages, e.g. 3,4 (default: the backbone's)")
     ap.add_argument("--variants", default="mutual,plain,references,random_mutual,random_references")
     args = ap.parse_args()
-    if not args.weights.exists():
-        write_timm_weights(args.weights)
-    items, _ = discover(args.root, None, None, None, None)
-    images = [load_image(i.image) for i in items]
-    gts = [load_mask(i.mask) if i.mask is not None else None for i in items]
+    images, gts = test_set(args.root, args.weights)
     refs = [load_image(p) for p in find_images(args.root / "train" / "good")]
     print(f"images: {len(images)}\nreferences: {len(refs)}", flush=True)
     wanted = args.variants.split(",")
@@ -82,11 +99,7 @@ def main() -> None:
         mapper = make(backbones[which])
         t0 = time.perf_counter()
         mapper.fit(ref_feats[which] if uses_refs else feats[which])
-        acc = PixelCurveAccumulator()
-        for f, img, gt in zip(feats[which], images, gts, strict=True):
-            amap = mapper.anomaly(f).anomaly_map
-            acc.update(amap, gt if gt is not None else (amap < -1))
-        m = acc.result()
+        m = pixel_metrics((mapper.anomaly(f).anomaly_map for f in feats[which]), gts)
         print(f"{v}_seconds: {time.perf_counter() - t0:.1f}\n{v}_search: {mapper.info()['search']}")
         for k in ("auroc", "ap", "f1_max", "aupro"):
             print(f"{v}_pixel_{k}: {getattr(m, k):.4f}", flush=True)
