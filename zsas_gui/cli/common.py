@@ -237,7 +237,7 @@ def add_map_args(p: argparse.ArgumentParser) -> None:
                    help="mutual map: compare each image with at most N others (seeded subset)")
     g.add_argument("--text-weight", type=float, default=0.0, metavar="W",
                    help="references map: fuse it with the CLIP text map at weight W in (0, 1] "
-                        "(each scaled on the good images; default 0 = off; ALGORITHM.md 1b)")
+                        "(each scaled on the good images; default 0 = off; docs/method.md)")
     g.add_argument("--tau-mode", choices=("relative", "absolute"), default="relative",
                    help="folder maps: relative = tau on each image's min-max map; absolute = tau "
                         "on one folder-wide scale (0.5 = the calibration images' high level)")
