@@ -12,7 +12,8 @@ Backends, one per model family (``SamBundle.family``):
 - ``"sam1"`` (:class:`Sam1Backend`): segment_anything's ``SamPredictor``, with the fast decoder
   paths (:mod:`.fast_decoder`) and the onnxruntime encoder for small encoders (:mod:`.fast_encoder`);
 - ``"sam2"`` (:class:`.sam2_backend.Sam2Backend`): ``SAM2ImagePredictor``;
-- ``"sam_hq"`` (:class:`.hq_backend.HqBackend`): segment_anything_hq's ``SamPredictor``.
+- ``"sam_hq"`` (:class:`.hq_backend.HqBackend`): segment_anything_hq's ``SamPredictor``, by
+  default with its per-image HQ feature computed once per embedding (:class:`.hq_backend.HqDecoder`).
 
 Every decoder keeps ``SamPredictor.predict`` semantics (see ``method.refine.MaskDecoder``), so
 the cascade, PPG, the caches, the lane and the explain view run unchanged on each.
@@ -95,7 +96,7 @@ def make_backend(sam_bundle, decoder: str = "auto", encoder: str = "auto") -> Sa
     if family == "sam_hq":
         from .hq_backend import HqBackend
 
-        return HqBackend(sam_bundle)
+        return HqBackend(sam_bundle, decoder)
     if family != "sam1":
         raise ValueError(f"unknown SAM family {family!r}")
     return Sam1Backend(sam_bundle, decoder, encoder)
