@@ -74,9 +74,11 @@ def reference_cascade(family: str, model, image, prompts):
     return out
 
 
-@pytest.mark.parametrize(("name", "decoder"), [(name, "torch") for name in FAMILIES] + [("tiny-sam-hq", "auto")])
+@pytest.mark.parametrize(("name", "decoder"), [(name, "torch") for name in FAMILIES]
+                         + [("tiny-sam2", "auto"), ("tiny-sam-hq", "auto")])
 def test_cascade_equals_the_packages_predictor_stage_by_stage(bundles, name, decoder, tmp_path):
-    """``torch``: each backend's reference path; HQ-SAM's ``auto``: its cached-HQ-feature decoder."""
+    """``torch``: each backend's reference path; ``auto``: SAM 2.1's restructured decoder and
+    HQ-SAM's cached-HQ-feature decoder."""
     clip, sams = bundles
     sam = sams[name]
     assert sam.family == FAMILIES[name]
@@ -95,7 +97,7 @@ def test_cascade_equals_the_packages_predictor_stage_by_stage(bundles, name, dec
             assert stage.low_res_logits.shape == sam.mask_input_size
     assert first.encoder_calls["sam"] == 1 and again.encoder_calls["sam"] == 0
     assert first.backend.name == sam.family
-    if sam.family == "sam_hq":
+    if sam.family != "sam1":
         assert first.backend.decoder_name == {"torch": "torch", "auto": "fast"}[decoder]
 
 

@@ -20,11 +20,9 @@ Decoder paths (``decoder`` as for SAM 1; there is no onnxruntime graph for HQ-SA
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
-from .backends import CachedArrays, PredictDecoder, SamEmbedding
+from .backends import CachedArrays, LastDecoder, PredictDecoder, SamEmbedding
 
 
 class HqBackend(CachedArrays):
@@ -41,7 +39,7 @@ class HqBackend(CachedArrays):
         dec = sam_bundle.model.mask_decoder
         self.fast = decoder != "torch" and all(hasattr(dec, a) for a in ("embedding_encoder", "compress_vit_feat",
                                                                         "predict_masks"))
-        self._last: tuple[weakref.ref, HqDecoder] | None = None     # the last embedding's decoder
+        self._fast = LastDecoder(lambda emb: HqDecoder(self.predictor, emb))
 
     @property
     def decoder_name(self) -> str:
@@ -63,9 +61,7 @@ class HqBackend(CachedArrays):
 
     def decoder(self, emb: SamEmbedding):
         if self.fast:
-            if self._last is None or self._last[0]() is not emb:      # a new image: its HQ feature once
-                self._last = (weakref.ref(emb), HqDecoder(self.predictor, emb))
-            return self._last[1]
+            return self._fast.get(emb)
         p = self.predictor
         p.features, p.interm_features = emb.features, [emb.extras["interm"]]
         p.input_size, p.original_size = emb.input_size, emb.original_size
