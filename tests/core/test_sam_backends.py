@@ -101,6 +101,30 @@ def test_cascade_equals_the_packages_predictor_stage_by_stage(bundles, name, dec
         assert first.backend.decoder_name == {"torch": "torch", "auto": "fast"}[decoder]
 
 
+@pytest.mark.parametrize("name", ["tiny-sam2", "tiny-sam-hq"])
+def test_fast_decoders_return_every_candidate_as_the_package_does(bundles, name):
+    """``decode`` (all candidates: masks, IoU, clamped low-res logits) against the package's
+    ``predict`` for each prompt kind the cascade sends, single- and multi-mask."""
+    from zsas_gui.core.sam.backends import make_backend
+
+    sam = bundles[1][name]
+    fast, reference = make_backend(sam), make_backend(sam, decoder="torch")
+    assert fast.decoder_name == "fast"
+    emb = fast.encode(IMAGE)
+    pts, lab = PROMPTS.points, PROMPTS.labels
+    rng = np.random.default_rng(0)
+    mask_input = rng.normal(0, 4, sam.mask_input_size).astype(np.float32)
+    box = np.array([30, 20, 80, 70], np.float32)
+    for box_, mask_ in ((None, None), (None, mask_input), (box, mask_input), (box, None)):
+        for multimask in (False, True):
+            got = fast.decoder(emb).decode(pts, lab, box_, mask_, multimask)
+            want = reference.decoder(emb).decode(pts, lab, box_, mask_, multimask)
+            assert [a.shape for a in got] == [b.shape for b in want]
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got[2], want[2], rtol=1e-4, atol=1e-4)
+
+
 def test_hq_decoder_computes_the_hq_feature_once_per_embedding(bundles):
     from zsas_gui.core.method.refine import iter_cascade
     from zsas_gui.core.sam.backends import make_backend
