@@ -53,7 +53,8 @@ class Pipeline:
                  encoder: str = "auto"):
         """``decoder``: how refinement runs SAM's decoder (:data:`.fast_decoder.DECODERS`):
         ``"auto"`` (onnxruntime on the CPU if installed, else the torch fast path), ``"onnx"``,
-        ``"fast"``, or ``"torch"`` (SAM's own ``predict``: the reference). Same masks.
+        ``"fast"``, or ``"torch"`` (SAM's own ``predict``: the reference). Same masks. SAM 2.1 and
+        HQ-SAM have no onnxruntime decoder: any value but ``"torch"`` runs their torch fast path.
         ``encoder``: SAM's image encoder in ``"torch"`` or ``"onnx"`` (onnxruntime); ``"auto"``:
         onnxruntime for small encoders (MobileSAM) on the CPU (:mod:`.fast_encoder`)."""
         from ..sam.fast_decoder import DECODERS

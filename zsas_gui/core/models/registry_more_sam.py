@@ -15,11 +15,12 @@ Where the numbers come from (checked while writing this file):
   67ab8241 ViT-H, a3a77cd0 ViT-Tiny (its commit history: these four uploads after the initial
   commit). The URLs are pinned to a3a77cd0, where all four files are present. Cross-checks: the
   blob page of ``sam_hq_vit_b.pth`` at a3a77cd0 shows the same SHA-256; public Hugging Face
-  mirrors carry the same SHA-256 and sizes (``xingren23/comfyflow-models``: ViT-B, ViT-H;
-  ``openart/hq-sam``: ViT-Tiny); independent projects pin the ViT-H and ViT-Tiny SHA-256 and the
-  ViT-H size; the SAM-PT checkpoint guide downloads ViT-B/L/H at 67ab8241 and ViT-Tiny at
-  a3a77cd0. The ViT-L digest and size rest on its commit page alone. The MD5 digests many
-  projects verify ViT-B/L/H with (``c6b89532``, ``08947267``, ``3560f6b6``) are not used here.
+  mirrors carry the same SHA-256 (``xingren23/comfyflow-models``: ViT-B and ViT-H, with the
+  same sizes; ``openart/hq-sam``: ViT-Tiny); independent projects pin the ViT-H and ViT-Tiny
+  SHA-256 and the ViT-H size; the SAM-PT checkpoint guide downloads ViT-B/L/H at 67ab8241 and
+  ViT-Tiny at a3a77cd0. The ViT-L digest and size rest on its commit page alone. The MD5
+  digests many projects verify ViT-B/L/H with (``c6b89532``, ``08947267``, ``3560f6b6``) are
+  not used here.
 """
 
 from __future__ import annotations
