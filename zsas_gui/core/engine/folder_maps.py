@@ -12,19 +12,20 @@ from collections.abc import Generator, Sequence
 from ..io.imageio import load_image
 
 
-def iter_fit_folder(pipe, paths: Sequence[str | os.PathLike]
+def iter_fit_folder(pipe, paths: Sequence[str | os.PathLike], mapper=None
                     ) -> Generator[tuple[str, int, int], None, None]:
-    """Fit ``pipe.mapper`` (mutual: on the folder; references: on the good images) on the images
-    at ``paths``. Yields ``("features", done, total)`` per image encoded and ``("scoring", done,
+    """Fit ``mapper`` (None: ``pipe.mapper``; mutual: on the folder; references: on the good
+    images) on the images at ``paths``, their features through the pipeline's caches. Yields ``("features", done, total)`` per image encoded and ``("scoring", done,
     total)`` per image scored: each is a cancellation point (closing the generator leaves the
     mapper as it was). An unreadable image raises its :class:`ZsasError` naming the file."""
+    mapper = pipe.mapper if mapper is None else mapper
     total = len(paths)
     feats = []
     for i, path in enumerate(paths):
         yield "features", i, total
-        feats.append(pipe.image_tokens(None, load_image(path)))
+        feats.append(pipe.image_tokens(None, load_image(path), mapper))
     yield "features", total, total
-    for done in pipe.mapper.iter_fit(feats):
+    for done in mapper.iter_fit(feats):
         yield "scoring", done, total
 
 

@@ -170,11 +170,13 @@ class Pipeline:
         """:meth:`iter_features` run to completion."""
         return drive(self.iter_features(image_key, image, text_prompts, map_settings))
 
-    def image_tokens(self, image_key: str | None, image: np.ndarray) -> Any:
-        """The mapper's tokens of one image through the caches (a folder pass needs them all)."""
-        key, tk, dc = image_key or content_hash(image), self.mapper.tokens_key, self.disk_cache
+    def image_tokens(self, image_key: str | None, image: np.ndarray, mapper=None) -> Any:
+        """The tokens of one image through the caches (a folder pass needs them all) by
+        ``mapper`` (None: the pipeline's; the app fits a new folder map beside the one in use)."""
+        mapper = self.mapper if mapper is None else mapper
+        key, tk, dc = image_key or content_hash(image), mapper.tokens_key, self.disk_cache
         dkey = dc and DiskCache.key("clip", content_hash(image), tk, f"v{__version__}")
-        return self._tokens.get((key, tk)) or self._cached_tokens(self.mapper, key, image, dkey, {})
+        return self._tokens.get((key, tk)) or self._cached_tokens(mapper, key, image, dkey, {})
 
     def _cached_tokens(self, mapper, key, image, dkey, timings):
         with self._memory_guard("encoding the image for the anomaly map"):
