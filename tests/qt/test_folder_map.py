@@ -231,3 +231,22 @@ def test_maps_computed_ahead_are_keyed_by_the_map_state():
     assert ahead.anomaly(pipe, "k", tp) is anomaly
     pipe.mapper.state_key = "b"                              # the references grew
     assert ahead.anomaly(pipe, "k", tp) is None
+
+
+def test_points_follow_the_map_installed_for_the_same_image_and_parameters(tiny_pipeline, image_folder):
+    """The pipeline keeps its last PPG result for point edits; a map installed by a folder pass
+    (same image, same parameters) must not get the points of the old map."""
+    import numpy as np
+
+    from zsas_gui.core.engine.folder_maps import iter_fit_folder
+
+    paths = find_images(image_folder)
+    image = load_image(paths[0])
+    old = tiny_pipeline.run_traced("img", image)
+    mapper = MapperStore().new_folder_mapper(tiny_pipeline, "mutual")
+    for _ in iter_fit_folder(tiny_pipeline, paths, mapper):
+        pass
+    tiny_pipeline.mapper = mapper
+    new = tiny_pipeline.run_traced("img", image)
+    assert new.features.anomaly is not old.features.anomaly
+    assert np.array_equal(new.ppg.S, new.features.anomaly.normalized)

@@ -247,7 +247,8 @@ class FolderMapControls(QObject):
         self._show()
 
     def _on_models_loaded(self, _info) -> None:
-        self.info, self.job = None, None    # new models start from their text map
+        self._stop_job()
+        self.info = None                    # new models start from their text map
         if self.controller.project is not None:
             self.apply()
 

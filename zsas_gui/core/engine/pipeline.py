@@ -74,7 +74,7 @@ class Pipeline:
         self.disk_cache = disk_cache
         self.decoder, self.encoder = decoder, encoder
         self._backend: SamBackend | None = None       # built on first use (core.sam.backends)
-        self._last_ppg: tuple[tuple, PPGResult] | None = None   # (key, result) of the last propose
+        self._last_ppg: tuple[tuple, Any, PPGResult] | None = None   # (key, map, result) of the last propose
         maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
         self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
         self._embeddings = ByteLRU((cache_bytes - maps_bytes) // 2, lambda e: e.nbytes)
@@ -245,11 +245,13 @@ class Pipeline:
     def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
         """PPG on cached features. In per-component mode, the prompts of all components.
         The last result is kept: a point edit or a drag (same image, map and parameters) does
-        not compute it again."""
+        not compute it again (the map compared by identity: a folder map installed since gives
+        a new map for the same image and parameters)."""
         key = (feats.image_key, feats.text_key, params)
-        if self._last_ppg is None or self._last_ppg[0] != key:
-            self._last_ppg = (key, self._propose(feats, params))
-        return self._last_ppg[1]
+        last = self._last_ppg
+        if last is None or last[0] != key or last[1] is not feats.anomaly:
+            self._last_ppg = last = (key, feats.anomaly, self._propose(feats, params))
+        return last[2]
 
     def _propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
         S = feats.anomaly.normalized
