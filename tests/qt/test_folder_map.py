@@ -250,3 +250,17 @@ def test_points_follow_the_map_installed_for_the_same_image_and_parameters(tiny_
     new = tiny_pipeline.run_traced("img", image)
     assert new.features.anomaly is not old.features.anomaly
     assert np.array_equal(new.ppg.S, new.features.anomaly.normalized)
+
+
+def test_an_unreadable_image_is_left_out_of_the_pass_and_named(make_window, image_folder, cached_pipeline,
+                                                                qtbot, wait_idle):
+    bad = image_folder / "test" / "hole" / "broken.png"
+    bad.write_bytes(b"\x89PNG\r\n\x1a\n not really a png")
+    w = make_window(cached_pipeline, image_folder)
+    n = len(w.file_list.ordered())
+    with qtbot.waitSignal(w.folder_map.signals.finished, timeout=STATE_TIMEOUT_MS) as done:
+        _choose(w, "mutual")
+    info = done.args[1]
+    assert info["left_out"] == [str(bad)] and info["folder_images"] == n - 1
+    assert "1 unreadable image(s) left out: broken.png" in w.folder_map.box.in_use.text()
+    wait_idle(w)

@@ -17,6 +17,7 @@ fit (the other images are scored against it, as any image outside the folder is)
 
 from __future__ import annotations
 
+import logging
 import threading
 import weakref
 from collections.abc import Generator
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 #: images in 574 MB; a larger tower draws on a seeded subset, D32).
 FOLDER_FEATURES_BYTES = 1 << 30
 SUBSET_SEED = 0
+log = logging.getLogger(__name__)
 
 
 class FolderMapSignals(QObject):
@@ -95,6 +97,7 @@ class FolderPass(LaneJob):
         self._steps: Generator[tuple[str, int, int], None, None] | None = None
         self._pipe = None
         self._mapper = None
+        self.left_out: list[str] = []         # images that could not be read (worker thread)
 
     def cancel(self) -> None:
         """The user's cancel (or a newer pass): stop at the next step, install nothing."""
@@ -126,20 +129,40 @@ class FolderPass(LaneJob):
         self._install(pipe, self._mapper)
 
     def _fit(self, pipe: Pipeline) -> Generator[tuple[str, int, int], None, None]:
-        """Choose the images that fit the budget (from the first image's features), then fit."""
+        """Choose the images that fit the budget (from the first image's features), then fit.
+        An image that cannot be read is left out (``left_out``) and the pass goes on."""
         from ..core.engine.folder_maps import iter_fit_folder
+        from ..core.errors import ImageReadError
         from ..core.io.imageio import load_image
 
-        yield "features", 0, len(self.paths)
-        first = pipe.image_tokens(None, load_image(self.paths[0]), self._mapper)
-        paths = drawn_subset(self.paths, first.nbytes, self.budget)
-        yield from iter_fit_folder(pipe, paths, self._mapper)
+        paths = list(self.paths)
+        yield "features", 0, len(paths)
+        first = None
+        while first is None and paths:
+            try:
+                first = pipe.image_tokens(None, load_image(paths[0]), self._mapper)
+            except ImageReadError as exc:
+                self._leave_out(paths, 0, exc)
+        paths = drawn_subset(paths, first.nbytes if first is not None else 1, self.budget)
+        while True:
+            reading = 0                       # iter_fit_folder says which image it reads next
+            try:
+                for stage, done, total in iter_fit_folder(pipe, paths, self._mapper):
+                    reading = done if stage == "features" else reading
+                    yield stage, done, total
+                return
+            except ImageReadError as exc:
+                self._leave_out(paths, reading, exc)
+
+    def _leave_out(self, paths: list[str], index: int, exc: Exception) -> None:
+        log.warning("folder map: %s left out (%s)", paths[index], exc)
+        self.left_out.append(paths.pop(index))
 
     def _install(self, pipe: Pipeline, mapper) -> None:
         self._steps = None
         pipe.mapper = mapper                  # the worker owns the pipeline: no request is running
         info = mapper.info() if hasattr(mapper, "info") else {"model_id": mapper.model_id}
-        self.signals.finished.emit(self.serial, info, "")
+        self.signals.finished.emit(self.serial, {**info, "left_out": list(self.left_out)}, "")
 
     def on_cancel(self, ctx: LaneContext) -> None:
         if self.cancelled or self._steps is None or ctx.pipe is not self._pipe:

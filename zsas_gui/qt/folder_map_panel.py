@@ -14,6 +14,7 @@ ahead are keyed by the map's state, ahead.py).
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtWidgets import (
@@ -133,6 +134,7 @@ class FolderMapControls(QObject):
         self._serial = 0
         self._good: set[str] = set()
         self._note = ""
+        self._retry = False                  # the last pass was cancelled or failed
         self.box.chosen.connect(self.choose)
         self.box.rebuild.connect(self.apply)
         self.box.cancel.connect(self.cancel)
@@ -186,7 +188,7 @@ class FolderMapControls(QObject):
 
     def apply(self) -> None:
         """Start the pass the choice needs (nothing when that map is in use or no models)."""
-        self._note = ""
+        self._note, self._retry = "", False
         if self.controller.project is None or not self.lane.has_pipeline:
             self._show()
             return
@@ -236,12 +238,14 @@ class FolderMapControls(QObject):
         kind, self.job = self.job.kind, None
         if info is not None:
             self.info = None if kind == "text" else info
-            self._note = ""
+            left_out = info.get("left_out") or []
+            self._note = (f"{len(left_out)} unreadable image(s) left out: "
+                          f"{', '.join(Path(p).name for p in left_out[:3])}" if left_out else "")
             self._show()
             refresh_current(self.controller)
             return
         what = "cancelled" if message == "cancelled" else f"failed: {message}"
-        self._note = f"building the map {what} — the heatmap stays as it was"
+        self._note, self._retry = f"building the map {what} — the heatmap stays as it was", True
         if message != "cancelled":
             self.window.show_error(f"heatmap from {choice_text(kind, 0, 0).split(' (')[0]}: {message}")
         self._show()
@@ -284,7 +288,7 @@ class FolderMapControls(QObject):
         if self._note:
             text += f"\n{self._note}"
         if self.job is None:
-            self.box.show_in_use(text, offer_rebuild=bool(self._note) and self.controller.project is not None)
+            self.box.show_in_use(text, offer_rebuild=self._retry and self.controller.project is not None)
         else:
             self.box.in_use.setText(text)
 
