@@ -78,6 +78,12 @@ def test_this_folder_builds_on_the_lane_with_progress_and_is_named_and_stored(
     info = done.args[1]
     assert done.args[2] == "" and info["mapper"] == "mutual" and info["folder_images"] == len(rels)
     assert ("features", len(rels), len(rels)) in steps and ("scoring", len(rels), len(rels)) in steps
+    # the file list shows every image's score on the new map (the folder pass ranked them all)
+    mapper = cached_pipeline.mapper
+    for rel in rels:
+        expected = mapper.anomaly(cached_pipeline.image_tokens(None, load_image(image_folder / rel))).image_score
+        qtbot.waitUntil(lambda r=rel, e=expected: w.file_list.score_of(r) == pytest.approx(e, abs=1e-3),
+                        timeout=STATE_TIMEOUT_MS)
     assert cached_pipeline.mapper is not text_mapper and cached_pipeline.mapper.kind == "mutual"
     assert not fm.box.progress.isVisible()
     assert f"this folder (mutual, {len(rels)} images" in fm.box.in_use.text()

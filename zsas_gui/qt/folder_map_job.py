@@ -8,7 +8,9 @@ image encoded and per image scored; between steps it stops for an interactive re
 request runs on the map in use) and goes on where it was (the generator is kept, nothing is
 redone). Only a finished pass replaces ``pipe.mapper``: a cancelled or failed one leaves the
 pipeline's map as it was. The features go through the pipeline's caches (memory and disk: a
-folder seen before is not encoded again).
+folder seen before is not encoded again). A mutual pass ends by ranking the folder: each drawn
+image's score on the new map goes to the file list (the lane's ``prefetched`` signal) as the map
+is installed. An image that cannot be read is left out and named.
 
 Memory (docs/decisions.md D32): a pass holds at most :data:`FOLDER_FEATURES_BYTES` of features.
 A folder whose features would not fit is drawn on through a seeded subset of as many images as
@@ -89,8 +91,9 @@ class FolderPass(LaneJob):
     queue: ClassVar[str] = "folder"
 
     def __init__(self, serial: int, kind: str, paths: list[str], signals: FolderMapSignals,
-                 store: MapperStore, budget: int | None = None):
-        self.serial, self.kind, self.paths = serial, kind, list(paths)
+                 store: MapperStore, budget: int | None = None, names: dict[str, str] | None = None):
+        """``names``: path -> image id of the images whose new scores the file list shows."""
+        self.serial, self.kind, self.paths, self.names = serial, kind, list(paths), dict(names or {})
         self.signals, self.store = signals, store
         self.budget = FOLDER_FEATURES_BYTES if budget is None else int(budget)
         self._cancelled = threading.Event()
@@ -98,6 +101,7 @@ class FolderPass(LaneJob):
         self._pipe = None
         self._mapper = None
         self.left_out: list[str] = []         # images that could not be read (worker thread)
+        self.scores: dict[str, float] = {}     # path -> image score on the new map (mutual)
 
     def cancel(self) -> None:
         """The user's cancel (or a newer pass): stop at the next step, install nothing."""
@@ -115,7 +119,7 @@ class FolderPass(LaneJob):
         if self.cancelled or (self._pipe is not None and pipe is not self._pipe):
             raise Cancelled                   # cancelled while waiting, or other models loaded
         if self.kind == "text":
-            self._install(pipe, self.store.text_mapper(pipe))
+            self._install(ctx, self.store.text_mapper(pipe))
             return
         if self._steps is None:
             self._pipe = pipe
@@ -126,7 +130,7 @@ class FolderPass(LaneJob):
             ctx.checkpoint()
             if self.cancelled:
                 raise Cancelled
-        self._install(pipe, self._mapper)
+        self._install(ctx, self._mapper)
 
     def _fit(self, pipe: Pipeline) -> Generator[tuple[str, int, int], None, None]:
         """Choose the images that fit the budget (from the first image's features), then fit.
@@ -150,17 +154,24 @@ class FolderPass(LaneJob):
                 for stage, done, total in iter_fit_folder(pipe, paths, self._mapper):
                     reading = done if stage == "features" else reading
                     yield stage, done, total
-                return
+                break
             except ImageReadError as exc:
                 self._leave_out(paths, reading, exc)
+        if self.kind == "mutual":             # every folder image has its score grid: rank them
+            for i, (path, feats) in enumerate(zip(paths, self._mapper.folder, strict=True)):
+                yield "ranking", i, len(paths)
+                self.scores[path] = float(self._mapper.anomaly(feats).image_score)
 
     def _leave_out(self, paths: list[str], index: int, exc: Exception) -> None:
         log.warning("folder map: %s left out (%s)", paths[index], exc)
         self.left_out.append(paths.pop(index))
 
-    def _install(self, pipe: Pipeline, mapper) -> None:
+    def _install(self, ctx: LaneContext, mapper) -> None:
         self._steps = None
-        pipe.mapper = mapper                  # the worker owns the pipeline: no request is running
+        ctx.pipe.mapper = mapper              # the worker owns the pipeline: no request is running
+        for path, score in self.scores.items():
+            if path in self.names:            # the file list's score (controller._on_prefetched)
+                ctx.signals.prefetched.emit(self.names[path], score)
         info = mapper.info() if hasattr(mapper, "info") else {"model_id": mapper.model_id}
         self.signals.finished.emit(self.serial, {**info, "left_out": list(self.left_out)}, "")
 

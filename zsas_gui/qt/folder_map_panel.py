@@ -39,7 +39,7 @@ from .models_state import ModelsState
 
 log = logging.getLogger(__name__)
 
-STAGE_TEXT = {"features": "encoding", "scoring": "scoring"}
+STAGE_TEXT = {"features": "encoding", "scoring": "scoring", "ranking": "ranking"}
 
 
 def choice_text(kind: str, n_folder: int, n_good: int) -> str:
@@ -206,7 +206,8 @@ class FolderMapControls(QObject):
             return
         self._stop_job()
         self._serial += 1
-        self.job = FolderPass(self._serial, kind, paths, self.signals, self.store)
+        names = {str(e.path): e.rel for e in self.controller.project.images}
+        self.job = FolderPass(self._serial, kind, paths, self.signals, self.store, names=names)
         self.lane.run_folder_pass(self.job)
         self._show()
         if kind != "text":
