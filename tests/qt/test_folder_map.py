@@ -1,7 +1,7 @@
 """The "heatmap from" selector (issue 12, item 5): the folder pass on the lane with progress and
 cancel, the map in use named in the side panel and the method panel, the choice stored in the
 project, marking an image good growing the references, features cached on disk, and the
-feature budget of a pass (D32). Real lane threads over the tiny random models."""
+feature budget of a pass (D33). Real lane threads over the tiny random models."""
 
 from __future__ import annotations
 
@@ -250,7 +250,7 @@ def test_points_follow_the_map_installed_for_the_same_image_and_parameters(tiny_
     image = load_image(paths[0])
     old = tiny_pipeline.run_traced("img", image)
     mapper = MapperStore().new_folder_mapper(tiny_pipeline, "mutual")
-    for _ in iter_fit_folder(tiny_pipeline, paths, mapper):
+    for _ in iter_fit_folder(tiny_pipeline, paths, mapper=mapper):
         pass
     tiny_pipeline.mapper = mapper
     new = tiny_pipeline.run_traced("img", image)

@@ -29,7 +29,10 @@ def ray_runtime():
 
     # workers are spawned by the runtime with this environment: they import this checkout
     os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+    from zsas_gui.scale.runtime import start_local
+
+    # tried up to 3 times: Ray's raylet has a fixed 30 s to register, missed on a loaded machine
+    start_local(ray, num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
     yield ray
     ray.shutdown()
 

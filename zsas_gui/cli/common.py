@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..core.types import NEGATIVE_RULES, MapSettings, MethodParams
@@ -254,37 +255,39 @@ def reference_images(args: argparse.Namespace) -> list[Path]:
     return found
 
 
+def map_spec_from_args(args: argparse.Namespace, kind: str):
+    """The :class:`~zsas_gui.core.engine.map_spec.MapSpec` of ``--map`` (resolved to ``kind``)
+    and its flags."""
+    from ..core.engine.map_spec import MapSpec
+
+    return MapSpec(kind=kind, backbone=args.backbone, backbone_weights=args.backbone_weights,
+                   max_others=args.max_others, absolute=args.tau_mode == "absolute")
+
+
 def build_pipeline(args: argparse.Namespace, n_folder: int, n_references: int, **kwargs):
     """The pipeline for ``--map`` (text: CLIP V-V; mutual/references: a folder mapper on
     ``--backbone``, not fitted yet) and the concrete map kind."""
-    from ..core.engine.pipeline import Pipeline
-    from ..core.maps.folder_select import make_folder_mapper, resolve_map_kind
+    from ..core.engine.map_spec import map_pipeline
+    from ..core.maps.folder_select import resolve_map_kind
 
     kind = resolve_map_kind(args.map, n_references, n_folder)
-    if kind == "text":
-        kwargs.setdefault("cache_bytes", BATCH_CACHE_BYTES)
-        return Pipeline.from_names(clip=clip_arg(args), sam=args.sam, device=args.device, **kwargs), kind
-    from ..core.maps.backbones import load_backbone, parse_backbone
-    from ..core.models.loading import load_clip, load_sam
-
-    needs_clip = parse_backbone(args.backbone)[0] == "clip"
-    clip_b = load_clip(clip_arg(args), device=args.device) if needs_clip else None
-    sam_b = load_sam(args.sam, device=args.device)
-    backbone = load_backbone(args.backbone, args.backbone_weights, clip_b, device=sam_b.device)
-    mapper = make_folder_mapper(kind, backbone, args.max_others, absolute=args.tau_mode == "absolute")
-    kwargs.setdefault("cache_bytes", FOLDER_CACHE_BYTES)
-    return Pipeline(clip_b, sam_b, mapper=mapper, **kwargs), kind
+    kwargs.setdefault("cache_bytes", BATCH_CACHE_BYTES if kind == "text" else FOLDER_CACHE_BYTES)
+    return map_pipeline(map_spec_from_args(args, kind), clip_arg(args), args.sam, args.device, **kwargs), kind
 
 
 def fit_map(pipe, kind: str, folder: list, references: list, desc: str = "folder pass") -> None:
     """Fit a folder map (nothing for text) with a progress bar: the folder for mutual, the good
-    images for references."""
+    images for references. An unreadable image is left out of the map with a warning (the run
+    then reports it like any unreadable image)."""
     if kind == "text":
         return
     from ..core.engine.folder_maps import iter_fit_folder
 
     paths = references if kind == "references" else folder
+    unreadable: list[str] = []
     with progress(total=2 * len(paths), desc=f"{desc} ({kind})", unit="step") as bar:
-        for stage, done, _ in iter_fit_folder(pipe, paths):
+        for stage, done, _ in iter_fit_folder(pipe, paths, unreadable):
             if done:
                 bar.update(1)
+    for message in unreadable:
+        print(f"zsas: warning: left out of the {kind} map: {message}", file=sys.stderr)

@@ -48,11 +48,38 @@ def _reporter(bar):
     return on_result
 
 
-def _models(args: argparse.Namespace):
+def _models(args: argparse.Namespace, kind: str, references: list[Path]):
+    """What each actor loads, the heatmap source ``kind`` (resolved from ``--map``) included."""
     from ..scale.workers import ModelSpec
-    from .common import BATCH_CACHE_BYTES
+    from .common import BATCH_CACHE_BYTES, FOLDER_CACHE_BYTES, clip_arg, map_spec_from_args
 
-    return ModelSpec(clip=args.clip, sam=args.sam, device=args.device, cache_bytes=BATCH_CACHE_BYTES)
+    return ModelSpec(clip=clip_arg(args), sam=args.sam, device=args.device,
+                     cache_bytes=BATCH_CACHE_BYTES if kind == "text" else FOLDER_CACHE_BYTES,
+                     map=map_spec_from_args(args, kind), references=tuple(str(p) for p in references))
+
+
+def _map_groups(args: argparse.Namespace, kind: str, folder: list[str], todo: list[str]):
+    """For ``--map mutual``: the groups each actor fits and segments whole (:mod:`..scale.groups`)
+    as (fit images, indices into ``todo``); None for the other maps (any image on any actor)."""
+    if kind != "mutual":
+        return None
+    from ..core.maps.folder_select import MIN_FOLDER
+    from ..scale.groups import folder_groups
+
+    where = {src: i for i, src in enumerate(todo)}
+    max_size = args.max_others + 1
+    groups = []
+    for members in folder_groups(folder, max_size, min(MIN_FOLDER, max_size)):
+        fit = [folder[i] for i in members]
+        if wanted := [where[src] for src in fit if src in where]:
+            groups.append((fit, wanted))
+    return groups
+
+
+def _map_kind(args: argparse.Namespace, n_references: int, n_folder: int) -> str:
+    from ..core.maps.folder_select import resolve_map_kind
+
+    return resolve_map_kind(args.map, n_references, n_folder)
 
 
 def segment_on_ray(args: argparse.Namespace) -> int:
@@ -65,7 +92,7 @@ def segment_on_ray(args: argparse.Namespace) -> int:
     from ..scale.job import run_job
     from ..scale.runtime import actor_spec, connected
     from ..scale.workers import SegmentWorker, check_earlier_run
-    from .common import method_params_from_args, progress, text_prompts_from_args
+    from .common import method_params_from_args, progress, reference_images, text_prompts_from_args
     from .segment_cmd import EXIT_SOME_FAILED
 
     if is_uri(str(args.out)):
@@ -76,14 +103,19 @@ def segment_on_ray(args: argparse.Namespace) -> int:
     job.prepare_output()
     params, text = method_params_from_args(args), text_prompts_from_args(args)
     check_earlier_run(job.out, params, text)
-    worker_kwargs = {"models": _models(args), "params": params, "text": text,
+    refs = reference_images(args)
+    kind = _map_kind(args, len(refs), len(items))
+    srcs = [src for src, _ in items]
+    groups = _map_groups(args, kind, srcs, srcs)
+    worker_kwargs = {"models": _models(args, kind, refs), "params": params, "text": text,
                      "out": str(Path(args.out).resolve()), "save_scores": args.save_scores,
                      "colormap": args.colormap}
     t0 = time.perf_counter()
     with connected(args.ray, args.verbose) as ray:
         spec = actor_spec(ray, args.actors, args.device, args.actor_cpus)
         with progress(total=len(items), desc="segment", unit="img") as bar:
-            results = run_job(items, SegmentWorker, worker_kwargs, spec, _reporter(bar), args.verbose)
+            results = run_job(items, SegmentWorker, worker_kwargs, spec, _reporter(bar), args.verbose,
+                              groups=groups)
     job.entries = [entry for _, entry in results]
     done = [e for e in job.entries if e["ok"]]
     run = {"models": {"clip": args.clip, "sam": args.sam}}
@@ -105,12 +137,18 @@ def label_on_ray(proj, todo: list, args: argparse.Namespace, params, text) -> li
     from ..scale.job import run_job
     from ..scale.runtime import actor_spec, connected
     from ..scale.workers import LabelWorker
-    from .common import progress
+    from .common import progress, reference_images
 
     items = [(str(entry.path), entry.rel) for entry in todo]
-    worker_kwargs = {"models": _models(args), "params": params, "text": text, "folder": str(proj.root)}
+    usable = [e for e in proj.images if proj.problem_for(e.rel) is None]
+    refs = reference_images(args) or [e.path for e in usable if proj.status(e.rel) == "good"]
+    kind = _map_kind(args, len(refs), len(usable))       # the local run's choice (label_cmd)
+    groups = _map_groups(args, kind, [str(e.path) for e in usable], [src for src, _ in items])
+    worker_kwargs = {"models": _models(args, kind, refs), "params": params, "text": text,
+                     "folder": str(proj.root)}
     with connected(args.ray, args.verbose) as ray:
         spec = actor_spec(ray, args.actors, args.device, args.actor_cpus)
         with progress(total=len(items), desc="label", unit="img") as bar:
-            results = run_job(items, LabelWorker, worker_kwargs, spec, _reporter(bar), args.verbose)
+            results = run_job(items, LabelWorker, worker_kwargs, spec, _reporter(bar), args.verbose,
+                              groups=groups)
     return [f"{entry['rel']}: {entry['error']}" for outcome, entry in results if outcome == "failed"]

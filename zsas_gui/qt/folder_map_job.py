@@ -3,7 +3,7 @@ folder_map_panel.py): build a mutual or references map for the open folder, then
 pipeline's map; or go back to the text map.
 
 The pass runs in the lane's ``folder`` queue (after interactive requests, before work ahead). It
-fits a NEW mapper beside the one in use (``iter_fit_folder(pipe, paths, mapper)``), one step per
+fits a NEW mapper beside the one in use (``iter_fit_folder(pipe, paths, mapper=...)``), one step per
 image encoded and per image scored; between steps it stops for an interactive request (the
 request runs on the map in use) and goes on where it was (the generator is kept, nothing is
 redone). Only a finished pass replaces ``pipe.mapper``: a cancelled or failed one leaves the
@@ -12,7 +12,7 @@ folder seen before is not encoded again). A mutual pass ends by ranking the fold
 image's score on the new map goes to the file list (the lane's ``prefetched`` signal) as the map
 is installed. An image that cannot be read is left out and named.
 
-Memory (docs/decisions.md D32): a pass holds at most :data:`FOLDER_FEATURES_BYTES` of features.
+Memory (docs/decisions.md D33): a pass holds at most :data:`FOLDER_FEATURES_BYTES` of features.
 A folder whose features would not fit is drawn on through a seeded subset of as many images as
 fit (the other images are scored against it, as any image outside the folder is).
 """
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .lane_context import LaneContext
 
 #: Bytes of patch features one folder pass may hold (chosen: the CLIP ViT-B-16 tower holds 500
-#: images in 574 MB; a larger tower draws on a seeded subset, D32).
+#: images in 574 MB; a larger tower draws on a seeded subset, D33).
 FOLDER_FEATURES_BYTES = 1 << 30
 SUBSET_SEED = 0
 log = logging.getLogger(__name__)
@@ -151,7 +151,7 @@ class FolderPass(LaneJob):
         while True:
             reading = 0                       # iter_fit_folder says which image it reads next
             try:
-                for stage, done, total in iter_fit_folder(pipe, paths, self._mapper):
+                for stage, done, total in iter_fit_folder(pipe, paths, mapper=self._mapper):
                     reading = done if stage == "features" else reading
                     yield stage, done, total
                 break

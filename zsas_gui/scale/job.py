@@ -36,12 +36,26 @@ def block_rows(n_images: int, max_actors: int) -> int:
     return max(1, min(MAX_BLOCK_ROWS, n_images // (max_actors * BLOCKS_PER_ACTOR)))
 
 
+def _rows(items: list[tuple[str, str]], groups: list[tuple[list[str], list[int]]] | None
+          ) -> tuple[list[dict[str, Any]], int]:
+    """The dataset rows and the rows per block: one row per image, or one per group (the group's
+    fit images, indices, sources and names as JSON lists) and one group per block."""
+    if groups is None:
+        return [{"index": i, "src": src, "rel": rel} for i, (src, rel) in enumerate(items)], 0
+    return [{"fit": json.dumps(fit), "index": json.dumps(members),
+             "src": json.dumps([items[i][0] for i in members]),
+             "rel": json.dumps([items[i][1] for i in members])} for fit, members in groups], 1
+
+
 def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[str, Any],
             spec: ActorSpec, on_result: OnResult, verbose: bool = False,
-            max_task_retries: int = MAX_TASK_RETRIES) -> list[tuple[str, dict]]:
+            max_task_retries: int = MAX_TASK_RETRIES,
+            groups: list[tuple[list[str], list[int]]] | None = None) -> list[tuple[str, dict]]:
     """Run ``worker_cls(**worker_kwargs)`` actors over ``items`` ((src, rel) per image) on the
     Ray runtime this process has joined. Returns (outcome, entry) per image, in ``items``
-    order. Raises OutputError when a worker cannot write the output."""
+    order. Raises OutputError when a worker cannot write the output. ``groups`` (a folder map,
+    :mod:`.groups`): (images to fit the map on, indices into ``items`` to segment) each, sent
+    to the actors whole."""
     import ray.data
 
     if not verbose:      # "progress bars disabled" and the like: our own bar is on the driver
@@ -49,12 +63,14 @@ def run_job(items: list[tuple[str, str]], worker_cls: type, worker_kwargs: dict[
     ctx = ray.data.DataContext.get_current()
     saved = ctx.enable_progress_bars, ctx.max_errored_blocks
     ctx.enable_progress_bars, ctx.max_errored_blocks = verbose, -1
-    rows = block_rows(len(items), spec.max_size)
-    ds = ray.data.from_items([{"index": i, "src": src, "rel": rel} for i, (src, rel) in enumerate(items)],
-                             override_num_blocks=math.ceil(len(items) / rows))
+    data, rows = _rows(items, groups)
+    rows = rows or block_rows(len(items), spec.max_size)
+    blocks = math.ceil(len(data) / rows)
+    ds = ray.data.from_items(data, override_num_blocks=blocks)
     # one block at a time per actor: a block queued behind a dying image would die with it and
     # spend its retries on a fault that is not its own (the fault test saw that happen)
-    compute = ray.data.ActorPoolStrategy(min_size=spec.min_size, max_size=spec.max_size,
+    # no more actors than blocks: an actor without a block would load the models for nothing
+    compute = ray.data.ActorPoolStrategy(min_size=min(spec.min_size, blocks), max_size=min(spec.max_size, blocks),
                                          max_tasks_in_flight_per_actor=1)
     with warnings.catch_warnings():
         # Ray Data >= 2.5x deprecates passing actor options this way but names no replacement

@@ -69,6 +69,27 @@ def actor_spec(ray, actors: str | None, device: str, cpus_per_actor: float) -> A
     return ActorSpec(*sizes, num_cpus=cpus_per_actor)
 
 
+#: Tries to start a local runtime: Ray gives its raylet a fixed 30 s to register, which a
+#: loaded machine can miss (seen with both cores busy); a second try usually starts.
+LOCAL_START_ATTEMPTS = 3
+
+
+def start_local(ray, **kwargs) -> None:
+    """``ray.init(**kwargs)`` on this machine, tried :data:`LOCAL_START_ATTEMPTS` times (Ray
+    raises a bare Exception when its node times out during start-up); a ZsasError after that."""
+    for attempt in range(1, LOCAL_START_ATTEMPTS + 1):
+        try:
+            ray.init(**kwargs)
+            return
+        except Exception as exc:  # Ray's start-up timeout is a bare Exception
+            ray.shutdown()        # whatever half of the runtime did start
+            if attempt == LOCAL_START_ATTEMPTS:
+                raise ZsasError(f"--ray: the local Ray runtime did not start after {attempt} tries "
+                                f"({exc}); the machine may be overloaded: retry, or run without "
+                                f"--ray") from exc
+            logging.getLogger(__name__).warning("Ray runtime start failed (%s); trying again", exc)
+
+
 @contextlib.contextmanager
 def connected(address: str, verbose: bool = False):
     """Join the cluster at ``address`` (``auto``, ``ray://host:10001``, ``host:6379``) or, for
@@ -80,11 +101,14 @@ def connected(address: str, verbose: bool = False):
         return
     kwargs = {"logging_level": logging.INFO if verbose else logging.WARNING, "log_to_driver": verbose,
               "include_dashboard": False}
-    try:
-        ray.init(address=None if address == LOCAL else address, **kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise ZsasError(f"--ray {address}: cannot join the Ray cluster ({exc}); start one with "
-                        f"`ray start --head` or give its address (see docs/scale.md)") from exc
+    if address == LOCAL:
+        start_local(ray, **kwargs)
+    else:
+        try:
+            ray.init(address=address, **kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ZsasError(f"--ray {address}: cannot join the Ray cluster ({exc}); start one with "
+                            f"`ray start --head` or give its address (see docs/scale.md)") from exc
     try:
         yield ray
     finally:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..core.engine.map_spec import MapSpec
 from ..core.errors import OutputError, ZsasError
 from ..core.types import MethodParams, TextPrompts
 from .inputs import read_image
@@ -26,33 +27,64 @@ OUTCOMES = ("done", "kept", "failed", "fatal")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What each actor loads: CLIP and SAM names or paths (as on the command line), the device
-    and the in-memory feature cache budget (bytes)."""
+    """What each actor loads: CLIP and SAM names or paths (as on the command line), the device,
+    the in-memory feature cache budget (bytes), the heatmap source and, for a references map,
+    the good images every actor fits it on."""
 
     clip: str | None
     sam: str | None
     device: str = "auto"
     cache_bytes: int = 0
+    map: MapSpec = field(default_factory=MapSpec)
+    references: tuple[str, ...] = ()
 
 
 class _Worker:
-    """Loads the pipeline once; ``__call__`` maps a batch ``{"index", "src", "rel"}`` (numpy
-    arrays of N ints/strings) to ``{"index", "outcome", "entry"}`` (N each)."""
+    """Loads the pipeline once (a references map is fitted then); ``__call__`` maps a batch
+    ``{"index", "src", "rel"}`` (numpy arrays of N ints/strings) to ``{"index", "outcome",
+    "entry"}`` (N each). A batch of groups (``--map mutual``, :mod:`.groups`) has the columns
+    ``{"fit", "index", "src", "rel"}``, each row a group as JSON lists: the map is fitted on the
+    group's ``fit`` images, then each of its images is segmented (one output row per image)."""
 
     def __init__(self, models: ModelSpec, params: MethodParams, text: TextPrompts):
-        from ..core.engine.pipeline import Pipeline
+        from ..core.engine.map_spec import map_pipeline
 
-        self.pipe = Pipeline.from_names(clip=models.clip, sam=models.sam, device=models.device,
-                                        text_prompts=text, cache_bytes=models.cache_bytes)
+        self.pipe = map_pipeline(models.map, models.clip, models.sam, models.device,
+                                 text_prompts=text, cache_bytes=models.cache_bytes)
         self.params, self.text = params, text
+        if models.map.kind == "references":
+            self._fit(models.references)
+
+    def _fit(self, srcs) -> None:
+        """Fit the folder map on ``srcs``; unreadable ones are left out (they fail when segmented)."""
+        from ..core.engine.folder_maps import fit_folder
+
+        fit_folder(self.pipe, [str(s) for s in srcs], unreadable=[], read=read_image)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if "fit" in batch:
+            return self._call_groups(batch)
         outcomes, entries = [], []
         for src, rel in zip(batch["src"], batch["rel"]):
             outcome, entry = self._guarded(str(src), str(rel))
             outcomes.append(outcome)
             entries.append(json.dumps(entry))
         return {"index": np.asarray(batch["index"]), "outcome": np.array(outcomes),
+                "entry": np.array(entries)}
+
+    def _call_groups(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        indices, outcomes, entries = [], [], []
+        for fit, index, src, rel in zip(batch["fit"], batch["index"], batch["src"], batch["rel"]):
+            index, src, rel = json.loads(str(index)), json.loads(str(src)), json.loads(str(rel))
+            try:
+                self._fit(json.loads(str(fit)))
+                results = [self._guarded(s, r) for s, r in zip(src, rel)]
+            except ZsasError as exc:      # no readable image in the group
+                results = [("failed", _failure(s, r, str(exc))) for s, r in zip(src, rel)]
+            indices += index
+            outcomes += [outcome for outcome, _ in results]
+            entries += [json.dumps(entry) for _, entry in results]
+        return {"index": np.asarray(indices, dtype=np.int64), "outcome": np.array(outcomes),
                 "entry": np.array(entries)}
 
     def _guarded(self, src: str, rel: str) -> tuple[str, dict[str, Any]]:
