@@ -21,7 +21,7 @@ class MapSpec:
     ``clip`` / ``timm:ARCH`` / None (= the CLIP image tower) for the folder maps, with its
     state dict file (``backbone_weights``); max_others: the mutual map's comparison cap;
     absolute: τ on one folder-wide scale instead of per image; text_weight: > 0 fuses a
-    references map with CLIP's text map at that weight (off by default; decisions D34)."""
+    references map with CLIP's text map at that weight (off by default; decisions D36)."""
 
     kind: str = "text"
     backbone: str | None = None
