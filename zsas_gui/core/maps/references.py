@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import ZsasError
 from .patch_features import DEFAULT_RADII, PatchFeatures, aggregated, as_bank, as_query, nearest_distance
 from .patch_mapper import PatchMapper, check_same_backbone
 
@@ -117,7 +118,8 @@ class ReferenceMapper(PatchMapper):
         own = self._index.get(tokens.fingerprint)
         rows = None if own is None else (self._owner != own)
         if rows is not None and not bool(rows.any()):
-            raise ValueError("the only reference cannot be scored against itself: add another good image")
+            raise ZsasError("this image is the only good reference of the map, and it cannot be scored "
+                            "against itself: mark (or give in --references) another good image")
         with torch.inference_mode():
             views = [as_query(v) for v in aggregated(tokens, self.radii, self.search)]
             total = torch.zeros(tokens.n_patches)
