@@ -14,10 +14,14 @@ pipeline uses (``core.sam.backends``). Per backend ``NAME``:
   on the cached embedding: the call the cascade makes twice;
 - ``NAME.cascade_ms``: median of the whole cascade (``method.refine.iter_cascade``, 3 passes);
   ``NAME.cascade_cpu_ms``: its CPU time;
-- ``NAME.cascade_vs_sam1_ratio``: ``cascade_ms`` over SAM 1 ViT-B's in the same run, both through
-  their package's own predictor (``--decoder torch``: the path SAM 2.1 and HQ-SAM use);
+- ``NAME.cascade_vs_sam1_ratio``: ``cascade_ms`` over SAM 1 ViT-B's in the same run through
+  SAM's own predictor (``decoder="torch"``);
 - ``NAME.cascade_vs_sam1_fast_ratio``: the same over SAM 1 ViT-B's default decoder (onnxruntime
-  restructured decoder, ``decoder="auto"``), what the SAM 1 presets actually run.
+  restructured decoder, ``decoder="auto"``), what the SAM 1 presets actually run;
+- every backend runs its default decoder (``decoder="auto"``: SAM 2.1 the restructured decoder,
+  HQ-SAM the cached-HQ-feature decoder); for SAM 2.1 and HQ-SAM also ``NAME_torch.decoder_call_ms``
+  / ``.cascade_ms`` / ``.cascade_cpu_ms`` (their package's ``predict``, same embedding) and
+  ``NAME.fast_vs_torch_cascade_ratio`` (by wall time) / ``NAME.fast_vs_torch_cascade_cpu_ratio``.
 """
 
 from __future__ import annotations
@@ -159,7 +163,15 @@ def main(argv=None) -> int:
     for name in names:
         if name == "sam1_vit_b":
             continue
-        r = measure(build_bundle(name), image, "auto", args.repeat, args.encode_repeat, args.encode_warmup)
+        bundle = build_bundle(name)
+        r = measure(bundle, image, "auto", args.repeat, args.encode_repeat, args.encode_warmup)
+        if name.startswith(("hq_", "sam2")):     # their package's predict too, on the same embedding
+            t = measure(bundle, image, "torch", args.repeat, args.encode_repeat, args.encode_warmup, r["embedding"])
+            for key in TIMES[2:]:
+                emit(f"{name}_torch.{key}", t[key])
+            emit(f"{name}.fast_vs_torch_cascade_ratio", r["cascade_ms"] / t["cascade_ms"])
+            emit(f"{name}.fast_vs_torch_cascade_cpu_ratio", r["cascade_cpu_ms"] / t["cascade_cpu_ms"])
+        del bundle
         emit(f"{name}.params_m", r["params_m"])
         emit(f"{name}.decoder", r["decoder"])
         for key in TIMES:

@@ -55,13 +55,17 @@ def features(bb, n: int) -> tuple[list, float]:
     return out, (time.perf_counter() - t0) * 1e3 / n
 
 
-def scoring_ms(feats, sample: int | None = None) -> float:
+def scoring_ms(feats, sample: int | None = None, search: str = "auto") -> float:
     """Mean ms per image of the mutual folder pass (over the first ``sample`` images)."""
-    from zsas_gui.core.maps.mutual import iter_score_folder
+    import torch
 
+    from zsas_gui.core.maps.mutual import iter_score_folder
+    from zsas_gui.core.maps.patch_features import search_dtype
+
+    dtype = search_dtype() if search == "auto" else getattr(torch, search)
     t0 = time.perf_counter()
     done = 0
-    for done in iter_score_folder(feats):
+    for done in iter_score_folder(feats, search=dtype):
         if sample is not None and done >= sample:
             break
     return (time.perf_counter() - t0) * 1e3 / done
@@ -81,13 +85,26 @@ def rss_child(name: str) -> None:
     held = [type(f)(layers=tuple(t.clone() for t in f.layers), grid=f.grid, hw=f.hw,
                     image_size=f.image_size) for i in range(125) for f in base]
     emit(f"features_mb_500_{name}", sum(f.nbytes for f in held) / 2**20)
-    emit(f"features_rss_mb_500_{name}", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    emit(f"features_rss_mb_500_{name}", _peak_rss_mb())
+
+
+def _peak_rss_mb() -> float:
+    """Peak resident set size of this process (Linux ``VmHWM``), MB. Not ``ru_maxrss``: Linux
+    carries that over from the parent into a forked child, so a child started by a parent that
+    held more memory reported the parent's peak (the effl0 figure after the vitb16 one)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample", type=int, default=20)
     ap.add_argument("--backbones", default="vitb16,effl0")
+    ap.add_argument("--search", default="auto", choices=("auto", "float32", "bfloat16"),
+                    help="dtype of the nearest-patch products (default: the mappers' auto)")
     ap.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
@@ -95,16 +112,18 @@ def main() -> None:
         return
     from zsas_gui.core.maps.references import ReferenceMapper
 
+    with open("/proc/loadavg") as f:
+        print(f"uptime: {f.read().strip()}")
     for name in args.backbones.split(","):
         bb = make_backbone(name)
         feats, forward_ms = features(bb, 50)
         emit(f"forward_ms_per_image_{name}", forward_ms)
-        ms50 = scoring_ms(feats)
+        ms50 = scoring_ms(feats, search=args.search)
         emit(f"mutual_ms_per_image_50_{name}", ms50)
         emit(f"mutual_vs_forward_ratio_{name}", ms50 / forward_ms)
         more, _ = features(bb, 150)
-        emit(f"mutual_ms_per_image_200_{name}", scoring_ms(feats + more, args.sample))
-        refs = ReferenceMapper(bb)
+        emit(f"mutual_ms_per_image_200_{name}", scoring_ms(feats + more, args.sample, args.search))
+        refs = ReferenceMapper(bb, search=args.search)
         refs.fit(feats[:20])
         t0 = time.perf_counter()
         for f in feats[20:40]:

@@ -2,7 +2,10 @@
 
 - ``main.png``: the main window with a result, the review progress ("2 / 3 reviewed …") and the
   File menu open on Export…;
-- ``export.png``: File → Export… after an MVTec export of the reviewed images.
+- ``export.png``: File → Export… after an MVTec export of the reviewed images;
+- ``map_source.png``: the "heatmap from" selector open over a copy of part of
+  ``../shared/data/magnetic_tile`` (4 test images, 2 good ones) with the map of "this folder"
+  in use, and the method panel naming it.
 
     python tools/screenshot.py [--out-dir resources/screenshots] [--image carpet.png]
 
@@ -31,6 +34,7 @@ def parse() -> argparse.Namespace:
     p.add_argument("--out-dir", default=str(ROOT / "resources" / "screenshots"))
     p.add_argument("--size", default="1600x1000", help="window size WxH")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
+    p.add_argument("--tiles", default=str(SHARED / "magnetic_tile"), help="MVTec-layout folder for map_source.png")
     return p.parse_args()
 
 
@@ -84,9 +88,34 @@ def shoot(args: argparse.Namespace) -> int:
         _save(grab(window, dlg), out_dir / "export.png")
         dlg.close()
         window.close()
+        shoot_map_source(args, work, out_dir)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def shoot_map_source(args: argparse.Namespace, work: Path, out_dir: Path) -> None:
+    """``map_source.png``: "heatmap from: this folder" built by the folder pass, the selector open."""
+    from record_review import copy_subset
+
+    folder = work / "magnetic_tile"
+    copy_subset(Path(args.tiles), folder)
+    app, window = start_app(folder, work / "tiles", args.size)
+    ctrl, fm = window.controller, window.folder_map
+    window.actions["toggle_method"].setChecked(True)
+    rel = "test/crack/000.png"
+    window.file_list.select(rel)
+    fm.box.combo.setCurrentIndex(fm.box.combo.findData("mutual"))
+    wait_until(app, lambda: fm.job is None and fm.info is not None and ctrl.doc is not None
+               and ctrl.doc.image_id == rel and "this folder" in window.method_panel.source.text()
+               and not ctrl.doc.needs_refine, args.timeout, "the folder map and its result")
+    settle(app, window, args.timeout)
+    window.canvas.fit()
+    fm.box.combo.showPopup()
+    pump(app)
+    _save(grab(window), out_dir / "map_source.png")
+    fm.box.combo.hidePopup()
+    window.close()
 
 
 def _save(pixmap, out: Path) -> None:

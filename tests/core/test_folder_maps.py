@@ -8,6 +8,7 @@ import pytest
 import torch
 from synthetic import BACKGROUND, BLOB, STRIPE, part, region
 
+from zsas_gui.core.errors import ZsasError
 from zsas_gui.core.maps.backbones import TimmBackbone
 from zsas_gui.core.maps.mutual import MutualMapper, choose_others, interval_mean
 from zsas_gui.core.maps.references import ReferenceMapper, coreset_indices
@@ -86,7 +87,7 @@ def test_a_reference_is_scored_against_the_others_only(backbone):
     assert m.anomaly(refs[0]).anomaly_map.min() > 0.05      # not zero: its own patches excluded
     single = ReferenceMapper(backbone)
     single.fit(refs[:1])
-    with pytest.raises(ValueError, match="another good image"):
+    with pytest.raises(ZsasError, match="another good image"):
         single.anomaly(refs[0])
 
 

@@ -173,3 +173,20 @@ def test_zsas_segment_and_explain_with_auto_map(tmp_path, tiny_models):
     fig = tmp_path / "fig.png"
     assert main(["explain", str(paths[2]), "-o", str(fig), "--map", "mutual", *common]) == 0
     assert fig.stat().st_size > 10_000
+
+
+def test_the_only_reference_inside_the_folder_fails_alone_with_a_clear_message(tmp_path, tiny_models, capsys):
+    """``segment FOLDER --map references --references FOLDER/good`` with one good image: that
+    image cannot be scored against itself. Before: an uncaught ValueError ended the whole run."""
+    _, sam = tiny_models
+    write_folder(tmp_path / "in", 3)
+    write_folder(tmp_path / "in" / "good", 1, blob_at=(), seed0=30)
+    out = tmp_path / "seg"
+    rc = main(["segment", str(tmp_path / "in"), "-o", str(out), "--map", "references",
+               "--references", str(tmp_path / "in" / "good"), "--backbone", "timm:resnet18",
+               "--backbone-weights", "random", "--sam", str(sam), "--device", "cpu"])
+    assert rc == 3
+    captured = capsys.readouterr()
+    assert "3/4 images segmented" in captured.out
+    assert "good/000.png" in captured.err and "only good reference" in captured.err
+    assert sorted(p.name for p in (out / "records").rglob("*.json")) == ["000.json", "001.json", "002.json"]

@@ -81,26 +81,26 @@ def test_builtin_entries_are_complete_and_consistent():
 
 
 def test_sam2_and_hq_entries():
-    from zsas_gui.core.models.registry_more_sam import HQ_SAM_UNVERIFIED
-
-    more = [s for s in registry.list_specs("sam")][4:] + [s for s, _ in HQ_SAM_UNVERIFIED]
+    more = [s for s in registry.list_specs("sam")][4:]
     assert [s.name for s in more] == ["sam2.1_hiera_tiny", "sam2.1_hiera_small", "sam2.1_hiera_base_plus",
                                       "sam2.1_hiera_large", "sam_hq_vit_b", "sam_hq_vit_l", "sam_hq_vit_h",
                                       "sam_hq_vit_tiny"]
     for s in more:
         assert s.url.startswith("https://") and s.url.endswith("/" + s.file_name), s
         assert s.licence == "Apache-2.0" and s.source and s.image_size == 1024, s
-        assert len(s.checksum) == {"sha256": 64, "md5": 32}[s.checksum_algo], s
+        assert s.checksum_algo == "sha256" and len(s.checksum) == 64 and s.size_bytes, s
         int(s.checksum, 16)
-    sam2 = more[:4]
+    sam2, hq = more[:4], more[4:]
     assert all(s.url.startswith("https://dl.fbaipublicfiles.com/segment_anything_2/092824/") for s in sam2)
     assert [s.size_text for s in sam2] == ["156 MB", "184 MB", "324 MB", "898 MB"]
-    assert all(s.checksum_algo == "sha256" for s in sam2)
-    hq = more[4:]
-    assert all(s.url.startswith("https://huggingface.co/lkeab/hq-sam/resolve/main/") for s in hq)
-    assert all(s.size_bytes is None and s.size_text == "?" for s in hq), "no exact size was found"
+    # one pinned revision of lkeab/hq-sam holds all four HQ-SAM files
+    rev = "a3a77cd0a2e5e50eaa76faccf61b964732d9b35f"
+    assert all(s.url.startswith(f"https://huggingface.co/lkeab/hq-sam/resolve/{rev}/") for s in hq)
+    assert [s.size_text for s in hq] == ["379 MB", "1.25 GB", "2.57 GB", "43 MB"]
     assert registry.get_spec("sam2_tiny", "sam").name == "sam2.1_hiera_tiny"
-    assert registry.find_spec("sam_hq_vit_b") is None, "HQ-SAM entries fail the registry's pinning rule"
+    assert registry.get_spec("sam2.1-hiera-base-plus", "sam").name == "sam2.1_hiera_base_plus"
+    assert registry.get_spec("sam-hq-vit-b", "sam").name == "sam_hq_vit_b"
+    assert registry.get_spec("light_hq_sam", "sam").name == "sam_hq_vit_tiny"
 
 
 def test_spec_rejects_inconsistent_fields():

@@ -74,16 +74,19 @@ def reference_cascade(family: str, model, image, prompts):
     return out
 
 
-@pytest.mark.parametrize("name", FAMILIES)
-def test_cascade_equals_the_packages_predictor_stage_by_stage(bundles, name, tmp_path):
+@pytest.mark.parametrize(("name", "decoder"), [(name, "torch") for name in FAMILIES]
+                         + [("tiny-sam2", "auto"), ("tiny-sam-hq", "auto")])
+def test_cascade_equals_the_packages_predictor_stage_by_stage(bundles, name, decoder, tmp_path):
+    """``torch``: each backend's reference path; ``auto``: SAM 2.1's restructured decoder and
+    HQ-SAM's cached-HQ-feature decoder."""
     clip, sams = bundles
     sam = sams[name]
     assert sam.family == FAMILIES[name]
     ref = reference_cascade(sam.family, sam.model, IMAGE, PROMPTS)
     assert len(ref) == 3, "the test prompts should run all three stages"
     disk = DiskCache(tmp_path / "cache")
-    first = Pipeline(clip, sam, decoder="torch", disk_cache=disk)
-    again = Pipeline(clip, sam, decoder="torch", disk_cache=disk)     # embedding from the disk cache
+    first = Pipeline(clip, sam, decoder=decoder, disk_cache=disk)
+    again = Pipeline(clip, sam, decoder=decoder, disk_cache=disk)     # embedding from the disk cache
     for pipe in (first, first, again):                               # fresh, memory cache, disk cache
         result = pipe.run("img", IMAGE, MethodParams(), prompts=PROMPTS)
         assert len(result.stages) == 3
@@ -94,6 +97,55 @@ def test_cascade_equals_the_packages_predictor_stage_by_stage(bundles, name, tmp
             assert stage.low_res_logits.shape == sam.mask_input_size
     assert first.encoder_calls["sam"] == 1 and again.encoder_calls["sam"] == 0
     assert first.backend.name == sam.family
+    if sam.family != "sam1":
+        assert first.backend.decoder_name == {"torch": "torch", "auto": "fast"}[decoder]
+
+
+@pytest.mark.parametrize("name", ["tiny-sam2", "tiny-sam-hq"])
+def test_fast_decoders_return_every_candidate_as_the_package_does(bundles, name):
+    """``decode`` (all candidates: masks, IoU, clamped low-res logits) against the package's
+    ``predict`` for each prompt kind the cascade sends, single- and multi-mask."""
+    from zsas_gui.core.sam.backends import make_backend
+
+    sam = bundles[1][name]
+    fast, reference = make_backend(sam), make_backend(sam, decoder="torch")
+    assert fast.decoder_name == "fast"
+    emb = fast.encode(IMAGE)
+    pts, lab = PROMPTS.points, PROMPTS.labels
+    rng = np.random.default_rng(0)
+    mask_input = rng.normal(0, 4, sam.mask_input_size).astype(np.float32)
+    box = np.array([30, 20, 80, 70], np.float32)
+    for box_, mask_ in ((None, None), (None, mask_input), (box, mask_input), (box, None)):
+        for multimask in (False, True):
+            got = fast.decoder(emb).decode(pts, lab, box_, mask_, multimask)
+            want = reference.decoder(emb).decode(pts, lab, box_, mask_, multimask)
+            assert [a.shape for a in got] == [b.shape for b in want]
+            np.testing.assert_array_equal(got[0], want[0])
+            np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got[2], want[2], rtol=1e-4, atol=1e-4)
+
+
+def test_hq_decoder_computes_the_hq_feature_once_per_embedding(bundles):
+    from zsas_gui.core.method.refine import iter_cascade
+    from zsas_gui.core.sam.backends import make_backend
+
+    sam = bundles[1]["tiny-sam-hq"]
+    calls = []
+    hook = sam.model.mask_decoder.compress_vit_feat.register_forward_hook(lambda *_: calls.append(1))
+    try:
+        backend = make_backend(sam)
+        emb = backend.encode(IMAGE)
+        for _ in range(2):                         # two edits on the same image
+            assert len(list(iter_cascade(backend.decoder(emb), PROMPTS))) == 3
+        assert len(calls) == 1, "6 decoder calls, one HQ feature"
+        other = backend.encode(IMAGE[::-1].copy())
+        list(iter_cascade(backend.decoder(other), PROMPTS))
+        assert len(calls) == 2, "a new embedding gets its own HQ feature"
+        reference = make_backend(sam, decoder="torch")
+        list(iter_cascade(reference.decoder(reference.encode(IMAGE)), PROMPTS))
+        assert len(calls) == 2 + 3, "the package's predict recomputes it on every call"
+    finally:
+        hook.remove()
 
 
 def package_embedding(sam, image) -> np.ndarray:

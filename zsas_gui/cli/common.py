@@ -235,6 +235,9 @@ def add_map_args(p: argparse.ArgumentParser) -> None:
                         "'random' = untrained (baselines only)")
     g.add_argument("--max-others", type=int, default=DEFAULT_MAX_OTHERS, metavar="N",
                    help="mutual map: compare each image with at most N others (seeded subset)")
+    g.add_argument("--text-weight", type=float, default=0.0, metavar="W",
+                   help="references map: fuse it with the CLIP text map at weight W in (0, 1] "
+                        "(each scaled on the good images; default 0 = off; docs/method.md)")
     g.add_argument("--tau-mode", choices=("relative", "absolute"), default="relative",
                    help="folder maps: relative = tau on each image's min-max map; absolute = tau "
                         "on one folder-wide scale (0.5 = the calibration images' high level)")
@@ -259,9 +262,17 @@ def map_spec_from_args(args: argparse.Namespace, kind: str):
     """The :class:`~zsas_gui.core.engine.map_spec.MapSpec` of ``--map`` (resolved to ``kind``)
     and its flags."""
     from ..core.engine.map_spec import MapSpec
+    from ..core.errors import ZsasError
 
+    text_weight = float(getattr(args, "text_weight", 0.0) or 0.0)
+    if text_weight and kind != "references":
+        raise ZsasError(f"--text-weight fuses the references map with the text map; this run uses "
+                        f"the {kind} map (give --map references with --references DIR)")
+    if not 0.0 <= text_weight <= 1.0:
+        raise ZsasError(f"--text-weight {text_weight}: give a weight in (0, 1] (0 = no fusion)")
     return MapSpec(kind=kind, backbone=args.backbone, backbone_weights=args.backbone_weights,
-                   max_others=args.max_others, absolute=args.tau_mode == "absolute")
+                   max_others=args.max_others, absolute=args.tau_mode == "absolute",
+                   text_weight=text_weight)
 
 
 def build_pipeline(args: argparse.Namespace, n_folder: int, n_references: int, **kwargs):

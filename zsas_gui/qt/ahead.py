@@ -10,7 +10,9 @@ When the lane precomputes a folder or prefetches the next images, besides the fe
   parameters, text prompts) and tied to the pipeline that computed it (a weak reference: a
   result of other models is never returned). It is exactly what the lane computes for a
   ``"refine"`` request with automatic points (the same ``Pipeline.iter_run``), so the
-  controller applies it at once instead of sending that request.
+  controller applies it at once instead of sending that request. Results and maps are also
+  keyed by the pipeline's map (:func:`map_state`): a folder map fitted again (another folder,
+  one more good image) or another heatmap source makes what was computed ahead unused.
 
 Everything here is thread-safe: the worker fills the caches, the GUI thread reads them.
 """
@@ -38,6 +40,13 @@ if TYPE_CHECKING:
 AHEAD_RESULT_BYTES = 256 << 20
 #: Decoded images kept (the ones the lane read last: the next images, the precompute's last).
 AHEAD_IMAGES = 4
+
+
+def map_state(pipe: Pipeline) -> tuple[str, str]:
+    """What decides the pipeline's maps besides the image and the parameters: its mapper's
+    tokens key and state key (a folder map's folder or references; "" for the text map)."""
+    mapper = pipe.mapper
+    return str(getattr(mapper, "tokens_key", "")), str(getattr(mapper, "state_key", ""))
 
 
 def image_key_for(path: str | os.PathLike) -> str:
@@ -91,14 +100,14 @@ class AheadCache:
         by ``pipe``, or None."""
         if pipe is None:
             return None
-        entry = self._results.get((image_key, params, text_prompts))
+        entry = self._results.get((image_key, params, text_prompts, map_state(pipe)))
         return entry if entry is not None and entry.pipe() is pipe else None
 
     def put_result(self, pipe: Pipeline, image_key: str, params: MethodParams, text_prompts: TextPrompts,
                    ppg: PPGResult, result: SegmentationResult) -> None:
         entry = AutoResult(weakref.ref(pipe), ppg, result, result_nbytes(ppg, result))
         self.last_result_bytes = entry.nbytes
-        self._results.put((image_key, params, text_prompts), entry)
+        self._results.put((image_key, params, text_prompts, map_state(pipe)), entry)
 
     @property
     def has_room(self) -> bool:
@@ -111,7 +120,7 @@ class AheadCache:
         (``MethodParams.clip_map``; None = the defaults) computed by ``pipe``, or None."""
         if pipe is None:
             return None
-        entry = self._maps.get((image_key, text_prompts, map_settings or MapSettings()))
+        entry = self._maps.get((image_key, text_prompts, map_settings or MapSettings(), map_state(pipe)))
         return entry[1] if entry is not None and entry[0]() is pipe else None
 
     def lookup(self, pipe: Pipeline | None, kind: str, image_key: str, params: MethodParams,
@@ -128,7 +137,8 @@ class AheadCache:
 
     def put_anomaly(self, pipe: Pipeline, image_key: str, text_prompts: TextPrompts,
                     anomaly: AnomalyResult, map_settings: MapSettings | None = None) -> None:
-        self._maps.put((image_key, text_prompts, map_settings or MapSettings()), (weakref.ref(pipe), anomaly))
+        self._maps.put((image_key, text_prompts, map_settings or MapSettings(), map_state(pipe)),
+                       (weakref.ref(pipe), anomaly))
 
     @property
     def result_bytes(self) -> int:

@@ -27,7 +27,7 @@ from PySide6.QtCore import QObject, Signal
 
 from .ahead import AheadCache
 from .lane_context import LaneContext, PrefetchBudget
-from .lane_jobs import AheadItem, LoadModels, Precompute, Prefetch, Request, SwitchDevice, WarmUp
+from .lane_jobs import AheadItem, LaneJob, LoadModels, Precompute, Prefetch, Request, SwitchDevice, WarmUp
 from .lane_scheduler import Scheduler
 
 if TYPE_CHECKING:
@@ -142,6 +142,17 @@ class InferenceLane(QObject):
     def cancel_precompute(self) -> None:
         """Stop the folder precompute (the image being encoded stops at its next checkpoint)."""
         self._ctx.precompute.cancel()
+
+    def run_folder_pass(self, job: LaneJob) -> list[LaneJob]:
+        """Queue a folder map pass (folder_map_job.py) in place of any other; returns the passes
+        it replaced that had not started (the running one is stopped at its next step)."""
+        dropped = self._scheduler.drop("folder")
+        self._scheduler.push(job)
+        return dropped
+
+    def cancel_folder_pass(self) -> list[LaneJob]:
+        """Stop the folder map pass; returns the passes dropped before they ran."""
+        return self._scheduler.drop("folder")
 
     def load_models(self, clip: str | None, sam: str | None, device: str = "auto",
                     precision: str = "auto") -> None:

@@ -30,9 +30,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-#: The queues, most urgent first; the last two run only once models are loaded.
-QUEUES = ("control", "interactive", "prefetch", "precompute")
-BACKGROUND = ("prefetch", "precompute")
+#: The queues, most urgent first; the last three run only once models are loaded. ``folder``:
+#: the folder map's pass (folder_map_job.py), before work ahead that would use the old map.
+QUEUES = ("control", "interactive", "folder", "prefetch", "precompute")
+BACKGROUND = ("folder", "prefetch", "precompute")
 
 
 class Scheduler:

@@ -25,6 +25,7 @@ from ..core.errors import ZsasError
 from . import (
     defaults_hint,
     document_view,
+    folder_map_panel,
     ground_truth,
     loading_overlay,
     method_panel,
@@ -185,6 +186,7 @@ class MainWindow(QMainWindow):
         self.review_panel = review_progress.install(self)
         self.defaults_hint = defaults_hint.install(self)
         self.waiting = loading_overlay.install(self)
+        self.folder_map = folder_map_panel.install(self)     # "heatmap from" above the parameters
 
     def _wire(self) -> None:
         c, cv = self.controller, self.canvas
@@ -248,6 +250,7 @@ class MainWindow(QMainWindow):
             return False
         rows = self.controller.open_project(project)
         self.precompute.folder_opened()
+        self.folder_map.folder_opened()
         self.file_list.set_images(rows)
         self.controller.set_order(self.file_list.ordered())
         classes = {r.split("/")[-2] for r, _s, _c in rows if "/" in r} - {"good"}

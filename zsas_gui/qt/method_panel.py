@@ -1,5 +1,7 @@
 """The method panel: the eight steps of the current image's last refinement, as a strip of
-thumbnails (heatmap → region → ring → similarity → points → stage 1 → stage 2 → stage 3).
+thumbnails (heatmap → region → ring → similarity → points → stage 1 → stage 2 → stage 3), under
+a line naming the heatmap's source (text prompts, this folder over N images, or N good images,
+with the backbone; from the result's provenance).
 
 Nothing is recomputed: the :class:`~zsas_gui.core.explain.explain.Explanation` is built from what the
 inference lane already produced for the request whose result the document shows (its PPGResult,
@@ -29,7 +31,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..core.explain.explain import STEP_NAMES, Step, explanation_from, render_step
+from ..core.explain.explain import STEP_NAMES, Step, explanation_from, map_source, render_step
 from ..core.types import Prompts
 from .convert import rgb_to_qimage
 
@@ -151,6 +153,9 @@ class MethodPanel(QDockWidget):
         body = QWidget()
         lay = QVBoxLayout(body)
         lay.setContentsMargins(4, 4, 4, 4)
+        self.source = QLabel("")                    # where the shown result's heatmap came from
+        self.source.setObjectName("method_map_source")
+        lay.addWidget(self.source)
         self.strip = StepStrip()
         lay.addWidget(self.strip)
         row = QHBoxLayout()
@@ -189,6 +194,7 @@ class MethodPanel(QDockWidget):
 
     def _on_result(self, req, result) -> None:
         self._latest = (req, result, self._ppgs.pop(req.serial, None))
+        self.source.setText(f"Heatmap from {map_source(result.provenance.get('map') or {})}")
         if self.isVisible():
             self._rebuild()
 

@@ -184,7 +184,7 @@ class CacheDialog(QDialog):
         self.setWindowTitle("Feature cache")
         self.lane = lane
         lay = QVBoxLayout(self)
-        lay.addWidget(QLabel("CLIP maps and SAM embeddings of the images you opened or precomputed, "
+        lay.addWidget(QLabel("CLIP tokens, folder-map features and SAM embeddings of the images you opened or precomputed, "
                              "kept on disk so they are not encoded again. Safe to delete at any time."))
         form = QFormLayout()
         self.folder = QLabel("")

@@ -1,5 +1,6 @@
 """The project's defaults, stored in ``FOLDER/.zsas/project.json`` under ``"defaults"``: the method
-parameters and the text prompts every image of the project starts from until it is edited. The
+parameters and the text prompts every image of the project starts from until it is edited, and
+the "heatmap from" choice (``map_source``: the text map or a folder map, the same for all). The
 object name is derived from the folder name as ``zsas eval`` does (``metal_nut`` -> "metal nut";
 a ``test``/``train`` folder of an MVTec category takes the category's name) until the user edits
 it; then the edited name is the project's."""
@@ -14,6 +15,7 @@ from ..core.io.atomic import atomic_write_json
 from ..core.types import MethodParams, TextPrompts
 
 KEY = "defaults"
+MAP_SOURCE = "map_source"      # the "heatmap from" choice, in the defaults entry
 #: MVTec split folders: opened directly, the object is their parent (the category)
 SPLIT_FOLDERS = ("test", "train", "ground_truth")
 
@@ -29,7 +31,7 @@ def load_project_defaults(project) -> tuple[MethodParams, TextPrompts]:
     name derived from the folder. A stored entry that cannot be read is replaced by those (and
     the problem added to ``project.problems``)."""
     stored = project.settings.get(KEY)
-    if isinstance(stored, dict):
+    if isinstance(stored, dict) and (stored.keys() - {MAP_SOURCE}):     # not only the map source
         try:
             return MethodParams.from_dict(stored["params"]), TextPrompts.from_dict(stored["text_prompts"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -41,7 +43,12 @@ def load_project_defaults(project) -> tuple[MethodParams, TextPrompts]:
 def save_project_defaults(project, params: MethodParams, text_prompts: TextPrompts) -> None:
     """Store the defaults in project.json (atomic; the file's other fields are kept as they are
     on disk)."""
-    entry: dict[str, Any] = {"params": params.to_dict(), "text_prompts": text_prompts.to_dict()}
+    _save_entry(project, {"params": params.to_dict(), "text_prompts": text_prompts.to_dict()})
+
+
+def _save_entry(project, changes: dict[str, Any]) -> None:
+    """Store ``changes`` in the defaults entry of project.json (atomic; the entry's other fields
+    and the file's other fields are kept as they are on disk)."""
     path = project.store.project_file
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -49,9 +56,26 @@ def save_project_defaults(project, params: MethodParams, text_prompts: TextPromp
         data = dict(project.settings)
     if not isinstance(data, dict):
         data = dict(project.settings)
+    old = data.get(KEY)
+    entry = {**(old if isinstance(old, dict) else {}), **changes}
     data[KEY] = entry
     atomic_write_json(path, data)
     project.settings[KEY] = entry
+
+
+def load_map_source(project) -> str:
+    """The project's "heatmap from" choice (``MAP_KINDS``: text, mutual, references, auto);
+    ``text`` when none (or an unknown one) is stored."""
+    from ..core.maps.folder_select import MAP_KINDS
+
+    stored = project.settings.get(KEY)
+    kind = stored.get(MAP_SOURCE) if isinstance(stored, dict) else None
+    return kind if kind in MAP_KINDS else "text"
+
+
+def save_map_source(project, kind: str) -> None:
+    """Store the project's "heatmap from" choice with its defaults (atomic)."""
+    _save_entry(project, {MAP_SOURCE: kind})
 
 
 def differences(params: MethodParams, text_prompts: TextPrompts,

@@ -17,14 +17,16 @@ from ..io.imageio import load_image
 
 
 def iter_fit_folder(pipe, paths: Sequence[str | os.PathLike], unreadable: list[str] | None = None,
-                    read: Callable[[Any], np.ndarray] = load_image
+                    read: Callable[[Any], np.ndarray] = load_image, mapper=None
                     ) -> Generator[tuple[str, int, int], None, None]:
-    """Fit ``pipe.mapper`` (mutual: on the folder; references: on the good images) on the images
-    at ``paths``. Yields ``("features", done, total)`` per image encoded and ``("scoring", done,
-    total)`` per image scored: each is a cancellation point (closing the generator leaves the
-    mapper as it was). An unreadable image raises its :class:`ZsasError` naming the file; with
-    an ``unreadable`` list it is left out of the fit and its message appended there instead.
+    """Fit ``mapper`` (None: ``pipe.mapper``; mutual: on the folder; references: on the good
+    images) on the images at ``paths``, their features through the pipeline's caches. Yields
+    ``("features", done, total)`` per image encoded and ``("scoring", done, total)`` per image
+    scored: each is a cancellation point (closing the generator leaves the mapper as it was).
+    An unreadable image raises its :class:`ZsasError` naming the file; with an ``unreadable``
+    list it is left out of the fit and its message appended there instead.
     ``read(path)`` -> (H, W, 3) uint8 RGB reads an image (default: a local file)."""
+    mapper = pipe.mapper if mapper is None else mapper
     total = len(paths)
     feats = []
     for i, path in enumerate(paths):
@@ -36,12 +38,12 @@ def iter_fit_folder(pipe, paths: Sequence[str | os.PathLike], unreadable: list[s
                 raise
             unreadable.append(str(exc))
             continue
-        feats.append(pipe.image_tokens(None, image))
+        feats.append(pipe.image_tokens(None, image, mapper))
     yield "features", total, total
     if not feats:
         raise ZsasError(f"no readable image among the {total} of the folder pass: "
                         + "; ".join(unreadable or []))
-    for done in pipe.mapper.iter_fit(feats):
+    for done in mapper.iter_fit(feats):
         yield "scoring", done, total
 
 

@@ -20,13 +20,15 @@ class MapSpec:
     """kind: ``text``, ``mutual`` or ``references`` (already resolved from ``auto``); backbone:
     ``clip`` / ``timm:ARCH`` / None (= the CLIP image tower) for the folder maps, with its
     state dict file (``backbone_weights``); max_others: the mutual map's comparison cap;
-    absolute: τ on one folder-wide scale instead of per image."""
+    absolute: τ on one folder-wide scale instead of per image; text_weight: > 0 fuses a
+    references map with CLIP's text map at that weight (off by default; decisions D36)."""
 
     kind: str = "text"
     backbone: str | None = None
     backbone_weights: str | None = None
     max_others: int = DEFAULT_MAX_OTHERS
     absolute: bool = False
+    text_weight: float = 0.0
 
     @property
     def is_folder_map(self) -> bool:
@@ -44,9 +46,15 @@ def map_pipeline(spec: MapSpec, clip: str | None, sam: str | None, device: str =
     from ..maps.folder_select import make_folder_mapper
     from ..models.loading import load_clip, load_sam
 
-    needs_clip = parse_backbone(spec.backbone)[0] == "clip"
+    needs_clip = parse_backbone(spec.backbone)[0] == "clip" or spec.text_weight > 0
     clip_b = load_clip(clip, device=device) if needs_clip else None
     sam_b = load_sam(sam, device=device)
     backbone = load_backbone(spec.backbone, spec.backbone_weights, clip_b, device=sam_b.device)
-    mapper = make_folder_mapper(spec.kind, backbone, spec.max_others, absolute=spec.absolute)
+    text_mapper = None
+    if spec.text_weight > 0:
+        from ..maps.anomaly_map import VVAnomalyMapper
+
+        text_mapper = VVAnomalyMapper(clip_b)
+    mapper = make_folder_mapper(spec.kind, backbone, spec.max_others, absolute=spec.absolute,
+                                text_mapper=text_mapper, text_weight=spec.text_weight)
     return Pipeline(clip_b, sam_b, mapper=mapper, **kwargs)

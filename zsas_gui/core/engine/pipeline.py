@@ -53,7 +53,8 @@ class Pipeline:
                  encoder: str = "auto"):
         """``decoder``: how refinement runs SAM's decoder (:data:`.fast_decoder.DECODERS`):
         ``"auto"`` (onnxruntime on the CPU if installed, else the torch fast path), ``"onnx"``,
-        ``"fast"``, or ``"torch"`` (SAM's own ``predict``: the reference). Same masks.
+        ``"fast"``, or ``"torch"`` (SAM's own ``predict``: the reference). Same masks. SAM 2.1 and
+        HQ-SAM have no onnxruntime decoder: any value but ``"torch"`` runs their torch fast path.
         ``encoder``: SAM's image encoder in ``"torch"`` or ``"onnx"`` (onnxruntime); ``"auto"``:
         onnxruntime for small encoders (MobileSAM) on the CPU (:mod:`.fast_encoder`)."""
         from ..sam.fast_decoder import DECODERS
@@ -74,7 +75,7 @@ class Pipeline:
         self.disk_cache = disk_cache
         self.decoder, self.encoder = decoder, encoder
         self._backend: SamBackend | None = None       # built on first use (core.sam.backends)
-        self._last_ppg: tuple[tuple, PPGResult] | None = None   # (key, result) of the last propose
+        self._last_ppg: tuple[tuple, Any, PPGResult] | None = None   # (key, map, result) of the last propose
         maps_bytes = cache_bytes // 8          # the three caches share cache_bytes, never more
         self._tokens = ByteLRU((cache_bytes - maps_bytes) // 2, lambda t: t.nbytes)
         self._embeddings = ByteLRU((cache_bytes - maps_bytes) // 2, lambda e: e.nbytes)
@@ -170,11 +171,13 @@ class Pipeline:
         """:meth:`iter_features` run to completion."""
         return drive(self.iter_features(image_key, image, text_prompts, map_settings))
 
-    def image_tokens(self, image_key: str | None, image: np.ndarray) -> Any:
-        """The mapper's tokens of one image through the caches (a folder pass needs them all)."""
-        key, tk, dc = image_key or content_hash(image), self.mapper.tokens_key, self.disk_cache
+    def image_tokens(self, image_key: str | None, image: np.ndarray, mapper=None) -> Any:
+        """The tokens of one image through the caches (a folder pass needs them all) by
+        ``mapper`` (None: the pipeline's; the app fits a new folder map beside the one in use)."""
+        mapper = self.mapper if mapper is None else mapper
+        key, tk, dc = image_key or content_hash(image), mapper.tokens_key, self.disk_cache
         dkey = dc and DiskCache.key("clip", content_hash(image), tk, f"v{__version__}")
-        return self._tokens.get((key, tk)) or self._cached_tokens(self.mapper, key, image, dkey, {})
+        return self._tokens.get((key, tk)) or self._cached_tokens(mapper, key, image, dkey, {})
 
     def _cached_tokens(self, mapper, key, image, dkey, timings):
         with self._memory_guard("encoding the image for the anomaly map"):
@@ -243,11 +246,13 @@ class Pipeline:
     def propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
         """PPG on cached features. In per-component mode, the prompts of all components.
         The last result is kept: a point edit or a drag (same image, map and parameters) does
-        not compute it again."""
+        not compute it again (the map compared by identity: a folder map installed since gives
+        a new map for the same image and parameters)."""
         key = (feats.image_key, feats.text_key, params)
-        if self._last_ppg is None or self._last_ppg[0] != key:
-            self._last_ppg = (key, self._propose(feats, params))
-        return self._last_ppg[1]
+        last = self._last_ppg
+        if last is None or last[0] != key or last[1] is not feats.anomaly:
+            self._last_ppg = last = (key, feats.anomaly, self._propose(feats, params))
+        return last[2]
 
     def _propose(self, feats: ImageFeatures, params: MethodParams) -> PPGResult:
         S = feats.anomaly.normalized

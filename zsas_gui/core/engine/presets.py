@@ -57,9 +57,10 @@ PRESETS: dict[str, Preset] = {p.name: p for p in (
            first_result_s=1.0, next_image_ms=20, measured_on="2 CPU cores, fp32"),
     # ... --preset balanced --threads 1: CPU time of one core (wall time there: 46 s);
     # next image: bench_gui_next.py --preset balanced (2 threads) 22 ms
-    # SAM 2.1 Hiera-T (--sam sam2.1_hiera_tiny, the sam2 extra) encodes 4.4x cheaper than ViT-B
-    # (3.6 vs 16.1 CPU s) with the same cascade cost as ViT-B's predict path: the cheaper
-    # balanced alternative; not the preset until masks are checked on real weights (D28)
+    # SAM 2.1 Hiera-T (--sam sam2.1_hiera_tiny, the sam2 extra) encodes 5x cheaper than ViT-B
+    # (3.1 vs 16.0 CPU s) and its restructured decoder's cascade costs 1.16x ViT-B's default one
+    # (129 vs 111 CPU ms, bench_backends.py): the cheaper balanced alternative; not the preset
+    # while it needs an optional extra and its masks are unchecked on real weights (D28)
     Preset(name="balanced", clip="ViT-B-16-quickgelu", clip_size=448, sam="vit_b", device="auto",
            summary="SAM ViT-B + CLIP ViT-B/16 at 448 px (28x28 map)",
            first_result_s=24, next_image_ms=22, measured_on="one CPU core for a new image, 2 for the next, fp32"),

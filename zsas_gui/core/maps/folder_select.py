@@ -36,16 +36,26 @@ def resolve_map_kind(kind: str, n_references: int, n_folder: int) -> str:
 
 
 def make_folder_mapper(kind: str, backbone: Any, max_others: int = DEFAULT_MAX_OTHERS,
-                       absolute: bool = False, seed: int = 0, rerank: bool = False):
+                       absolute: bool = False, seed: int = 0, rerank: bool = False,
+                       text_mapper: Any = None, text_weight: float = 0.0):
     """A :class:`.mutual.MutualMapper` or :class:`.references.ReferenceMapper` on ``backbone``
-    (not fitted yet)."""
+    (not fitted yet). ``text_weight`` > 0 (references only; off by default) fuses the references
+    map with ``text_mapper``'s text map (:class:`.text_fusion.TextFusedMapper`)."""
     from .mutual import MutualMapper
     from .references import ReferenceMapper
 
+    if text_weight and kind != "references":
+        raise ValueError(f"text fusion is offered for the references map only, not {kind!r}")
     if kind == "mutual":
         return MutualMapper(backbone, max_others=max_others, seed=seed, rerank=rerank,
                             absolute=absolute)
     if kind == "references":
-        return ReferenceMapper(backbone, seed=seed, absolute=absolute)
-    raise ValueError(f"no folder mapper for {kind!r}")
+        mapper = ReferenceMapper(backbone, seed=seed, absolute=absolute)
+        if not text_weight:
+            return mapper
+        if text_mapper is None:
+            raise ValueError("fusing the references map with the text map needs a text mapper")
+        from .text_fusion import TextFusedMapper
 
+        return TextFusedMapper(mapper, text_mapper, text_weight)
+    raise ValueError(f"no folder mapper for {kind!r}")

@@ -24,7 +24,15 @@ import torch
 import torch.nn.functional as F
 
 from .folder_select import DEFAULT_MAX_OTHERS
-from .patch_features import DEFAULT_RADII, PatchFeatures, aggregated, sim_to_distance, top_fraction_mean
+from .patch_features import (
+    DEFAULT_RADII,
+    PatchFeatures,
+    aggregated,
+    as_query,
+    best_matches,
+    sim_to_distance,
+    top_fraction_mean,
+)
 from .patch_mapper import IMAGE_TOP_FRACTION, PatchMapper, check_same_backbone
 
 DEFAULT_FRACTION = 0.3      # the interval: smallest 30 % of the per-image distances (chosen)
@@ -49,17 +57,20 @@ def interval_mean(dists: torch.Tensor, fraction: float) -> torch.Tensor:
     mean of the smallest ``max(1, ceil(fraction * M))`` over M, then the mean over views."""
     m = dists.shape[0]
     k = max(1, math.ceil(fraction * m))
-    smallest = dists.float().sort(dim=0).values[:k]
+    smallest = dists.float().topk(k, dim=0, largest=False).values
     return smallest.mean(dim=0).mean(dim=0)
 
 
 def _pair_max_sims(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Views of two images -> ((V, P_a) best similarity of a's patches in b, (V, P_b) of b's in a)."""
+    """Views of two images (V tensors each: ``a`` in :func:`.patch_features.as_query` form, ``b``
+    as :func:`.patch_features.aggregated` gives them) -> ((V, P_a) best similarity of a's patches in b,
+    (V, P_b) of b's in a), float32. One product per view and pair: on a CPU this beats stacking
+    several images into one product, which spends its gain on copying them together."""
     rows, cols = [], []
     for va, vb in zip(a, b, strict=True):
-        s = va @ vb.T
-        rows.append(s.amax(dim=1))
-        cols.append(s.amax(dim=0))
+        r, c = best_matches(va, vb, [vb.shape[0]])
+        rows.append(r[:, 0])
+        cols.append(c)
     return torch.stack(rows), torch.stack(cols)
 
 
@@ -67,19 +78,22 @@ class _Views:
     """Aggregated views of the folder's images, computed on demand and kept up to ``budget``
     bytes (oldest first out): the folder pass revisits each image many times."""
 
-    def __init__(self, feats: Sequence[PatchFeatures], radii: tuple[int, ...], budget: int = 256 << 20):
-        self.feats, self.radii, self.budget = feats, radii, budget
+    def __init__(self, feats: Sequence[PatchFeatures], radii: tuple[int, ...], budget: int = 256 << 20,
+                 dtype: torch.dtype = torch.float32):
+        self.feats, self.radii, self.budget, self.dtype = feats, radii, budget, dtype
         self._kept: dict[int, list[torch.Tensor]] = {}
         self._bytes = 0
 
     def __getitem__(self, i: int) -> list[torch.Tensor]:
-        v = self._kept.get(i)
-        if v is None:
-            v = aggregated(self.feats[i], self.radii)
-            size = sum(t.nelement() * 4 for t in v)
+        v = self._kept.pop(i, None)          # re-inserted below: least recently used goes first
+        if v is not None:
+            self._kept[i] = v
+        else:
+            v = aggregated(self.feats[i], self.radii, self.dtype)
+            size = sum(t.nelement() * t.element_size() for t in v)
             while self._kept and self._bytes + size > self.budget:
                 old = self._kept.pop(next(iter(self._kept)))
-                self._bytes -= sum(t.nelement() * 4 for t in old)
+                self._bytes -= sum(t.nelement() * t.element_size() for t in old)
             self._kept[i] = v
             self._bytes += size
         return v
@@ -87,9 +101,11 @@ class _Views:
 
 def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = DEFAULT_RADII,
                       fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
-                      seed: int = 0) -> Generator[int, None, list[np.ndarray]]:
+                      seed: int = 0, search: torch.dtype = torch.float32
+                      ) -> Generator[int, None, list[np.ndarray]]:
     """Mutual scores of every image of a folder. Yields the number of images done so far (a
-    cancellation point); returns one (Gh, Gw) float32 patch score grid per image."""
+    cancellation point); returns one (Gh, Gw) float32 patch score grid per image. ``search``:
+    dtype of the matrix products (:func:`.patch_features.best_matches`)."""
     n = len(feats)
     if n < 2:
         raise ValueError(f"a mutual map needs at least 2 images, got {n}")
@@ -97,16 +113,17 @@ def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = D
         check_same_backbone(f, feats[0], "mutual map")
     others = choose_others(n, max_others, seed)
     wanted = [set(o) for o in others]
-    views = _Views(feats, radii)
+    views = _Views(feats, radii, dtype=search)
     pending: dict[int, dict[int, torch.Tensor]] = {i: {} for i in range(n)}   # i -> j -> (V, P_i) sims
     grids = []
     with torch.inference_mode():
         for i in range(n):
             got = pending.pop(i)
+            query = [as_query(v) for v in views[i]]
             for j in others[i]:
                 if j in got:
                     continue
-                rows, cols = _pair_max_sims(views[i], views[j])
+                rows, cols = _pair_max_sims(query, views[j])
                 got[j] = rows
                 if j > i and i in wanted[j]:
                     pending[j][i] = cols.to(torch.float16)
@@ -118,11 +135,11 @@ def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = D
 
 
 def score_against(query: PatchFeatures, others: Sequence[PatchFeatures], radii: tuple[int, ...],
-                  fraction: float) -> np.ndarray:
+                  fraction: float, search: torch.dtype = torch.float32) -> np.ndarray:
     """Mutual scores of one image against ``others`` (it is not one of them): (Gh, Gw) float32."""
     with torch.inference_mode():
-        q = aggregated(query, radii)
-        sims = torch.stack([_pair_max_sims(q, aggregated(o, radii))[0] for o in others])
+        q = [as_query(v) for v in aggregated(query, radii, search)]
+        sims = torch.stack([_pair_max_sims(q, aggregated(o, radii, search))[0] for o in others])
         return interval_mean(sim_to_distance(sims), fraction).reshape(query.grid).numpy().astype(np.float32)
 
 
@@ -149,15 +166,17 @@ class MutualMapper(PatchMapper):
     """Zero-shot folder map. :meth:`fit` (or :meth:`iter_fit`) takes the folder's features; an
     image of the folder is then scored against the others, any other image against the folder.
     ``fraction``: interval (0 = only the nearest image: the plain baseline); ``max_others``;
-    ``seed``: the subset's seed; ``rerank``: re-rank image scores across the folder."""
+    ``seed``: the subset's seed; ``rerank``: re-rank image scores across the folder;
+    ``search``: dtype of the nearest-patch products, ``"auto"`` (:func:`.patch_features.search_dtype`),
+    ``"float32"`` or ``"bfloat16"``."""
 
     kind = "mutual"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
                  fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
                  seed: int = 0, rerank: bool = False, blur_sigma_518: float = 4.0,
-                 absolute: bool = False):
-        super().__init__(backbone, radii, blur_sigma_518, absolute)
+                 absolute: bool = False, search: str = "auto"):
+        super().__init__(backbone, radii, blur_sigma_518, absolute, search)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in [0, 1], got {fraction}")
         if max_others < 1:
@@ -183,7 +202,7 @@ class MutualMapper(PatchMapper):
         leaves the mapper as it was) and calibrate on it (median: most images are normal)."""
         feats = list(feats)
         grids = yield from iter_score_folder(feats, self.radii, self.fraction, self.max_others,
-                                             self.seed)
+                                             self.seed, self.search)
         frames = [f.frame_hw for f in feats]
         raw = np.array([_raw_score(self.square(g, fr)) for g, fr in zip(grids, frames, strict=True)])
         if self.rerank:
@@ -205,7 +224,8 @@ class MutualMapper(PatchMapper):
         if len(self.folder) > self.max_others:
             rng = np.random.default_rng([self.seed, len(self.folder)])
             idx = sorted(rng.choice(len(self.folder), size=self.max_others, replace=False))
-        return score_against(tokens, [self.folder[i] for i in idx], self.radii, self.fraction)
+        return score_against(tokens, [self.folder[i] for i in idx], self.radii, self.fraction,
+                             self.search)
 
     def anomaly(self, tokens: PatchFeatures, prompts=None):
         res = self.result(self.score_grid(tokens), tokens.hw, tokens.frame_hw)

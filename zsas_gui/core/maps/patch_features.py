@@ -109,20 +109,78 @@ def aggregate(layer: torch.Tensor, r: int) -> torch.Tensor:
     return F.normalize(x[0].reshape(c, -1).T, dim=1)
 
 
-def aggregated(feats: PatchFeatures, radii: tuple[int, ...]) -> list[torch.Tensor]:
-    """Every (depth, r) view of one image: ``len(layers) * len(radii)`` tensors (P, C_d) float32,
-    depth-major order."""
-    return [aggregate(layer, r) for layer in feats.layers for r in radii]
+def aggregated(feats: PatchFeatures, radii: tuple[int, ...],
+               dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
+    """Every (depth, r) view of one image, depth-major order: ``len(layers) * len(radii)``
+    tensors of unit rows computed in float32: (P, C_d) float32, or for a bfloat16 search
+    (P, C_d + 1) bfloat16 ``[v, 1]`` (the bank form; :func:`as_query` turns it into a query)."""
+    return [as_bank(aggregate(layer, r), dtype) for layer in feats.layers for r in radii]
+
+
+def as_bank(view: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(P, C) float32 unit rows -> the bank form of a ``dtype`` search: itself for float32,
+    (P, C + 1) bfloat16 ``[v, 1]`` for bfloat16 (see :func:`_similarities`)."""
+    if dtype == torch.float32:
+        return view
+    return torch.cat([view, torch.ones(view.shape[0], 1)], dim=1).to(dtype)
+
+
+def search_dtype(device: Any = "cpu") -> torch.dtype:
+    """The dtype of the nearest-patch matrix products: bfloat16 on a GPU and on a CPU with native
+    bfloat16 matrix units (AMX or AVX512-BF16: several times float32's speed), else float32.
+    Decided by the hardware, never by a timing, so a machine always gives the same maps."""
+    if torch.device(device).type == "cuda":
+        return torch.bfloat16
+    cpu = getattr(torch, "cpu", None)
+    for probe in ("_is_amx_tile_supported", "_is_avx512_bf16_supported"):
+        check = getattr(cpu, probe, None)
+        if check is not None and check():
+            return torch.bfloat16
+    return torch.float32
+
+
+def as_query(view: torch.Tensor) -> torch.Tensor:
+    """A view from :func:`aggregated` in the form that is matched against others: float32 as it
+    is; bfloat16 ``[v, 1]`` becomes ``[v, -1]`` (a copy), so ``query . bank = cos - 1``."""
+    if view.dtype == torch.float32:
+        return view
+    q = view.clone()
+    q[:, -1] = -1.0
+    return q
+
+
+def _similarities(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """(P, C') query form x (N, C') bank form -> (P, N) float32 cosine similarities. float32:
+    exact. bfloat16: the product accumulates in float32 but its output is rounded to bfloat16, so
+    it computes ``[q, -1] . [b, 1] = cos - 1`` (close to 0 for close patches, where 8 bits are
+    fine relative to the distance) and adds 1 back in float32."""
+    if query.dtype == torch.float32:
+        return query @ bank.T
+    return (query @ bank.T).float() + 1.0
+
+
+def best_matches(query: torch.Tensor, bank: torch.Tensor, sizes: list[int]
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Best cosine similarities between the rows of ``query`` (P, C', :func:`as_query` form) and
+    of ``bank`` (sum(sizes), C', :func:`aggregated` form), both of one dtype (float32, or bfloat16
+    for a faster search, see :func:`_similarities`); ``bank`` holds the patches of ``len(sizes)`` images, one after the
+    other. Returns ``rows`` (P, len(sizes)): each query row's best similarity in each image, and
+    ``cols`` (sum(sizes),): each bank row's best similarity in ``query``; float32."""
+    s = _similarities(query, bank)                                  # (P, sum sizes)
+    if len(set(sizes)) == 1:
+        rows = s.view(s.shape[0], len(sizes), sizes[0]).amax(dim=2)
+    else:
+        rows = torch.stack([part.amax(dim=1) for part in s.split(sizes, dim=1)], dim=1)
+    return rows, s.amax(dim=0)
 
 
 def nearest_distance(query: torch.Tensor, bank: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """For each row of ``query`` (P, C) the Euclidean distance to its nearest row of ``bank``
-    (N, C); both unit length, float32. Returns (P,) float32. Works in chunks of ``chunk`` bank
-    rows (memory P x chunk)."""
+    """For each row of ``query`` (P, C', :func:`as_query` form) the Euclidean distance to its
+    nearest row of ``bank`` (N, C', :func:`aggregated` form), one dtype (:func:`best_matches`). Returns
+    (P,) float32. Works in chunks of ``chunk`` bank rows (memory P x chunk)."""
     best = torch.full((query.shape[0],), -2.0)
     for start in range(0, bank.shape[0], chunk):
-        sims = query @ bank[start:start + chunk].T
-        best = torch.maximum(best, sims.amax(dim=1))
+        best = torch.maximum(best, _similarities(query, bank[start:start + chunk]).amax(dim=1))
     return sim_to_distance(best)
 
 

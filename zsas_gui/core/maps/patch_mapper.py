@@ -23,29 +23,36 @@ import torch.nn.functional as F
 
 from ..types import AnomalyResult, TextPrompts
 from .anomaly_map import blur_sigma_px, finish_map
-from .patch_features import DEFAULT_RADII, PatchFeatures, top_fraction_mean
+from .patch_features import DEFAULT_RADII, PatchFeatures, search_dtype, top_fraction_mean
 
 #: Quantile of a calibration image's pixel scores that defines its pixel level.
 PIXEL_QUANTILE = 0.99
 #: Fraction of the map averaged for the image score (chosen: top 1 %).
 IMAGE_TOP_FRACTION = 0.01
+SEARCH_CHOICES = ("auto", "float32", "bfloat16")
 
 
 class PatchMapper:
     """Base of the folder mappers. ``backbone``: a :mod:`.backbones` object; ``radii``:
     neighbourhood sides; ``blur_sigma_518``: Gaussian sigma at 518 scale (as the text map);
-    ``absolute``: results carry the folder scale (see the module doc)."""
+    ``absolute``: results carry the folder scale (see the module doc); ``search``: dtype of the
+    nearest-patch matrix products, ``"auto"`` (:func:`.patch_features.search_dtype` for the
+    backbone's device), ``"float32"`` or ``"bfloat16"`` (bfloat16 search, float32 values)."""
 
     kind = "patch"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
-                 blur_sigma_518: float = 4.0, absolute: bool = False):
+                 blur_sigma_518: float = 4.0, absolute: bool = False, search: str = "auto"):
         if not radii or any(int(r) != r or r < 1 or r % 2 == 0 for r in radii):
             raise ValueError(f"radii must be odd window sides >= 1, got {radii}")
         self.backbone = backbone
         self.radii = tuple(int(r) for r in radii)
         self.blur_sigma_518 = float(blur_sigma_518)
         self.absolute = bool(absolute)
+        if search not in SEARCH_CHOICES:
+            raise ValueError(f"search must be one of {SEARCH_CHOICES}, got {search!r}")
+        self.search = (search_dtype(getattr(backbone, "device", "cpu")) if search == "auto"
+                       else getattr(torch, search))
         self.model_id = backbone.model_id
         self.tokens_key = f"patch|{backbone.model_id}"
         self.pixel_level: float | None = None
@@ -89,13 +96,14 @@ class PatchMapper:
 
     def _state(self) -> tuple:
         return (self.kind, self.radii, self.blur_sigma_518, self.absolute, self.pixel_level,
-                self.image_level)
+                self.image_level, *_search_state(self.search))
 
     def info(self) -> dict[str, Any]:
         """Settings for provenance records."""
         return {"mapper": self.kind, "model_id": self.model_id, **self.backbone.info(),
                 "radii": list(self.radii), "blur_sigma_518": self.blur_sigma_518,
-                "absolute_scale": self.absolute, "pixel_level": _round(self.pixel_level),
+                "absolute_scale": self.absolute, "search": str(self.search).removeprefix("torch."),
+                "pixel_level": _round(self.pixel_level),
                 "image_level": _round(self.image_level)}
 
     # -- grid -> result ------------------------------------------------------------------------
@@ -129,6 +137,11 @@ class PatchMapper:
         squares = [self.square(g, f) for g, f in zip(grids, frames, strict=True)]
         self.pixel_level = float(reduce([np.quantile(s, PIXEL_QUANTILE) for s in squares]))
         self.image_level = float(reduce([top_fraction_mean(s, IMAGE_TOP_FRACTION) for s in squares]))
+
+
+def _search_state(search: torch.dtype) -> tuple:
+    """float32 search adds nothing to the state (keys made before bfloat16 search stay valid)."""
+    return () if search == torch.float32 else (str(search),)
 
 
 def _round(v: float | None) -> float | None:

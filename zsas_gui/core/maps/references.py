@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .patch_features import DEFAULT_RADII, PatchFeatures, aggregated, nearest_distance
+from ..errors import ZsasError
+from .patch_features import DEFAULT_RADII, PatchFeatures, aggregated, as_bank, as_query, nearest_distance
 from .patch_mapper import PatchMapper, check_same_backbone
 
 DEFAULT_MAX_BANK = 100_000   # patches (chosen)
@@ -59,13 +60,13 @@ class ReferenceMapper(PatchMapper):
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
                  max_bank: int = DEFAULT_MAX_BANK, seed: int = 0, blur_sigma_518: float = 4.0,
-                 absolute: bool = False):
-        super().__init__(backbone, radii, blur_sigma_518, absolute)
+                 absolute: bool = False, search: str = "auto"):
+        super().__init__(backbone, radii, blur_sigma_518, absolute, search)
         if max_bank < 1:
             raise ValueError(f"max_bank must be >= 1, got {max_bank}")
         self.max_bank, self.seed = int(max_bank), int(seed)
         self.references: list[PatchFeatures] = []
-        self._bank: list[torch.Tensor] = []      # per view (N, C_v) float32, unit rows
+        self._bank: list[torch.Tensor] = []      # per view (N, C_v) unit rows, the search dtype
         self._owner = torch.empty(0, dtype=torch.int64)   # (N,) reference index of each bank row
         self._index: dict[str, int] = {}
 
@@ -103,7 +104,7 @@ class ReferenceMapper(PatchMapper):
                 keep = coreset_indices(bank[len(bank) // 2], self.max_bank, self.seed)
                 bank, owner = [b[keep] for b in bank], owner[keep]
         self.references = refs
-        self._bank, self._owner = [b.clone() for b in bank], owner.clone()
+        self._bank, self._owner = [as_bank(b, self.search).clone() for b in bank], owner.clone()
         self._index = {f.fingerprint: i for i, f in enumerate(refs)}
         self.pixel_level = self.image_level = None
         if len(refs) >= 2:
@@ -117,9 +118,10 @@ class ReferenceMapper(PatchMapper):
         own = self._index.get(tokens.fingerprint)
         rows = None if own is None else (self._owner != own)
         if rows is not None and not bool(rows.any()):
-            raise ValueError("the only reference cannot be scored against itself: add another good image")
+            raise ZsasError("this image is the only good reference of the map, and it cannot be scored "
+                            "against itself: mark (or give in --references) another good image")
         with torch.inference_mode():
-            views = aggregated(tokens, self.radii)
+            views = [as_query(v) for v in aggregated(tokens, self.radii, self.search)]
             total = torch.zeros(tokens.n_patches)
             for q, bank in zip(views, self._bank, strict=True):
                 total += nearest_distance(q, bank if rows is None else bank[rows])

@@ -11,8 +11,10 @@ Backends, one per model family (``SamBundle.family``):
 
 - ``"sam1"`` (:class:`Sam1Backend`): segment_anything's ``SamPredictor``, with the fast decoder
   paths (:mod:`.fast_decoder`) and the onnxruntime encoder for small encoders (:mod:`.fast_encoder`);
-- ``"sam2"`` (:class:`.sam2_backend.Sam2Backend`): ``SAM2ImagePredictor``;
-- ``"sam_hq"`` (:class:`.hq_backend.HqBackend`): segment_anything_hq's ``SamPredictor``.
+- ``"sam2"`` (:class:`.sam2_backend.Sam2Backend`): ``SAM2ImagePredictor``, by default with its mask
+  decoder on the restructured core (:mod:`.sam2_fast`);
+- ``"sam_hq"`` (:class:`.hq_backend.HqBackend`): segment_anything_hq's ``SamPredictor``, by
+  default with its per-image HQ feature computed once per embedding (:class:`.hq_backend.HqDecoder`).
 
 Every decoder keeps ``SamPredictor.predict`` semantics (see ``method.refine.MaskDecoder``), so
 the cascade, PPG, the caches, the lane and the explain view run unchanged on each.
@@ -91,11 +93,11 @@ def make_backend(sam_bundle, decoder: str = "auto", encoder: str = "auto") -> Sa
     if family == "sam2":
         from .sam2_backend import Sam2Backend
 
-        return Sam2Backend(sam_bundle)
+        return Sam2Backend(sam_bundle, decoder)
     if family == "sam_hq":
         from .hq_backend import HqBackend
 
-        return HqBackend(sam_bundle)
+        return HqBackend(sam_bundle, decoder)
     if family != "sam1":
         raise ValueError(f"unknown SAM family {family!r}")
     return Sam1Backend(sam_bundle, decoder, encoder)
@@ -123,6 +125,22 @@ class CachedArrays:
             return None
         t = {n: torch.from_numpy(np.asarray(arrays[n], np.float32)).to(self.sam.device) for n in names}
         return self.embedding(t.pop("features"), t, tuple(hw))
+
+
+class LastDecoder:
+    """The fast decoder of the last embedding seen, built once per embedding object: repeated
+    edits on one image reuse its per-image work; another image replaces it."""
+
+    def __init__(self, make):
+        self.make = make                    # SamEmbedding -> decoder
+        self._emb, self._decoder = None, None
+
+    def get(self, emb: SamEmbedding):
+        import weakref
+
+        if self._emb is None or self._emb() is not emb:
+            self._emb, self._decoder = weakref.ref(emb), self.make(emb)
+        return self._decoder
 
 
 class PredictDecoder:

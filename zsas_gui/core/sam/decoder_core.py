@@ -19,6 +19,11 @@ work per call:
 Results equal SAM's up to float rounding (max abs difference of logits ~1e-6); the refine test
 compares masks with ``SamPredictor``. The module holds only SAM's own parameters and buffers
 derived from them, and exports to ONNX as two graphs (:mod:`.onnx_decoder`).
+
+SAM 2's mask decoder (``SAM2Base.sam_mask_decoder``) is the same two-way transformer with an
+object-score token before the IoU token and the encoder's two high-resolution maps added inside
+the upscaling (``act1(ln1(dc1(src) + feat_s1))``, ``act2(dc2(.) + feat_s0)``): :meth:`decode`
+with ``high_res`` from :meth:`high_res_rows` (torch only; :mod:`.sam2_fast`).
 """
 
 from __future__ import annotations
@@ -41,7 +46,10 @@ class DecoderCore(nn.Module):
 
     def __init__(self, sam):
         super().__init__()
-        pe_mod, dec = sam.prompt_encoder, sam.mask_decoder
+        if hasattr(sam, "sam_mask_decoder"):                              # SAM 2 (SAM2Base)
+            pe_mod, dec = sam.sam_prompt_encoder, sam.sam_mask_decoder
+        else:
+            pe_mod, dec = sam.prompt_encoder, sam.mask_decoder
         tr = dec.transformer
         _check_structure(pe_mod, dec)
         self.tr, self.dec = tr, dec
@@ -61,10 +69,12 @@ class DecoderCore(nn.Module):
             pe = pe_mod.get_dense_pe()[0].float()                          # (C, g, g)
             self.g = int(pe.shape[-1])
             self.C = int(pe.shape[0])
-            self.n_out = int(dec.num_mask_tokens) + 1
+            self.s = 1 if getattr(dec, "pred_obj_scores", False) else 0  # SAM 2: object-score token first
+            self.n_out = self.s + 1 + int(dec.num_mask_tokens)             # output tokens: [obj], iou, masks
+            tokens = [dec.obj_score_token.weight] if self.s else []
             f32 = {}
             f32["pe"] = pe.flatten(1).t()                                  # (HW, C)
-            f32["out_tokens"] = torch.cat([dec.iou_token.weight, dec.mask_tokens.weight], 0).float()
+            f32["out_tokens"] = torch.cat(tokens + [dec.iou_token.weight, dec.mask_tokens.weight], 0).float()
             conv = pe_mod.mask_downscaling[-1]
             wc = conv.weight[:, :, 0, 0].float()                           # (C, 16)
             bc = conv.bias.float()
@@ -117,11 +127,33 @@ class DecoderCore(nn.Module):
     def forward_mask(self, sparse, mask_input, img, pk, pv, pq, multimask=None):
         """As :meth:`forward_nomask` with a mask prompt: mask_input (1, 1, m, m) logits; the
         first 4 tensors of :meth:`per_image`."""
-        h = self.mask_head(mask_input)[0].flatten(1).t()                   # (HW, 16)
-        return self._decode(sparse, torch.addmm(img, h, self.wc_t), torch.addmm(pk, h, self.mk_t),
-                            torch.addmm(pv, h, self.mv_t), torch.addmm(pq, h, self.mq_t), multimask)
+        return self._decode(sparse, *self._with_mask(mask_input, img, pk, pv, pq), multimask)
 
-    def _decode(self, sparse, keys, k0, v0, q0, multimask=None):
+    def decode(self, sparse, mask_input, per_image, high_res=None):
+        """Every output token's logits: sparse (N, C); mask_input (1, 1, m, m) or None; the 8
+        tensors of :meth:`per_image`; high_res: SAM 2's maps from :meth:`high_res_rows` (None
+        for SAM 1) -> low (K, m, m) over the embedding's square, iou (K,); K = mask tokens."""
+        if mask_input is None:
+            return self._decode(sparse, *per_image[4:], high_res=high_res)
+        return self._decode(sparse, *self._with_mask(mask_input, *per_image[:4]), high_res=high_res)
+
+    @torch.no_grad()
+    def high_res_rows(self, feat_s0: torch.Tensor, feat_s1: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """SAM 2's high-resolution maps feat_s1 (1, c1, 2g, 2g) and feat_s0 (1, c2, 4g, 4g) in the
+        row order of the upscaling's products: (4 HW, c1) rows (i, j, di, dj) for pixel
+        (2i + di, 2j + dj), and (16 HW, c2) rows (i, j, di, dj, ei, ej) for (4i + 2di + ei, ...)."""
+        g, c1, c2 = self.g, self.c1, self.c2
+        s1 = feat_s1[0].to(self.pe.dtype).reshape(c1, g, 2, g, 2).permute(1, 3, 2, 4, 0).reshape(-1, c1)
+        s0 = feat_s0[0].to(self.pe.dtype).reshape(c2, g, 2, 2, g, 2, 2).permute(1, 4, 2, 5, 3, 6, 0).reshape(-1, c2)
+        return s1.contiguous(), s0.contiguous()
+
+    def _with_mask(self, mask_input, img, pk, pv, pq):
+        """The image-side tensors with the dense mask prompt added (low-rank, see the module)."""
+        h = self.mask_head(mask_input)[0].flatten(1).t()                   # (HW, 16)
+        return (torch.addmm(img, h, self.wc_t), torch.addmm(pk, h, self.mk_t),
+                torch.addmm(pv, h, self.mv_t), torch.addmm(pq, h, self.mq_t))
+
+    def _decode(self, sparse, keys, k0, v0, q0, multimask=None, high_res=None):
         nh, tr = self.nh, self.tr
         qpe = torch.cat([self.out_tokens, sparse], 0)                       # (T, C)
         l0 = tr.layers[0]                                                  # skip_first_layer_pe
@@ -150,12 +182,15 @@ class DecoderCore(nn.Module):
         n = self.n_out                                                     # only the output tokens
         fa = tr.final_attn_token_to_image
         hs = tr.norm_final_attn(queries[:n] + self._tok_to_img(fa, queries[:n] + qpe[:n], keys + self.pe, keys))
-        dec = self.dec
-        iou = dec.iou_prediction_head(hs[0:1])[0]                          # (4,)
-        hyper = torch.stack([dec.output_hypernetworks_mlps[i](hs[1 + i]) for i in range(n - 1)], 0)
+        dec, s = self.dec, self.s
+        iou = dec.iou_prediction_head(hs[s:s + 1])[0]                      # (4,)
+        hyper = torch.stack([dec.output_hypernetworks_mlps[i](hs[s + 1 + i]) for i in range(n - 1 - s)], 0)
         y = torch.addmm(self.b1, keys, self.w1).reshape(-1, self.c1)        # (HW*4, c1)
+        if high_res is not None:
+            y = y + high_res[0]
         y = self.up_act1(F.layer_norm(y, (self.c1,), self.up_ln.weight, self.up_ln.bias, self.up_ln.eps))
-        y = self.up_act2(torch.addmm(self.b2, y, self.w2).reshape(-1, self.c2))   # (HW*16, c2)
+        y = torch.addmm(self.b2, y, self.w2).reshape(-1, self.c2)           # (HW*16, c2)
+        y = self.up_act2(y if high_res is None else y + high_res[1])
         if multimask is None:
             return self._to_image(hyper @ y.t()), iou                      # (4, m, m), (4,)
         best = torch.where(multimask, torch.argmax(iou[1:]) + 1, torch.zeros((), dtype=torch.long, device=iou.device))
@@ -218,13 +253,18 @@ class DecoderCore(nn.Module):
         return torch.addmm(keys, p.t(), u + attn.out_proj.bias / nh)
 
 
-def _check_structure(pe_mod, dec) -> None:
-    """The restructuring assumes segment_anything's modules; refuse anything else."""
-    from segment_anything.modeling.transformer import TwoWayTransformer
+#: the two-way transformers the restructuring reproduces (module, class)
+TRANSFORMERS = {("segment_anything.modeling.transformer", "TwoWayTransformer"),
+                ("sam2.modeling.sam.transformer", "TwoWayTransformer")}
 
+
+def _check_structure(pe_mod, dec) -> None:
+    """The restructuring assumes segment_anything's (or sam2's, of the same structure) modules;
+    refuse anything else."""
     tr = dec.transformer
     md, up = pe_mod.mask_downscaling, dec.output_upscaling
-    ok = (isinstance(tr, TwoWayTransformer) and len(tr.layers) >= 1
+    kind = (type(tr).__module__, type(tr).__name__)
+    ok = (kind in TRANSFORMERS and len(tr.layers) >= 1
           and tr.layers[0].skip_first_layer_pe and not any(l.skip_first_layer_pe for l in tr.layers[1:])
           and isinstance(md[-1], nn.Conv2d) and tuple(md[-1].kernel_size) == (1, 1)
           and len(up) == 5 and all(isinstance(up[i], nn.ConvTranspose2d) for i in (0, 3))

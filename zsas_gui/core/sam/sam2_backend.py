@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .backends import CachedArrays, PredictDecoder, SamEmbedding
+from .backends import CachedArrays, LastDecoder, PredictDecoder, SamEmbedding
 
 
 def stretched_to_padded(features, hw: tuple[int, int], long_side: int) -> np.ndarray:
@@ -59,16 +59,19 @@ def feature_sizes(image_size: int) -> list[tuple[int, int]]:
 
 
 class Sam2Backend(CachedArrays):
-    """``SAM2ImagePredictor`` on a cached embedding (its own ``predict``: the reference path)."""
+    """``SAM2ImagePredictor`` on a cached embedding. ``decoder="torch"``: its own ``predict`` (the
+    reference path); otherwise the restructured decoder (:mod:`.sam2_fast`, torch; there is no
+    onnxruntime graph for SAM 2), or ``predict`` when the decoder's structure is unexpected."""
 
     name = "sam2"
-    decoder_name = "torch"
     EXTRAS = ("high_res_0", "high_res_1")
 
-    def __init__(self, sam_bundle):
+    def __init__(self, sam_bundle, decoder: str = "auto"):
         import warnings
 
         from sam2.sam2_image_predictor import SAM2ImagePredictor
+
+        from .sam2_fast import Sam2FastDecoder, make_sam2_core
 
         self.sam = sam_bundle
         with warnings.catch_warnings():
@@ -76,6 +79,12 @@ class Sam2Backend(CachedArrays):
             warnings.simplefilter("ignore", FutureWarning)
             self.predictor = SAM2ImagePredictor(sam_bundle.model)
         self.predictor._bb_feat_sizes = feature_sizes(sam_bundle.long_side)
+        self.core = None if decoder == "torch" else make_sam2_core(sam_bundle.model)
+        self._fast = LastDecoder(lambda emb: Sam2FastDecoder(self.core, self.predictor, emb))
+
+    @property
+    def decoder_name(self) -> str:
+        return "torch" if self.core is None else "fast"
 
     def encode(self, image: np.ndarray) -> SamEmbedding:
         import torch
@@ -92,7 +101,9 @@ class Sam2Backend(CachedArrays):
         return SamEmbedding(features, (side, side), tuple(hw), extras=dict(extras), frame="stretched",
                             long_side=side)
 
-    def decoder(self, emb: SamEmbedding) -> PredictDecoder:
+    def decoder(self, emb: SamEmbedding):
+        if self.core is not None:
+            return self._fast.get(emb)
         p = self.predictor
         p.reset_predictor()
         p._features = {"image_embed": emb.features, "high_res_feats": [emb.extras[k] for k in self.EXTRAS]}

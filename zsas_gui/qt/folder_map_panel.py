@@ -1,0 +1,315 @@
+"""The "heatmap from" selector (side panel): the text prompts, this folder (the ``mutual`` map),
+the good images (``references``) or ``auto`` (references when there are good images, else the
+folder for 3+ images, else the text), ALGORITHM.md §1b, docs/app.md.
+
+The choice is a project default (project.json, beside the parameters). A folder map is built by
+a pass on the lane (folder_map_job.py) with its progress and a cancel button here; the map in
+use is named below the choice, and stays what it was until a pass finishes (a cancelled or
+failed pass says so). Marking an image good (or taking the mark back) while the references map
+is in use (or ``auto`` turns to it) fits it again on the new set of good images; when a map is
+installed, the current image's map and automatic result are computed again (images computed
+ahead are keyed by the map's state, ahead.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QGroupBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ..core.errors import ZsasError
+from ..core.explain.explain import map_source
+from ..core.export.common import in_good_folder
+from ..core.maps.folder_select import MAP_KINDS, resolve_map_kind
+from .folder_map_job import FolderMapSignals, FolderPass, MapperStore
+from .lane_jobs import Request
+from .models_state import ModelsState
+
+log = logging.getLogger(__name__)
+
+STAGE_TEXT = {"features": "encoding", "scoring": "scoring", "ranking": "ranking"}
+
+
+def choice_text(kind: str, n_folder: int, n_good: int) -> str:
+    """The selector's item for ``kind`` with the number of images it draws on."""
+    if kind == "mutual":
+        return f"this folder ({n_folder} images)"
+    if kind == "references":
+        return f"good images ({n_good})"
+    if kind == "auto":
+        try:
+            concrete = resolve_map_kind("auto", n_good, n_folder)
+        except ZsasError:
+            concrete = "text"
+        return f"auto: {choice_text(concrete, n_folder, n_good)}"
+    return "text prompts"
+
+
+class HeatmapSourceBox(QGroupBox):
+    """The selector, the map in use, and the pass's progress with its cancel button."""
+
+    chosen = Signal(str)            # the user picked a kind (MAP_KINDS)
+    rebuild = Signal()              # build the chosen map again
+    cancel = Signal()
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__("Heatmap from", parent)
+        self.setObjectName("heatmap_source_box")
+        lay = QVBoxLayout(self)
+        self.combo = QComboBox()
+        self.combo.setObjectName("map_source")
+        self.combo.setToolTip("Where the heatmap comes from: CLIP text prompts; each image against the "
+                              "other images of this folder; against the images marked good; or auto "
+                              "(good images if any, else this folder)")
+        for kind in MAP_KINDS:
+            self.combo.addItem(choice_text(kind, 0, 0), kind)
+        self.combo.currentIndexChanged.connect(lambda i: self.chosen.emit(self.combo.itemData(i)))
+        lay.addWidget(self.combo)
+        self.in_use = QLabel("")
+        self.in_use.setObjectName("map_in_use")
+        self.in_use.setWordWrap(True)
+        lay.addWidget(self.in_use)
+        row = QHBoxLayout()
+        self.progress = QProgressBar()
+        self.progress.setObjectName("map_progress")
+        self.progress.setFormat("%v/%m")
+        self.stop = QToolButton()
+        self.stop.setObjectName("map_cancel")
+        self.stop.setText("✕")
+        self.stop.setToolTip("Stop building this map (the heatmap stays as it is)")
+        self.stop.clicked.connect(self.cancel)
+        self.again = QPushButton("Build again")
+        self.again.setObjectName("map_rebuild")
+        self.again.clicked.connect(self.rebuild)
+        for w in (self.progress, self.stop, self.again):
+            row.addWidget(w)
+            w.setVisible(False)
+        lay.addLayout(row)
+
+    def show_choice(self, kind: str, n_folder: int, n_good: int) -> None:
+        """Select ``kind`` (no ``chosen`` signal) and write the counts into the items."""
+        self.combo.blockSignals(True)
+        for i in range(self.combo.count()):
+            self.combo.setItemText(i, choice_text(self.combo.itemData(i), n_folder, n_good))
+        self.combo.setCurrentIndex(max(0, self.combo.findData(kind)))
+        self.combo.blockSignals(False)
+
+    def show_progress(self, stage: str, done: int, total: int) -> None:
+        self.progress.setRange(0, max(1, total))
+        self.progress.setValue(done)
+        self.progress.setFormat(f"{STAGE_TEXT.get(stage, stage)} %v/%m")
+        for w, on in ((self.progress, True), (self.stop, True), (self.again, False)):
+            w.setVisible(on)
+
+    def show_in_use(self, text: str, offer_rebuild: bool = False) -> None:
+        self.in_use.setText(text)
+        for w, on in ((self.progress, False), (self.stop, False), (self.again, offer_rebuild)):
+            w.setVisible(on)
+
+
+class FolderMapControls(QObject):
+    """The selector's behaviour in ``window`` (its controller, lane and side panel)."""
+
+    def __init__(self, window):
+        super().__init__(window)
+        self.window, self.controller, self.lane = window, window.controller, window.lane
+        self.box = HeatmapSourceBox()
+        self.signals = FolderMapSignals(self)
+        self.store = MapperStore()
+        self.kind = "text"                   # the user's choice
+        self.info: dict | None = None        # the installed map's info (None: the models' text map)
+        self.job: FolderPass | None = None   # the pass under way
+        self._serial = 0
+        self._good: set[str] = set()
+        self._note = ""
+        self._retry = False                  # the last pass was cancelled or failed
+        self.box.chosen.connect(self.choose)
+        self.box.rebuild.connect(self.apply)
+        self.box.cancel.connect(self.cancel)
+        self.signals.progress.connect(self._on_progress)
+        self.signals.finished.connect(self._on_finished)
+        self.lane.models_loaded.connect(self._on_models_loaded)
+        self.controller.image_updated.connect(self._on_image_updated)
+        self._show()
+
+    # -- counts ------------------------------------------------------------------------------
+    def folder_paths(self) -> list[str]:
+        project = self.controller.project
+        return [] if project is None else [str(e.path) for e in project.images]
+
+    def good_paths(self) -> list[str]:
+        project = self.controller.project
+        return [] if project is None else [str(project.entry(r).path) for r in sorted(self._good)]
+
+    def _good_now(self) -> set[str]:
+        """Images marked good, and those in a ``train/good``-like folder (MVTec's references)."""
+        c = self.controller
+        if c.project is None:
+            return set()
+        return {e.rel for e in c.project.images if c.docs.status(e.rel) == "good" or in_good_folder(e.rel)}
+
+    def concrete(self) -> str:
+        """The source the choice means now (a user error when it cannot work)."""
+        return resolve_map_kind(self.kind, len(self._good), len(self.folder_paths()))
+
+    # -- gestures ----------------------------------------------------------------------------
+    def folder_opened(self) -> None:
+        """A folder was opened: its stored choice, its good images; build its map."""
+        from ..state.project_defaults import load_map_source
+
+        self.kind = load_map_source(self.controller.project)
+        self._good = self._good_now()
+        self.apply()
+
+    def choose(self, kind: str) -> None:
+        """The user picked ``kind``: store it in the project and build it."""
+        from ..state.project_defaults import save_map_source
+
+        self.kind = kind
+        project = self.controller.project
+        if project is not None:
+            try:
+                save_map_source(project, kind)
+            except (OSError, ZsasError) as exc:
+                self.window.show_error(f"could not save the heatmap source in {project.store.project_file}: {exc}")
+        self.apply()
+
+    def apply(self) -> None:
+        """Start the pass the choice needs (nothing when that map is in use or no models)."""
+        self._note, self._retry = "", False
+        if self.controller.project is None or not self.lane.has_pipeline:
+            self._show()
+            return
+        try:
+            kind = self.concrete()
+        except ZsasError as exc:
+            self._stop_job()
+            self._note = f"{exc} — the heatmap stays as it is"
+            self._show()
+            return
+        paths = {"mutual": self.folder_paths, "references": self.good_paths}.get(kind, list)()
+        if kind == "text" and self.info is None:
+            self._stop_job()
+            self._show()
+            return
+        self._stop_job()
+        self._serial += 1
+        names = {str(e.path): e.rel for e in self.controller.project.images}
+        self.job = FolderPass(self._serial, kind, paths, self.signals, self.store, names=names)
+        self.lane.run_folder_pass(self.job)
+        self._show()
+        if kind != "text":
+            self.box.show_progress("features", 0, len(paths))
+
+    def cancel(self) -> None:
+        """Stop the pass under way: the map in use stays."""
+        job = self.job
+        if job is None:
+            return
+        job.cancel()                        # before the lane stops it: it must not resume
+        for dropped in self.lane.cancel_folder_pass():
+            dropped.abandon()               # it was waiting: say it ended
+
+    def _stop_job(self) -> None:
+        if self.job is not None:
+            self.job.cancel()
+            self.lane.cancel_folder_pass()
+            self.job = None
+
+    # -- lane -------------------------------------------------------------------------------
+    def _on_progress(self, serial: int, stage: str, done: int, total: int) -> None:
+        if self.job is not None and serial == self.job.serial:
+            self.box.show_progress(stage, done, total)
+
+    def _on_finished(self, serial: int, info, message: str) -> None:
+        if self.job is None or serial != self.job.serial:
+            return                          # a pass replaced meanwhile
+        kind, self.job = self.job.kind, None
+        if info is not None:
+            self.info = None if kind == "text" else info
+            left_out = info.get("left_out") or []
+            self._note = (f"{len(left_out)} unreadable image(s) left out: "
+                          f"{', '.join(Path(p).name for p in left_out[:3])}" if left_out else "")
+            self._show()
+            refresh_current(self.controller)
+            return
+        what = "cancelled" if message == "cancelled" else f"failed: {message}"
+        self._note, self._retry = f"building the map {what} — the heatmap stays as it was", True
+        if message != "cancelled":
+            self.window.show_error(f"heatmap from {choice_text(kind, 0, 0).split(' (')[0]}: {message}")
+        self._show()
+
+    def _on_models_loaded(self, _info) -> None:
+        self._stop_job()
+        self.info = None                    # new models start from their text map
+        if self.controller.project is not None:
+            self.apply()
+
+    def _on_image_updated(self, rel: str, status: str, _score) -> None:
+        good = status == "good" or in_good_folder(rel)
+        if good == (rel in self._good):
+            return
+        (self._good.add if good else self._good.discard)(rel)
+        uses_references = (self.info or {}).get("mapper") == "references" or (
+            self.job is not None and self.job.kind == "references")
+        try:
+            wanted = self.concrete()
+        except ZsasError:
+            wanted = None
+        if uses_references or wanted == "references":
+            self.apply()                    # the references grew (or shrank): fit them again
+        else:
+            self._show()
+
+    # -- showing ----------------------------------------------------------------------------
+    def in_use_text(self) -> str:
+        pipe = self.lane.pipeline
+        if self.info is not None:
+            return map_source(self.info)
+        if pipe is None:
+            return "no models loaded"
+        return map_source({"mapper": "vv", "model_id": pipe.clip.model_id if pipe.clip else "CLIP"})
+
+    def _show(self) -> None:
+        n_folder = len(self.folder_paths())
+        self.box.show_choice(self.kind, n_folder, len(self._good))
+        text = f"in use: {self.in_use_text()}"
+        if self._note:
+            text += f"\n{self._note}"
+        if self.job is None:
+            self.box.show_in_use(text, offer_rebuild=self._retry and self.controller.project is not None)
+        else:
+            self.box.in_use.setText(text)
+
+
+def refresh_current(c) -> None:
+    """A new map is in use: the controller's current image gets its map computed again, and its
+    automatic result while it is unreviewed with automatic points (a reviewed mask and
+    hand-placed points stay; a good image is left as it is). Images ahead follow its result."""
+    doc = c.doc
+    if doc is None or c.image is None or not c.can_compute or doc.status == "good":
+        return
+    s = doc.state
+    auto = s.auto and doc.status == "unreviewed" and c.models.state != ModelsState.HEATMAP_ONLY
+    c.lane.submit(Request.make("refine" if auto else "features", doc.image_id, doc.revision, c.image_key,
+                               c.image, s.params, s.text_prompts))
+
+
+def install(window) -> FolderMapControls:
+    """Put the selector at the top of ``window``'s side panel (above the parameters)."""
+    controls = FolderMapControls(window)
+    side = window.params_panel.parentWidget().layout()
+    side.insertWidget(side.indexOf(window.params_panel), controls.box)
+    return controls
