@@ -76,18 +76,13 @@ def _map_groups(args: argparse.Namespace, kind: str, folder: list[str], todo: li
     return groups
 
 
-def _map_kind(args: argparse.Namespace, n_references: int, n_folder: int) -> str:
-    from ..core.maps.folder_select import resolve_map_kind
-
-    return resolve_map_kind(args.map, n_references, n_folder)
-
-
 def segment_on_ray(args: argparse.Namespace) -> int:
     """``zsas segment PATH... -o OUT --ray``: the local command's files, made by Ray actors."""
     import json
 
     from ..core.engine.segment_job import SegmentJob
     from ..core.errors import ZsasError
+    from ..core.maps.folder_select import resolve_map_kind
     from ..scale.inputs import is_uri, list_inputs
     from ..scale.job import run_job
     from ..scale.runtime import actor_spec, connected
@@ -104,7 +99,7 @@ def segment_on_ray(args: argparse.Namespace) -> int:
     params, text = method_params_from_args(args), text_prompts_from_args(args)
     check_earlier_run(job.out, params, text)
     refs = reference_images(args)
-    kind = _map_kind(args, len(refs), len(items))
+    kind = resolve_map_kind(args.map, len(refs), len(items))
     srcs = [src for src, _ in items]
     groups = _map_groups(args, kind, srcs, srcs)
     worker_kwargs = {"models": _models(args, kind, refs), "params": params, "text": text,
@@ -134,6 +129,7 @@ def segment_on_ray(args: argparse.Namespace) -> int:
 def label_on_ray(proj, todo: list, args: argparse.Namespace, params, text) -> list[str]:
     """``zsas label FOLDER --ray``: pre-labels of ``todo`` (ImageEntry list) written by Ray
     actors into the project store. Returns the failures as "rel: message" lines."""
+    from ..core.maps.folder_select import resolve_map_kind
     from ..scale.job import run_job
     from ..scale.runtime import actor_spec, connected
     from ..scale.workers import LabelWorker
@@ -142,7 +138,7 @@ def label_on_ray(proj, todo: list, args: argparse.Namespace, params, text) -> li
     items = [(str(entry.path), entry.rel) for entry in todo]
     usable = [e for e in proj.images if proj.problem_for(e.rel) is None]
     refs = reference_images(args) or [e.path for e in usable if proj.status(e.rel) == "good"]
-    kind = _map_kind(args, len(refs), len(usable))       # the local run's choice (label_cmd)
+    kind = resolve_map_kind(args.map, len(refs), len(usable))     # the local run's choice (label_cmd)
     groups = _map_groups(args, kind, [str(e.path) for e in usable], [src for src, _ in items])
     worker_kwargs = {"models": _models(args, kind, refs), "params": params, "text": text,
                      "folder": str(proj.root)}
