@@ -43,7 +43,7 @@ def test_file_export_writes_what_zsas_export_writes_and_offers_the_folder(
     out = tmp_path / "out_app"
     dlg.out.setText(str(out))
     qtbot.mouseClick(dlg.export_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dlg.report is not None or dlg.problems.isVisible(), timeout=30000)
+    qtbot.waitUntil(lambda: dlg.report is not None or dlg.problems.isVisible(), timeout=300_000)
     assert dlg.report is not None, [dlg.problems.item(i).text() for i in range(dlg.problems.count())]
     assert dlg.report.n_abnormal == 1 and dlg.report.n_normal == 1
     assert dlg.open_button.isVisible() and "exported 2 images" in dlg.result.text()
@@ -73,7 +73,7 @@ def test_export_problems_are_listed_and_nothing_is_written(make_window, image_fo
     dlg.statuses["edited"].setChecked(True)
     dlg.statuses["good"].setChecked(True)
     assert dlg.start()
-    qtbot.waitUntil(lambda: not dlg.running() and dlg.problems.isVisible(), timeout=30000)
+    qtbot.waitUntil(lambda: not dlg.running() and dlg.problems.isVisible(), timeout=300_000)
     texts = [dlg.problems.item(i).text() for i in range(dlg.problems.count())]
     assert any("reserved" in t and "good" in t for t in texts), texts
     assert "nothing was written" in dlg.result.text()
@@ -82,7 +82,7 @@ def test_export_problems_are_listed_and_nothing_is_written(make_window, image_fo
     (out / "mine.txt").write_text("the user's file")  # a folder that is not an export: refused
     w.controller.set_defect_class("hole")
     assert dlg.start()
-    qtbot.waitUntil(lambda: not dlg.running() and dlg.problems.isVisible(), timeout=30000)
+    qtbot.waitUntil(lambda: not dlg.running() and dlg.problems.isVisible(), timeout=300_000)
     assert "not empty" in dlg.problems.item(0).text()
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
     dlg.close()

@@ -99,16 +99,16 @@ def test_one_button_downloads_verifies_loads_and_runs_the_method(
     dlg = _dialog(w, url, data, tiny_models[0])
     assert w.controller.doc.mask is None
     qtbot.mouseClick(dlg.download_btn, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dlg.progress.value() > 0, timeout=20000)
+    qtbot.waitUntil(lambda: dlg.progress.value() > 0, timeout=300_000)
     assert dlg.cancel_btn.isEnabled() and not dlg.download_btn.isEnabled()
     qtbot.mouseClick(dlg.cancel_btn, Qt.MouseButton.LeftButton)   # cancel keeps the partial file
     _Gated.gate.set()
-    qtbot.waitUntil(lambda: not dlg.running(), timeout=20000)
+    qtbot.waitUntil(lambda: not dlg.running(), timeout=300_000)
     assert "cancelled" in dlg.message.text() and not (tmp_path / "models" / "test_sam.pth").exists()
     qtbot.mouseClick(dlg.download_btn, Qt.MouseButton.LeftButton)  # resumes, verifies, loads
-    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=60000)
+    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=300_000)
     assert (tmp_path / "models" / "test_sam.pth").read_bytes() == data
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=60000)   # the method ran
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=300_000)   # the method ran
     assert not dlg.isVisible()                                     # closed once the models loaded
     wait_idle(w)
 
@@ -121,7 +121,7 @@ def test_a_checksum_mismatch_is_reported_and_nothing_is_loaded(
     w = make_window(None, image_folder)
     dlg = _dialog(w, url, data, tiny_models[0], checksum="0" * 64)
     qtbot.mouseClick(dlg.download_btn, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: not dlg.running(), timeout=20000)
+    qtbot.waitUntil(lambda: not dlg.running(), timeout=300_000)
     assert "sha256 mismatch" in dlg.message.text()
     assert not (tmp_path / "models" / "test_sam.pth").exists() and w.controller.models_state == "missing"
     dlg.close()

@@ -21,18 +21,18 @@ def test_window_segments_edits_and_prefetches_with_each_backend(name, family, cl
     pipe = Pipeline(clip_bundle, sam)
     w = make_window(pipe, image_folder)
     c = w.controller
-    qtbot.waitUntil(lambda: c.doc.mask is not None, timeout=30000)     # the automatic result
-    wait_idle(w, timeout=30000)
+    qtbot.waitUntil(lambda: c.doc.mask is not None, timeout=300_000)     # the automatic result
+    wait_idle(w, timeout=300_000)
     assert pipe.backend.name == family and w.lane.counters["prefetched"] == 2
     assert pipe.encoder_calls["sam"] == 3                 # the shown image + two encoded ahead
     h, w_ = c.doc.mask.shape
     c.add_point(w_ // 3, h // 3, True)                    # an edit: the cascade on the cached embedding
     c.submit_now()
-    qtbot.waitUntil(lambda: not c.doc.needs_refine, timeout=30000)
-    wait_idle(w, timeout=30000)
+    qtbot.waitUntil(lambda: not c.doc.needs_refine, timeout=300_000)
+    wait_idle(w, timeout=300_000)
     assert c.doc.mask.shape == (h, w_) and pipe.encoder_calls["sam"] == 3
     rels = w.file_list.ordered()
     w.file_list.select(rels[1])                           # encoded ahead: no encoder call for it
-    qtbot.waitUntil(lambda: c.doc.mask is not None and c.doc.image_id == rels[1], timeout=30000)
-    wait_idle(w, timeout=30000)
+    qtbot.waitUntil(lambda: c.doc.mask is not None and c.doc.image_id == rels[1], timeout=300_000)
+    wait_idle(w, timeout=300_000)
     assert pipe.encoder_calls["sam"] == 4                 # only the newly prefetched next image

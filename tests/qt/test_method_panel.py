@@ -22,7 +22,7 @@ def _ready(make_window, folder, pipeline, qtbot, wait_idle):
     w.lane.ppg_ready.connect(lambda req, ppg: seen["ppgs"].append((req, ppg)))
     w.actions["toggle_method"].trigger()
     assert w.method_panel.isVisible()
-    qtbot.waitUntil(lambda: w.method_panel.explanation is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.method_panel.explanation is not None, timeout=300_000)
     wait_idle(w)
     return w, seen
 
@@ -103,7 +103,7 @@ def test_strip_follows_a_point_edit(make_window, image_folder, tiny_pipeline, qt
         widths.append(None if rgb is None else rgb.shape[1]), set_step(rgb, caption)))
     mouse.click(w.canvas, 20, 30)
     assert "(before your last edit)" in w.canvas.step_caption()
-    qtbot.waitUntil(lambda: panel.request is not None and panel.request.revision == doc.revision, timeout=20000)
+    qtbot.waitUntil(lambda: panel.request is not None and panel.request.revision == doc.revision, timeout=300_000)
     wait_idle(w)
     expl = panel.explanation
     assert expl is not before_expl and expl.result is seen["results"][-1][1]
@@ -114,7 +114,7 @@ def test_strip_follows_a_point_edit(make_window, image_folder, tiny_pipeline, qt
     assert "(before your last edit)" not in w.canvas.step_caption()
     # quick (64 px long, stretched over the 128 px image), then full size
     item = w.canvas._step_item
-    qtbot.waitUntil(lambda: item.pixmap().width() == 128, timeout=5000)
+    qtbot.waitUntil(lambda: item.pixmap().width() == 128, timeout=300_000)
     assert 64 in widths and widths[-1] == 128
     assert item.scale() == 1.0
     assert np.array_equal(_pixmap_rgb(item.pixmap()), render_step(w.controller.image, panel.current_step(),

@@ -68,15 +68,15 @@ def test_download_shows_progress_and_can_be_cancelled_then_completes(dialog, ser
     spec = _spec(f"http://127.0.0.1:{httpd.server_address[1]}/w.bin", data)
     dialog.start_download(spec, _local_download)
     assert dialog.cancel_btn.isEnabled() and dialog.progress.isVisible()
-    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=10000)
+    qtbot.waitUntil(lambda: dialog.progress.value() > 0, timeout=300_000)
     qtbot.mouseClick(dialog.cancel_btn, Qt.MouseButton.LeftButton)
     _Slow.gate.set()
-    qtbot.waitUntil(lambda: not dialog.downloads.running(), timeout=10000)
+    qtbot.waitUntil(lambda: not dialog.downloads.running(), timeout=300_000)
     assert "cancelled" in dialog.message.text()
     target = registry.models_dir() / "test_net.pth"
     assert not target.exists()
     dialog.start_download(spec, _local_download)              # resumes, verifies, installs
-    qtbot.waitUntil(lambda: not dialog.downloads.running(), timeout=10000)
+    qtbot.waitUntil(lambda: not dialog.downloads.running(), timeout=300_000)
     assert "downloaded and verified" in dialog.message.text()
     assert target.read_bytes() == data
 

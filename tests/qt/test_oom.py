@@ -37,22 +37,22 @@ def _shown(w):
 def test_out_of_memory_is_said_with_two_offers_and_the_lane_keeps_working(
         make_window, image_folder, tiny_pipeline, qtbot, wait_idle, monkeypatch, exc):
     w = make_window(tiny_pipeline, image_folder)
-    qtbot.waitUntil(lambda: _shown(w), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w), timeout=300_000)
     wait_idle(w)
     c = w.controller
     calls = _fail_once(monkeypatch, tiny_pipeline, exc, c.image_key)
     c.add_point(30, 30, True)
-    with qtbot.waitSignal(w.lane.out_of_memory, timeout=20000):
+    with qtbot.waitSignal(w.lane.out_of_memory, timeout=300_000):
         c.submit_now()
     box = w.oom.box
-    qtbot.waitUntil(box.isVisible, timeout=5000)
+    qtbot.waitUntil(box.isVisible, timeout=300_000)
     assert "out of memory" in box.text() and "cpu" in box.text().lower()
     assert box.cpu_button.text() == "Switch to CPU" and box.smaller_button.text() == "Use a smaller model"
     assert w.banner.isVisible() and "out of memory" in w.banner.text()
     assert c.doc.needs_refine                                        # the failed edit shows no mask
     c.add_point(60, 40, False)                                       # the next request works
     c.submit_now()
-    qtbot.waitUntil(lambda: _shown(w), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w), timeout=300_000)
     assert len(calls) == 2 and len(c.doc.prompts) >= 2
     box.close()
 
@@ -60,18 +60,18 @@ def test_out_of_memory_is_said_with_two_offers_and_the_lane_keeps_working(
 def test_switch_to_cpu_reloads_the_models_on_the_lane(make_window, image_folder, tiny_pipeline, qtbot,
                                                      wait_idle, monkeypatch):
     w = make_window(tiny_pipeline, image_folder)
-    qtbot.waitUntil(lambda: _shown(w), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w), timeout=300_000)
     wait_idle(w)
     _fail_once(monkeypatch, tiny_pipeline, RuntimeError(OOM), w.controller.image_key)
     w.controller.add_point(30, 30, True)
-    with qtbot.waitSignal(w.lane.out_of_memory, timeout=20000):
+    with qtbot.waitSignal(w.lane.out_of_memory, timeout=300_000):
         w.controller.submit_now()
-    qtbot.waitUntil(w.oom.box.isVisible, timeout=5000)
-    with qtbot.waitSignal(w.lane.models_loaded, timeout=20000) as loaded:
+    qtbot.waitUntil(w.oom.box.isVisible, timeout=300_000)
+    with qtbot.waitSignal(w.lane.models_loaded, timeout=300_000) as loaded:
         qtbot.mouseClick(w.oom.box.cpu_button, Qt.MouseButton.LeftButton)
     assert str(loaded.args[0]["device"]) == "cpu"
     assert w.lane.pipeline is not tiny_pipeline and str(w.lane.pipeline.sam.device) == "cpu"
-    qtbot.waitUntil(lambda: _shown(w), timeout=20000)               # the image is sent again
+    qtbot.waitUntil(lambda: _shown(w), timeout=300_000)               # the image is sent again
     assert w.controller.models_state == "ready" and not w.oom.box.isVisible()
     wait_idle(w)
 
@@ -80,7 +80,7 @@ def test_use_a_smaller_model_applies_the_fast_preset(make_window, image_folder, 
                                                     wait_idle, monkeypatch, tmp_path):
     monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models"))
     w = make_window(tiny_pipeline, image_folder)
-    qtbot.waitUntil(lambda: _shown(w), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w), timeout=300_000)
     wait_idle(w)
     w.oom.on_out_of_memory(None, f"out of memory on cuda:0 ({OOM})")
     qtbot.mouseClick(w.oom.box.smaller_button, Qt.MouseButton.LeftButton)

@@ -10,7 +10,7 @@ from zsas_gui.qt.controller import DEBOUNCE_MS
 
 def _ready(make_window, folder, pipeline, qtbot, wait_idle):
     w = make_window(pipeline, folder)
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=300_000)
     wait_idle(w)
     return w
 
@@ -26,7 +26,7 @@ def test_slider_edits_are_debounced_into_few_refinements(make_window, image_fold
     assert len(doc.undo_stack) == 1               # one undo step for the burst
     qtbot.wait(DEBOUNCE_MS // 3)
     assert lane.counters["refines"] == refines    # nothing sent yet
-    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=300_000)
     wait_idle(w)
     assert lane.counters["refines"] - refines <= 2
     assert doc.state.auto and doc.state.params.k_pos == 6
@@ -41,7 +41,7 @@ def test_a_text_prompt_change_recomputes_the_heatmap_without_re_encoding(
     w.text_box.object_name.setText("magnetic tile")
     w.text_box._apply()
     assert doc.state.text_prompts.object_name == "magnetic tile" and doc.needs_refine
-    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=300_000)
     wait_idle(w)
     assert w.controller.heatmap is not old_map
     assert tiny_pipeline.encoder_calls == encodes            # image encoders did not run again
@@ -88,7 +88,7 @@ def test_new_images_start_from_the_last_parameters_and_text_prompts(make_window,
     w.text_box.object_name.setText("tile")
     w.text_box._apply()
     wait_idle(w)
-    qtbot.waitUntil(lambda: not w.controller.doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not w.controller.doc.needs_refine, timeout=300_000)
     w.file_list.select(w.file_list.ordered()[1])
     s = w.controller.doc.state
     assert s.params.k_pos == 5 and s.text_prompts.object_name == "tile" and len(w.controller.doc.undo_stack) == 0

@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 
 def _ready(make_window, folder, pipeline, qtbot, wait_idle):
     w = make_window(pipeline, folder)
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=300_000)
     wait_idle(w)
     return w
 
@@ -23,7 +23,7 @@ def test_click_adds_a_point_and_the_lane_refines_and_shows_the_mask(
     mouse.click(w.canvas, 100, 70, button=Qt.MouseButton.RightButton)  # right: negative
     assert doc.prompts.labels[-1] == 0
     assert len(w.canvas.point_items()) == n0 + 2
-    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=300_000)
     assert doc.state.mask_source == "refined"
     assert lane.counters["refines"] > refines0
     assert w.canvas._mask is doc.mask and not w.canvas._mask_item.pixmap().isNull()
@@ -43,7 +43,7 @@ def test_drag_moves_a_point_in_one_undo_step(make_window, image_folder, tiny_pip
     assert len(doc.undo_stack) == steps + 1
     x, y = w.canvas.point_items()[i].image_xy()
     assert abs(x - doc.prompts.points[i, 0]) < 1e-3 and abs(y - doc.prompts.points[i, 1]) < 1e-3
-    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=300_000)
     w.controller.undo()
     assert np.allclose(doc.prompts.points[i], (30, 40), atol=0.6)
 
@@ -76,7 +76,7 @@ def test_regenerate_restores_the_automatic_points(make_window, image_folder, tin
     w.activateWindow()
     qtbot.keyClick(w.canvas, Qt.Key.Key_R)
     assert doc.state.auto
-    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not doc.needs_refine, timeout=300_000)
     assert np.allclose(doc.prompts.points, auto_points)
 
 
@@ -91,14 +91,14 @@ def test_while_dragging_one_refinement_is_in_flight_and_its_mask_is_shown(
     mouse.send(w.canvas, "press", 30, 40)
     for k in range(1, 4):                                   # the user keeps moving, slowly
         mouse.send(w.canvas, "move", 30 + 10 * k, 40, buttons=Qt.MouseButton.LeftButton)
-        qtbot.waitUntil(lambda k=k: c.shown_results >= shown + k, timeout=20000)
+        qtbot.waitUntil(lambda k=k: c.shown_results >= shown + k, timeout=300_000)
         x, _ = w.canvas.point_items()[i].image_xy()
         assert abs(x - (30 + 10 * k)) < 0.6                 # the marker stays under the mouse
     for x in range(61, 80):                                 # fast moves: at most one in flight
         mouse.send(w.canvas, "move", x, 45, buttons=Qt.MouseButton.LeftButton)
     assert c.doc.revision - c.drag.in_flight[1] == 0 and c.drag.waiting is not None
     mouse.send(w.canvas, "release", 79, 45)
-    qtbot.waitUntil(lambda: not c.doc.needs_refine, timeout=20000)
+    qtbot.waitUntil(lambda: not c.doc.needs_refine, timeout=300_000)
     wait_idle(w)
     assert np.allclose(c.doc.prompts.points[i], (79, 45), atol=0.6)
     assert c.dropped_results == dropped                     # nothing computed in vain

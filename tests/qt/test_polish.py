@@ -31,10 +31,10 @@ def test_the_model_manager_says_which_models_are_loaded(make_window, tiny_models
     dlg = w._model_dialog
     assert "none" in dlg.loaded.text()
     w.load_models(str(tiny_models[0]), str(tiny_models[1]), "cpu")
-    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=60000)
+    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=300_000)
     # the window's own slot of models_loaded may run after the controller's (a loaded machine
     # splits the queued slots between two event-loop turns): wait for it, do not race it
-    qtbot.waitUntil(lambda: "tiny-clip" in dlg.loaded.text(), timeout=60000)
+    qtbot.waitUntil(lambda: "tiny-clip" in dlg.loaded.text(), timeout=300_000)
     assert "tiny-sam" in dlg.loaded.text()
     dlg.close()
 

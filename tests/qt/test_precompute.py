@@ -28,11 +28,11 @@ def test_precompute_encodes_every_image_and_a_precomputed_image_needs_no_encoder
         make_window, image_folder, cached_pipeline, qtbot, wait_idle):
     w = make_window(cached_pipeline, image_folder)
     rels = w.file_list.ordered()
-    qtbot.waitUntil(lambda: _shown(w, rels[0]), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w, rels[0]), timeout=300_000)
     wait_idle(w)
     progress = []
     w.lane.precompute_progress.connect(lambda d, t, rel: progress.append((d, t)))
-    with qtbot.waitSignal(w.lane.precompute_finished, timeout=30000) as done:
+    with qtbot.waitSignal(w.lane.precompute_finished, timeout=300_000) as done:
         assert w.precompute.start()
         assert w.precompute.label.isVisible() and w.precompute.cancel_button.isVisible()
     assert done.args == [len(rels), len(rels), False]
@@ -42,7 +42,7 @@ def test_precompute_encodes_every_image_and_a_precomputed_image_needs_no_encoder
     calls = dict(cached_pipeline.encoder_calls)
     assert calls["sam"] == len(rels)                                    # each image encoded once
     w.file_list.select(rels[-1])
-    qtbot.waitUntil(lambda: _shown(w, rels[-1]), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w, rels[-1]), timeout=300_000)
     wait_idle(w)
     assert cached_pipeline.encoder_calls == calls                        # no encoder call
 
@@ -53,7 +53,7 @@ def test_precomputed_features_survive_a_restart(make_window, image_folder, tiny_
     first = Pipeline(clip, sam, disk_cache=DiskCache(tmp_path / "features"))
     w = make_window(first, image_folder)
     rels = w.file_list.ordered()
-    with qtbot.waitSignal(w.lane.precompute_finished, timeout=30000):
+    with qtbot.waitSignal(w.lane.precompute_finished, timeout=300_000):
         w.precompute.start()
     wait_idle(w)
     w.close()
@@ -61,7 +61,7 @@ def test_precomputed_features_survive_a_restart(make_window, image_folder, tiny_
     w2 = make_window(again, image_folder)
     for rel in (rels[0], rels[3]):
         w2.file_list.select(rel)
-        qtbot.waitUntil(lambda r=rel: _shown(w2, r), timeout=20000)
+        qtbot.waitUntil(lambda r=rel: _shown(w2, r), timeout=300_000)
     wait_idle(w2)
     assert again.encoder_calls == {"clip": 0, "sam": 0}
 
@@ -92,20 +92,20 @@ def test_an_interactive_request_goes_first_and_precompute_cancels(make_window, i
     slow = SlowPipeline(tiny_pipeline)
     w = make_window(slow, image_folder)
     rels = w.file_list.ordered()
-    qtbot.waitUntil(lambda: _shown(w, rels[0]), timeout=20000)
+    qtbot.waitUntil(lambda: _shown(w, rels[0]), timeout=300_000)
     wait_idle(w)
     c = w.controller
     seen = {}
     w.lane.result_ready.connect(lambda req, _res: seen.setdefault(req.revision, w.lane.precompute_state))
     assert w.precompute.start()
-    qtbot.waitUntil(lambda: w.lane.precompute_state[0] >= 1, timeout=10000)
+    qtbot.waitUntil(lambda: w.lane.precompute_state[0] >= 1, timeout=300_000)
     c.add_point(30, 30, True)
     c.submit_now()
     rev = c.doc.revision
-    qtbot.waitUntil(lambda: rev in seen, timeout=10000)
+    qtbot.waitUntil(lambda: rev in seen, timeout=300_000)
     done, total = seen[rev]
     assert total == len(rels) and done < total            # the edit did not wait for the folder
-    with qtbot.waitSignal(w.lane.precompute_finished, timeout=10000) as fin:
+    with qtbot.waitSignal(w.lane.precompute_finished, timeout=300_000) as fin:
         qtbot.mouseClick(w.precompute.cancel_button, Qt.MouseButton.LeftButton)
     d, t, cancelled = fin.args
     assert cancelled and d < t == len(rels)
@@ -120,7 +120,7 @@ def test_the_cache_dialog_sets_the_size_and_clears(make_window, image_folder, ca
     from zsas_gui.qt.precompute import cache_max_gb
 
     w = make_window(cached_pipeline, image_folder)
-    with qtbot.waitSignal(w.lane.precompute_finished, timeout=30000):
+    with qtbot.waitSignal(w.lane.precompute_finished, timeout=300_000):
         w.precompute.start()
     wait_idle(w)
     cache = cached_pipeline.disk_cache

@@ -13,7 +13,7 @@ def _key(qtbot, w, key, mod=Qt.KeyboardModifier.NoModifier):
 
 def _ready(make_window, folder, pipeline, qtbot, wait_idle):
     w = make_window(pipeline, folder)
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=20000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=300_000)
     wait_idle(w)
     return w
 

@@ -17,9 +17,9 @@ def test_model_loading_and_first_encode_show_an_overlay_and_test_models_a_badge(
     clip_dir, sam_dir = tiny_models
     w.load_models(str(clip_dir), str(sam_dir), "cpu")
     assert overlay.isVisible() and "Loading the models" in overlay.text() and w.waiting.waiting_for == "models"
-    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=60000)
+    qtbot.waitUntil(lambda: w.controller.models_state == "ready", timeout=300_000)
     assert badge.isVisible() and "random weights" in badge.text()
-    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=60000)
+    qtbot.waitUntil(lambda: w.controller.doc.mask is not None, timeout=300_000)
     wait_idle(w)
     assert seen_encoding and all(seen_encoding)  # the first encode of the open image was shown
     assert not overlay.isVisible() and w.waiting.waiting_for == ""
@@ -28,13 +28,13 @@ def test_model_loading_and_first_encode_show_an_overlay_and_test_models_a_badge(
 def test_a_text_prompt_change_shows_progress_until_the_new_heatmap(make_window, image_folder, tiny_pipeline,
                                                                    qtbot, wait_idle):
     w = make_window(tiny_pipeline, image_folder)
-    qtbot.waitUntil(lambda: w.controller.heatmap is not None, timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.heatmap is not None, timeout=300_000)
     wait_idle(w)
     old = w.controller.heatmap
     w.text_box.object_name.setText("tile")
     w.text_box.object_name.editingFinished.emit()
     assert w.canvas_overlay.isVisible() and "tile" in w.canvas_overlay.text()
-    qtbot.waitUntil(lambda: w.controller.heatmap is not old, timeout=30000)
+    qtbot.waitUntil(lambda: w.controller.heatmap is not old, timeout=300_000)
     wait_idle(w)
     assert not w.canvas_overlay.isVisible()
 
