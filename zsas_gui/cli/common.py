@@ -229,7 +229,9 @@ def add_map_args(p: argparse.ArgumentParser) -> None:
                    help="folder of defect-free images for --map references/auto")
     g.add_argument("--backbone", default=None, metavar="clip|timm:ARCH",
                    help="patch features of the folder maps: the CLIP image tower (default) or a "
-                        "timm model, e.g. timm:efficientnet_lite0 (needs --backbone-weights)")
+                        "timm model, e.g. timm:efficientnet_lite0 (needs --backbone-weights); the "
+                        "registry backbones (timm:dinov2_vits14, timm:dinov2_vitb14, "
+                        "timm:wide_resnet50_2) use their file from `zsas models download NAME`")
     g.add_argument("--backbone-weights", default=None, metavar="FILE",
                    help="timm state dict (.safetensors or .pth) for --backbone timm:ARCH; "
                         "'random' = untrained (baselines only)")

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
 
     q = sub.add_parser("list", help="known models, their size and whether they are installed")
-    q.add_argument("--kind", choices=registry.KINDS, default=None, help="only CLIP or only SAM models")
+    q.add_argument("--kind", choices=registry.KINDS, default=None, help="only CLIP, SAM or folder-map backbone models")
     q.set_defaults(func=cmd_list)
 
     q = sub.add_parser("download", help="download models (resumable, checksum-verified)",
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "zsas and zsas-gui use when no model is named) or `all`")
     q.add_argument("--dir", type=Path, default=None,
                    help=f"download into this folder instead of the cache (then point {MODELS_DIR_ENV} "
-                        f"at it, or pass the file with --clip/--sam)")
+                        f"at it, or pass the file with --clip/--sam/--backbone-weights)")
     q.set_defaults(func=cmd_download)
 
     q = sub.add_parser("verify", help="check installed files against their size and checksum")

@@ -3,7 +3,9 @@
 - :class:`ClipTowerBackbone`: the loaded CLIP image tower's plain stream (the model's own
   forward, no surgery), tokens of several blocks; no new download.
 - :class:`TimmBackbone`: any timm model (``--backbone timm:ARCH``) with a local timm state dict
-  (``.safetensors``, or ``.pth`` read with ``weights_only``), or a seeded random init for
+  (``.safetensors``, or ``.pth`` read with ``weights_only``), the registry's downloaded file for
+  the registry backbones (``dinov2_vits14``, ``dinov2_vitb14``, ``wide_resnet50_2``: their timm
+  names work too, see ``models/registry_backbones.py``), or a seeded random init for
   measurements (``weights="random"``). CNN stages or ViT blocks through timm's
   ``forward_intermediates``; every depth is resized to the finest depth's grid.
 
@@ -236,7 +238,14 @@ def load_backbone(spec: str | None, weights: str | Path | None, clip: ClipBundle
             raise ZsasError("the default backbone is the CLIP image tower: load a CLIP model or "
                             "give --backbone timm:ARCH")
         return ClipTowerBackbone(clip)
-    if not weights:
-        raise ZsasError(f"--backbone timm:{arch} needs --backbone-weights FILE (a timm state dict, "
-                        f".safetensors or .pth), or 'random' for an untrained baseline")
-    return TimmBackbone(arch, weights, image_size=image_size, device=device)
+    from ..models.registry import known_names
+    from ..models.registry_backbones import registry_backbone, timm_arch
+
+    if not weights:   # a registry backbone's downloaded file (zsas models download NAME); never fetched here
+        found = registry_backbone(arch)
+        if found is None:
+            raise ZsasError(f"--backbone timm:{arch} needs --backbone-weights FILE (a timm state dict, "
+                            f".safetensors or .pth), or 'random' for an untrained baseline; registry "
+                            f"backbones work without it once downloaded: {known_names('backbone')}")
+        arch, weights = found
+    return TimmBackbone(timm_arch(arch), weights, image_size=image_size, device=device)

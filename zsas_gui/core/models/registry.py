@@ -25,8 +25,9 @@ Where the numbers come from (checked while writing this file; see each entry's `
   from the ``mobilesam-mirror`` package (``models/mobile_sam.py``).
 
 ``checksum=None`` would mean "no published checksum: size check only" (``verify`` says so); every
-entry below has one. SAM 2.1 and HQ-SAM entries live in :mod:`.registry_more_sam` (with their
-sources; HQ-SAM sizes are unknown, ``size_bytes=None``).
+entry below has one. SAM 2.1 and HQ-SAM entries live in :mod:`.registry_more_sam`, the folder maps'
+timm backbones (DINOv2 ViT-S/14 and ViT-B/14, Wide-ResNet-50-2) in :mod:`.registry_backbones`, each
+with its sources.
 """
 
 from __future__ import annotations
@@ -40,13 +41,14 @@ from ..errors import CheckpointError, ModelNotFoundError
 #: Environment variable that replaces the default model cache folder.
 MODELS_DIR_ENV = "ZSAS_MODELS_DIR"
 APP_NAME = "zsas-gui"
-KINDS = ("clip", "sam")
+#: backbone: patch-feature backbones of the folder maps (timm state dicts, ``--backbone timm:ARCH``)
+KINDS = ("clip", "sam", "backbone")
 CHECKSUM_ALGOS = ("sha256", "md5")
 #: Suffixes that mark a string as a file path rather than a registry name.
 CHECKPOINT_SUFFIXES = (".pth", ".pt", ".bin", ".safetensors", ".ckpt", ".onnx", ".json")
 
-_KIND_LABEL = {"clip": "CLIP", "sam": "SAM"}
-_KIND_FLAG = {"clip": "--clip", "sam": "--sam"}
+_KIND_LABEL = {"clip": "CLIP", "sam": "SAM", "backbone": "backbone"}
+_KIND_FLAG = {"clip": "--clip", "sam": "--sam", "backbone": "--backbone-weights"}
 
 
 @dataclass(frozen=True)
@@ -215,9 +217,10 @@ for _spec in _BUILTIN:
     register_spec(_spec, _BUILTIN_ALIASES.get(_spec.name, ()))
 del _spec
 
-from .registry_more_sam import MORE_SAM  # its entries need ModelSpec, defined above
+from .registry_backbones import BACKBONES  # their entries need ModelSpec, defined above
+from .registry_more_sam import MORE_SAM
 
-for _spec, _aliases in MORE_SAM:
+for _spec, _aliases in (*MORE_SAM, *BACKBONES):
     register_spec(_spec, _aliases)
 del _spec, _aliases
 
@@ -228,7 +231,7 @@ def _check_kind(kind: str | None) -> None:
 
 
 def list_specs(kind: str | None = None) -> list[ModelSpec]:
-    """All registered specs (of one ``kind``: ``"clip"``/``"sam"``), defaults first per kind."""
+    """All registered specs (of one ``kind``: ``"clip"``/``"sam"``/``"backbone"``), in listing order."""
     _check_kind(kind)
     return [s for s in _SPECS.values() if kind is None or s.kind == kind]
 
