@@ -89,3 +89,22 @@ def test_load_emits_the_chosen_models(dialog, qtbot, tiny_models):
     with qtbot.waitSignal(dialog.models_chosen) as sig:
         qtbot.mouseClick(dialog.load_btn, Qt.MouseButton.LeftButton)
     assert sig.args == [str(clip_dir), str(sam_dir), "cpu", "auto"]
+
+
+def test_selecting_an_installed_backbone_leaves_the_clip_and_sam_choice_alone(dialog, tmp_path):
+    """A folder-map backbone row (kind "backbone") is listed and downloadable here, but it is not
+    a SAM model: selecting it once installed filled the SAM field with its name."""
+    models = tmp_path / "models"
+    models.mkdir(exist_ok=True)
+    spec = registry.get_spec("dinov2_vits14")
+    with open(models / spec.file_name, "wb") as fh:      # sparse file of the registered size
+        fh.truncate(spec.size_bytes)
+    dialog.refresh()
+    dialog.clip_edit.setText("ViT-B-16")
+    dialog.sam_edit.setText("vit_b")
+    row = next(r for r in range(dialog.table.rowCount())
+               if dialog.table.item(r, 1).data(Qt.ItemDataRole.UserRole) == spec.name)
+    assert dialog.table.item(row, 0).text() == "BACKBONE" and dialog.table.item(row, 3).text() == "installed"
+    dialog.table.selectRow(row)
+    assert dialog.selected_spec() is spec
+    assert (dialog.clip_edit.text(), dialog.sam_edit.text()) == ("ViT-B-16", "vit_b")

@@ -182,8 +182,8 @@ class ModelDialog(QDialog):
         spec = self.selected_spec()
         busy = self.downloads.running()
         self.download_btn.setEnabled(spec is not None and not busy and model_state(spec) != "installed")
-        if spec is not None and model_state(spec) == "installed":
-            edit = self.clip_edit if spec.kind == "clip" else self.sam_edit
+        if spec is not None and model_state(spec) == "installed" and spec.kind in ("clip", "sam"):
+            edit = self.clip_edit if spec.kind == "clip" else self.sam_edit   # backbones: --backbone
             edit.setText(spec.name)
 
     def _browse(self, edit: QLineEdit, kind: str, folder: bool) -> None:
