@@ -79,8 +79,8 @@ def test_a_tiny_timm_model_downloads_verifies_and_serves_as_backbone(arch, serve
     embedding is resampled, like DINOv2's; a ResNet, like WRN-50-2): not installed -> a message
     naming the download command; downloaded from 127.0.0.1 and checked against its SHA-256 and
     size; ``--backbone timm:NAME`` without ``--backbone-weights`` loads those weights."""
-    from safetensors.torch import save
     import timm
+    from safetensors.torch import save
 
     cache = tmp_path / "cache"
     monkeypatch.setenv(registry.MODELS_DIR_ENV, str(cache))
