@@ -123,3 +123,13 @@ def test_models_list_shows_the_backbones(tmp_path, monkeypatch, capsys):
     assert [(r[0], r[1], r[2] + r[3], r[4]) for r in rows] == [
         ("dinov2_vits14", "backbone", "88MB", "missing"), ("dinov2_vitb14", "backbone", "346MB", "missing"),
         ("wide_resnet50_2", "backbone", "276MB", "missing")]
+
+
+def test_docs_models_lists_every_entry_and_the_backbones_numbers():
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text(encoding="utf-8")
+    for s in registry.list_specs():
+        assert f"| {s.kind} | `{s.name}` | {s.size_text} |" in doc, s.name
+    for s in registry.list_specs("backbone"):
+        rev = s.url.split("/resolve/")[1].split("/")[0]
+        assert f"| `{s.name}` | `timm/{s.arch}.{s.pretrained_tag}` @ `{rev}` | {s.size_bytes:,} | `{s.checksum}` |" \
+            in doc, s.name
