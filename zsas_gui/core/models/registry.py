@@ -55,13 +55,15 @@ _KIND_FLAG = {"clip": "--clip", "sam": "--sam", "backbone": "--backbone-weights"
 class ModelSpec:
     """One downloadable checkpoint and what travels with it.
 
-    ``arch``: open_clip model name (``"ViT-L-14-336-quickgelu"``) or SAM builder key (``"vit_h"``);
-    ``pretrained_tag``: open_clip pretrained tag the weights correspond to (``"openai"``; ``""``
-    for SAM); ``file_name``: name in the model cache (unique across the registry);
+    ``arch``: open_clip model name (``"ViT-L-14-336-quickgelu"``), SAM builder key (``"vit_h"``) or
+    timm architecture (backbones: ``"vit_small_patch14_dinov2"``); ``pretrained_tag``: open_clip or
+    timm pretrained tag the weights correspond to (``"openai"``, ``"lvd142m"``; ``""`` for SAM);
+    ``file_name``: name in the model cache (unique across the registry);
     ``url``: fixed HTTPS source; ``size_bytes``: exact size or ``None`` if unknown;
     ``checksum``/``checksum_algo``: hex digest and ``"sha256"``/``"md5"``, or both ``None``
     (no published checksum: size check only); ``image_size``: square input side in pixels the
-    pipeline feeds this model (CLIP: our choice, see the entries; SAM: the encoder's 1024);
+    pipeline feeds this model (CLIP: our choice, see the entries; SAM: the encoder's 1024;
+    backbones: the folder maps' default side for that kind of network);
     ``source``: where url/size/checksum come from.
     """
 
