@@ -37,21 +37,21 @@ VARIANTS = {
 }
 
 
-def folder_distances(feats, search):
+def folder_distances(feats, search, distance):
     """Per image (M, V, P) float32: distance of each patch to its nearest patch in each other
     image, per (depth, r) view (depth-major, radii ``RADII``)."""
     import torch
 
-    from zsas_gui.core.maps.patch_features import aggregated, as_query, best_matches, sim_to_distance
+    from zsas_gui.core.maps.patch_features import aggregated, as_query, best_matches
 
-    views = [aggregated(f, RADII, search) for f in feats]
+    views = [aggregated(f, RADII, search, distance) for f in feats]
     out = []
     with torch.inference_mode():
         for i, own in enumerate(views):
             query = [as_query(v) for v in own]
             rows = [torch.stack([best_matches(q, b, [b.shape[0]])[0][:, 0] for q, b in zip(query, views[j], strict=True)])
                     for j in range(len(views)) if j != i]
-            out.append(sim_to_distance(torch.stack(rows)))
+            out.append(torch.stack(rows))
     return out
 
 
@@ -88,7 +88,7 @@ def main() -> None:
         bb = TimmBackbone("efficientnet_lite0", args.weights, image_size=int(size), depths=depths)
         mapper = MutualMapper(bb)
         feats = [bb.extract(x) for x in images]
-        dists = folder_distances(feats, mapper.search)
+        dists = folder_distances(feats, mapper.search, mapper.distance)
         for name, (pos, radii, fraction, view_norm, blur) in VARIANTS.items():
             if pos is not None and len(depths) == 1:
                 continue

@@ -7,7 +7,8 @@ with real EfficientNet-Lite0 weights; the same with a seeded random init; and th
 baseline (one nearest patch: radius 1 only, no interval average). The nearest-patch search runs
 in the dtype the mappers pick by default (``--search auto``: bfloat16 where the hardware
 multiplies it natively); ``*_f32`` variants force float32 to check that the search dtype does not
-change the accuracy.
+change the accuracy. Distances: the backbone's (raw Euclidean for CNN stages, docs/decisions.md
+D38); ``*_cosine`` variants compare unit-length features instead (the default before D38).
 
     OMP_NUM_THREADS=1 python benchmarks/eval_maps.py ../shared/data/magnetic_tile [--weights FILE]
         [--size 256] [--depths 3,4] [--square] [--variants mutual,plain,references,random_mutual,...]
@@ -91,6 +92,9 @@ def main() -> None:
         "references_f32": ("real", lambda bb: ReferenceMapper(bb, search="float32"), True),
         "references": ("real", lambda bb: ReferenceMapper(bb), True),
         "plain_references": ("real", lambda bb: ReferenceMapper(bb, radii=(1,)), True),
+        "plain_cosine": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0, distance="cosine"), False),
+        "mutual_cosine": ("real", lambda bb: MutualMapper(bb, distance="cosine"), False),
+        "references_cosine": ("real", lambda bb: ReferenceMapper(bb, distance="cosine"), True),
         "random_mutual": ("random", lambda bb: MutualMapper(bb), False),
         "random_references": ("random", lambda bb: ReferenceMapper(bb), True),
     }

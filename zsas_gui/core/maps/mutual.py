@@ -30,7 +30,6 @@ from .patch_features import (
     aggregated,
     as_query,
     best_matches,
-    sim_to_distance,
     top_fraction_mean,
 )
 from .patch_mapper import IMAGE_TOP_FRACTION, PatchMapper, check_same_backbone
@@ -61,11 +60,11 @@ def interval_mean(dists: torch.Tensor, fraction: float) -> torch.Tensor:
     return smallest.mean(dim=0).mean(dim=0)
 
 
-def _pair_max_sims(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pair_nearest(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """Views of two images (V tensors each: ``a`` in :func:`.patch_features.as_query` form, ``b``
-    as :func:`.patch_features.aggregated` gives them) -> ((V, P_a) best similarity of a's patches in b,
-    (V, P_b) of b's in a), float32. One product per view and pair: on a CPU this beats stacking
-    several images into one product, which spends its gain on copying them together."""
+    as :func:`.patch_features.aggregated` gives them) -> ((V, P_a) nearest-patch distance of a's
+    patches in b, (V, P_b) of b's in a), float32. One product per view and pair: on a CPU this
+    beats stacking several images into one product, which spends its gain on copying them."""
     rows, cols = [], []
     for va, vb in zip(a, b, strict=True):
         r, c = best_matches(va, vb, [vb.shape[0]])
@@ -79,8 +78,9 @@ class _Views:
     bytes (oldest first out): the folder pass revisits each image many times."""
 
     def __init__(self, feats: Sequence[PatchFeatures], radii: tuple[int, ...], budget: int = 256 << 20,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, distance: str = "cosine"):
         self.feats, self.radii, self.budget, self.dtype = feats, radii, budget, dtype
+        self.distance = distance
         self._kept: dict[int, list[torch.Tensor]] = {}
         self._bytes = 0
 
@@ -89,7 +89,7 @@ class _Views:
         if v is not None:
             self._kept[i] = v
         else:
-            v = aggregated(self.feats[i], self.radii, self.dtype)
+            v = aggregated(self.feats[i], self.radii, self.dtype, self.distance)
             size = sum(t.nelement() * t.element_size() for t in v)
             while self._kept and self._bytes + size > self.budget:
                 old = self._kept.pop(next(iter(self._kept)))
@@ -101,11 +101,12 @@ class _Views:
 
 def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = DEFAULT_RADII,
                       fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
-                      seed: int = 0, search: torch.dtype = torch.float32
+                      seed: int = 0, search: torch.dtype = torch.float32, distance: str = "cosine"
                       ) -> Generator[int, None, list[np.ndarray]]:
     """Mutual scores of every image of a folder. Yields the number of images done so far (a
     cancellation point); returns one (Gh, Gw) float32 patch score grid per image. ``search``:
-    dtype of the matrix products (:func:`.patch_features.best_matches`)."""
+    dtype of the matrix products (:func:`.patch_features.best_matches`); ``distance``: "cosine"
+    or "euclidean" (:func:`.patch_features.aggregate`)."""
     n = len(feats)
     if n < 2:
         raise ValueError(f"a mutual map needs at least 2 images, got {n}")
@@ -113,8 +114,8 @@ def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = D
         check_same_backbone(f, feats[0], "mutual map")
     others = choose_others(n, max_others, seed)
     wanted = [set(o) for o in others]
-    views = _Views(feats, radii, dtype=search)
-    pending: dict[int, dict[int, torch.Tensor]] = {i: {} for i in range(n)}   # i -> j -> (V, P_i) sims
+    views = _Views(feats, radii, dtype=search, distance=distance)
+    pending: dict[int, dict[int, torch.Tensor]] = {i: {} for i in range(n)}   # i -> j -> (V, P_i) distances
     grids = []
     with torch.inference_mode():
         for i in range(n):
@@ -123,24 +124,25 @@ def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = D
             for j in others[i]:
                 if j in got:
                     continue
-                rows, cols = _pair_max_sims(query, views[j])
+                rows, cols = _pair_nearest(query, views[j])
                 got[j] = rows
                 if j > i and i in wanted[j]:
                     pending[j][i] = cols.to(torch.float16)
-            sims = torch.stack([got[j].float() for j in others[i]])          # (M, V, P)
-            score = interval_mean(sim_to_distance(sims), fraction)
+            dists = torch.stack([got[j].float() for j in others[i]])         # (M, V, P)
+            score = interval_mean(dists, fraction)
             grids.append(score.reshape(feats[i].grid).numpy().astype(np.float32))
             yield i + 1
     return grids
 
 
 def score_against(query: PatchFeatures, others: Sequence[PatchFeatures], radii: tuple[int, ...],
-                  fraction: float, search: torch.dtype = torch.float32) -> np.ndarray:
+                  fraction: float, search: torch.dtype = torch.float32, distance: str = "cosine"
+                  ) -> np.ndarray:
     """Mutual scores of one image against ``others`` (it is not one of them): (Gh, Gw) float32."""
     with torch.inference_mode():
-        q = [as_query(v) for v in aggregated(query, radii, search)]
-        sims = torch.stack([_pair_max_sims(q, aggregated(o, radii, search))[0] for o in others])
-        return interval_mean(sim_to_distance(sims), fraction).reshape(query.grid).numpy().astype(np.float32)
+        q = [as_query(v) for v in aggregated(query, radii, search, distance)]
+        dists = torch.stack([_pair_nearest(q, aggregated(o, radii, search, distance))[0] for o in others])
+        return interval_mean(dists, fraction).reshape(query.grid).numpy().astype(np.float32)
 
 
 def _descriptor(f: PatchFeatures) -> torch.Tensor:
@@ -168,15 +170,16 @@ class MutualMapper(PatchMapper):
     ``fraction``: interval (0 = only the nearest image: the plain baseline); ``max_others``;
     ``seed``: the subset's seed; ``rerank``: re-rank image scores across the folder;
     ``search``: dtype of the nearest-patch products, ``"auto"`` (:func:`.patch_features.search_dtype`),
-    ``"float32"`` or ``"bfloat16"``."""
+    ``"float32"`` or ``"bfloat16"``; ``distance``: ``"auto"`` (the backbone's,
+    :func:`.patch_features.preferred_distance`), ``"cosine"`` or ``"euclidean"``."""
 
     kind = "mutual"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
                  fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
                  seed: int = 0, rerank: bool = False, blur_sigma_518: float = 4.0,
-                 absolute: bool = False, search: str = "auto"):
-        super().__init__(backbone, radii, blur_sigma_518, absolute, search)
+                 absolute: bool = False, search: str = "auto", distance: str = "auto"):
+        super().__init__(backbone, radii, blur_sigma_518, absolute, search, distance)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in [0, 1], got {fraction}")
         if max_others < 1:
@@ -202,7 +205,7 @@ class MutualMapper(PatchMapper):
         leaves the mapper as it was) and calibrate on it (median: most images are normal)."""
         feats = list(feats)
         grids = yield from iter_score_folder(feats, self.radii, self.fraction, self.max_others,
-                                             self.seed, self.search)
+                                             self.seed, self.search, self.distance)
         frames = [f.frame_hw for f in feats]
         raw = np.array([_raw_score(self.square(g, fr)) for g, fr in zip(grids, frames, strict=True)])
         if self.rerank:
@@ -225,7 +228,7 @@ class MutualMapper(PatchMapper):
             rng = np.random.default_rng([self.seed, len(self.folder)])
             idx = sorted(rng.choice(len(self.folder), size=self.max_others, replace=False))
         return score_against(tokens, [self.folder[i] for i in idx], self.radii, self.fraction,
-                             self.search)
+                             self.search, self.distance)
 
     def anomaly(self, tokens: PatchFeatures, prompts=None):
         res = self.result(self.score_grid(tokens), tokens.hw, tokens.frame_hw)

@@ -18,7 +18,15 @@ import numpy as np
 import torch
 
 from ..errors import ZsasError
-from .patch_features import DEFAULT_RADII, PatchFeatures, aggregated, as_bank, as_query, nearest_distance
+from .patch_features import (
+    DEFAULT_RADII,
+    PatchFeatures,
+    aggregate,
+    aggregated,
+    as_bank,
+    as_query,
+    nearest_distance,
+)
 from .patch_mapper import PatchMapper, check_same_backbone
 
 DEFAULT_MAX_BANK = 100_000   # patches (chosen)
@@ -54,19 +62,20 @@ def coreset_indices(x: torch.Tensor, k: int, seed: int = 0) -> torch.Tensor:
 
 class ReferenceMapper(PatchMapper):
     """Few-shot folder map from good references. :meth:`fit` (or :meth:`iter_fit`) takes the
-    references' features; ``max_bank``: coreset above this many patches; ``seed``: coreset seed."""
+    references' features; ``max_bank``: coreset above this many patches; ``seed``: coreset seed;
+    ``distance``: as :class:`.mutual.MutualMapper`."""
 
     kind = "references"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
                  max_bank: int = DEFAULT_MAX_BANK, seed: int = 0, blur_sigma_518: float = 4.0,
-                 absolute: bool = False, search: str = "auto"):
-        super().__init__(backbone, radii, blur_sigma_518, absolute, search)
+                 absolute: bool = False, search: str = "auto", distance: str = "auto"):
+        super().__init__(backbone, radii, blur_sigma_518, absolute, search, distance)
         if max_bank < 1:
             raise ValueError(f"max_bank must be >= 1, got {max_bank}")
         self.max_bank, self.seed = int(max_bank), int(seed)
         self.references: list[PatchFeatures] = []
-        self._bank: list[torch.Tensor] = []      # per view (N, C_v) unit rows, the search dtype
+        self._bank: list[torch.Tensor] = []      # per view (N, C_v + 2) bank form, the search dtype
         self._owner = torch.empty(0, dtype=torch.int64)   # (N,) reference index of each bank row
         self._index: dict[str, int] = {}
 
@@ -95,7 +104,7 @@ class ReferenceMapper(PatchMapper):
         owners = []
         with torch.inference_mode():
             for i, f in enumerate(refs):
-                per_view.append(aggregated(f, self.radii))
+                per_view.append([aggregate(layer, r, self.distance) for layer in f.layers for r in self.radii])
                 owners.append(torch.full((f.n_patches,), i, dtype=torch.int64))
                 yield i + 1
             bank = [torch.cat(v) for v in zip(*per_view, strict=True)]
@@ -121,7 +130,7 @@ class ReferenceMapper(PatchMapper):
             raise ZsasError("this image is the only good reference of the map, and it cannot be scored "
                             "against itself: mark (or give in --references) another good image")
         with torch.inference_mode():
-            views = [as_query(v) for v in aggregated(tokens, self.radii, self.search)]
+            views = [as_query(v) for v in aggregated(tokens, self.radii, self.search, self.distance)]
             total = torch.zeros(tokens.n_patches)
             for q, bank in zip(views, self._bank, strict=True):
                 total += nearest_distance(q, bank if rows is None else bank[rows])
