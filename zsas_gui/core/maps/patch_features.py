@@ -128,16 +128,23 @@ def aggregate(layer: torch.Tensor, r: int, distance: str = "cosine") -> torch.Te
 def aggregated(feats: PatchFeatures, radii: tuple[int, ...], dtype: torch.dtype = torch.float32,
                distance: str = "cosine") -> list[torch.Tensor]:
     """Every (depth, r) view of one image in the bank form of :func:`as_bank`, depth-major order:
-    ``len(layers) * len(radii)`` tensors (P, C_d + 2) of ``dtype``, computed in float32."""
+    ``len(layers) * len(radii)`` tensors (P, C_d + 4) of ``dtype``, computed in float32."""
     return [as_bank(aggregate(layer, r, distance), dtype) for layer in feats.layers for r in radii]
 
 
 def as_bank(view: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(P, C) float32 feature rows -> the bank form (P, C + 2) ``[v, |v|^2, 1]`` in ``dtype``.
-    With the query form of :func:`as_query` one matrix product gives minus the squared
-    Euclidean distances (see :func:`_neg_sq_distances`)."""
-    sq = (view * view).sum(dim=1, keepdim=True)
-    return torch.cat([view, sq, torch.ones_like(sq)], dim=1).to(dtype)
+    """(P, C) float32 feature rows -> the bank form (P, C + 4) ``[v, hi, lo, 1, 1]`` in ``dtype``:
+    ``v`` rounded to ``dtype``, ``hi + lo`` = the squared length of that rounded ``v`` (two
+    ``dtype`` parts, so a bfloat16 search keeps it to 16 bits). With the query form of
+    :func:`as_query` one matrix product gives minus the squared Euclidean distances between the
+    rounded rows (see :func:`_neg_sq_distances`): rounding moves a distance by at most about
+    2^-9 of the rows' length, never by the rounding of their squared lengths."""
+    v = view.to(dtype)
+    sq = v.float().pow(2).sum(dim=1, keepdim=True)
+    hi = sq.to(dtype)
+    lo = (sq - hi.float()).to(dtype)
+    one = torch.ones_like(hi)
+    return torch.cat([v, hi, lo, one, one], dim=1)
 
 
 def search_dtype(device: Any = "cpu") -> torch.dtype:
@@ -155,27 +162,27 @@ def search_dtype(device: Any = "cpu") -> torch.dtype:
 
 
 def as_query(bank: torch.Tensor) -> torch.Tensor:
-    """A view in the bank form ``[v, |v|^2, 1]`` -> the query form ``[2v, -1, -|v|^2]`` (a copy,
-    same dtype): ``query . bank = 2 a.b - |b|^2 - |a|^2 = -|a - b|^2``."""
+    """A view in the bank form ``[v, hi, lo, 1, 1]`` -> the query form ``[2v, -1, -1, -hi, -lo]``
+    (a copy, same dtype, exact): ``query . bank = 2 a.b - |b|^2 - |a|^2 = -|a - b|^2``."""
     q = torch.empty_like(bank)
-    q[:, :-2] = 2 * bank[:, :-2]
-    q[:, -2] = -1.0
-    q[:, -1] = -bank[:, -2]
+    q[:, :-4] = 2 * bank[:, :-4]
+    q[:, -4:-2] = -1.0
+    q[:, -2:] = -bank[:, -4:-2]
     return q
 
 
 def _neg_sq_distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
-    """(P, C + 2) query form x (N, C + 2) bank form -> (P, N) float32 minus the squared Euclidean
+    """(P, C + 4) query form x (N, C + 4) bank form -> (P, N) float32 minus the squared Euclidean
     distances. One product, so the result is close to 0 for close patches: a bfloat16 product
-    (float32 accumulation, output rounded to 8 bits) is then fine relative to the distance (its
-    inputs' rounding moves the distances by about 1 %, docs/decisions.md D35)."""
+    (float32 accumulation, output rounded to 8 bits) is then fine relative to the distance
+    (docs/decisions.md D35, D38)."""
     return (query @ bank.T).float()
 
 
 def best_matches(query: torch.Tensor, bank: torch.Tensor, sizes: list[int]
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nearest-patch distances between the rows of ``query`` (P, C + 2, :func:`as_query` form)
-    and of ``bank`` (sum(sizes), C + 2, :func:`as_bank` form), both of one dtype (float32, or
+    """Nearest-patch distances between the rows of ``query`` (P, C + 4, :func:`as_query` form)
+    and of ``bank`` (sum(sizes), C + 4, :func:`as_bank` form), both of one dtype (float32, or
     bfloat16 for a faster search); ``bank`` holds the patches of ``len(sizes)`` images, one after
     the other. Returns ``rows`` (P, len(sizes)): each query row's distance to its nearest patch
     in each image, and ``cols`` (sum(sizes),): each bank row's distance to its nearest query
@@ -189,8 +196,8 @@ def best_matches(query: torch.Tensor, bank: torch.Tensor, sizes: list[int]
 
 
 def nearest_distance(query: torch.Tensor, bank: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """For each row of ``query`` (P, C + 2, :func:`as_query` form) the Euclidean distance to its
-    nearest row of ``bank`` (N, C + 2, :func:`as_bank` form), one dtype (:func:`best_matches`).
+    """For each row of ``query`` (P, C + 4, :func:`as_query` form) the Euclidean distance to its
+    nearest row of ``bank`` (N, C + 4, :func:`as_bank` form), one dtype (:func:`best_matches`).
     Returns (P,) float32. Works in chunks of ``chunk`` bank rows (memory P x chunk)."""
     best = torch.full((query.shape[0],), -torch.inf)
     for start in range(0, bank.shape[0], chunk):

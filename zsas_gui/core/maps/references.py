@@ -75,7 +75,7 @@ class ReferenceMapper(PatchMapper):
             raise ValueError(f"max_bank must be >= 1, got {max_bank}")
         self.max_bank, self.seed = int(max_bank), int(seed)
         self.references: list[PatchFeatures] = []
-        self._bank: list[torch.Tensor] = []      # per view (N, C_v + 2) bank form, the search dtype
+        self._bank: list[torch.Tensor] = []      # per view (N, C_v + 4) bank form, the search dtype
         self._owner = torch.empty(0, dtype=torch.int64)   # (N,) reference index of each bank row
         self._index: dict[str, int] = {}
 
