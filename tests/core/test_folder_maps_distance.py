@@ -90,7 +90,7 @@ def test_references_by_euclidean_distance_in_bfloat16_match_float32():
     refs, query = folder(False, seed=2), folder(True, seed=2)[3]
     maps = []
     for search in ("float32", "bfloat16"):
-        m = ReferenceMapper(SYNTHETIC, radii=(1, 3), distance="euclidean", search=search)
+        m = ReferenceMapper(SYNTHETIC, radii=(1, 3), distance="euclidean", search=search, density=False)
         m.fit(refs)
         maps.append(m.score_grid(query))
     exact, fast = maps

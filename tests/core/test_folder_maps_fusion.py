@@ -105,7 +105,7 @@ def test_search_dtype_follows_the_hardware_and_bfloat16_changes_little(backbone)
             try:
                 next(gen)
             except StopIteration as done:
-                return done.value
+                return done.value[0]
 
     exact, fast = grids(torch.float32), grids(torch.bfloat16)
     for a, b in zip(exact, fast, strict=True):

@@ -195,14 +195,31 @@ def best_matches(query: torch.Tensor, bank: torch.Tensor, sizes: list[int]
     return to_distance(rows), to_distance(s.amax(dim=0))
 
 
-def nearest_distance(query: torch.Tensor, bank: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
+def pair_nearest(query: torch.Tensor, bank: torch.Tensor
+                 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Nearest patches both ways between two images' views, ``query`` (P, C + 4,
+    :func:`as_query` form) and ``bank`` (N, C + 4, :func:`as_bank` form), one dtype. Returns
+    ``(rows, cols)``: ``rows`` = (distance (P,) float32, index (P,) int64 into ``bank``) of each
+    query row's nearest bank row, ``cols`` = the same (N,) for each bank row in ``query``."""
+    s = _neg_sq_distances(query, bank)
+    rv, ri = s.max(dim=1)
+    cv, ci = s.max(dim=0)
+    return (to_distance(rv), ri), (to_distance(cv), ci)
+
+
+def nearest(query: torch.Tensor, bank: torch.Tensor, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
     """For each row of ``query`` (P, C + 4, :func:`as_query` form) the Euclidean distance to its
-    nearest row of ``bank`` (N, C + 4, :func:`as_bank` form), one dtype (:func:`best_matches`).
-    Returns (P,) float32. Works in chunks of ``chunk`` bank rows (memory P x chunk)."""
+    nearest row of ``bank`` (N, C + 4, :func:`as_bank` form), one dtype (:func:`best_matches`),
+    and that row's index. Returns ((P,) float32, (P,) int64). Works in chunks of ``chunk`` bank
+    rows (memory P x chunk)."""
     best = torch.full((query.shape[0],), -torch.inf)
+    where = torch.zeros(query.shape[0], dtype=torch.int64)
     for start in range(0, bank.shape[0], chunk):
-        best = torch.maximum(best, _neg_sq_distances(query, bank[start:start + chunk]).amax(dim=1))
-    return to_distance(best)
+        v, i = _neg_sq_distances(query, bank[start:start + chunk]).max(dim=1)
+        better = v > best
+        best = torch.where(better, v, best)
+        where = torch.where(better, i + start, where)
+    return to_distance(best), where
 
 
 def to_distance(neg_sq: torch.Tensor) -> torch.Tensor:

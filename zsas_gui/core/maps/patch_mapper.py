@@ -3,7 +3,9 @@ protocol of :mod:`.anomaly_map` on top of a patch-feature backbone, turning a pa
 into an :class:`AnomalyResult`, and the folder scale (absolute tau, calibrated gate).
 
 Scale: patch scores are Euclidean distances between patch features, one scale across a folder:
-of unit features (0..2) for the cosine distance, of raw activations for the Euclidean one.
+of unit features (0..2) for the cosine distance, of raw activations for the Euclidean one; with
+``density`` (the default) divided by the local spread of normal patches (:mod:`.density`: 1 is
+ordinary).
 A mapper calibrates two levels on the images it knows are (mostly) normal: ``pixel_level`` (a
 high quantile of their pixel scores) and ``image_level`` (their image scores). ``image_score``
 is ``raw / (raw + image_level)`` in [0, 1): 0.5 means "as anomalous as the calibration images",
@@ -47,13 +49,14 @@ class PatchMapper:
     nearest-patch matrix products, ``"auto"`` (:func:`.patch_features.search_dtype` for the
     backbone's device), ``"float32"`` or ``"bfloat16"`` (bfloat16 search, float32 values);
     ``distance``: ``"auto"`` (the backbone's, :func:`.patch_features.preferred_distance`: raw
-    Euclidean for CNN stages, cosine for ViT tokens), ``"cosine"`` or ``"euclidean"``."""
+    Euclidean for CNN stages, cosine for ViT tokens), ``"cosine"`` or ``"euclidean"``;
+    ``density``: distances relative to the local spread of normal patches (:mod:`.density`)."""
 
     kind = "patch"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
                  blur_sigma_518: float = 4.0, absolute: bool = False, search: str = "auto",
-                 distance: str = "auto"):
+                 distance: str = "auto", density: bool = True):
         if not radii or any(int(r) != r or r < 1 or r % 2 == 0 for r in radii):
             raise ValueError(f"radii must be odd window sides >= 1, got {radii}")
         self.backbone = backbone
@@ -67,6 +70,7 @@ class PatchMapper:
         self.distance = preferred_distance(backbone) if distance == "auto" else distance
         if self.distance not in DISTANCES:
             raise ValueError(f"distance must be 'auto' or one of {DISTANCES}, got {distance!r}")
+        self.density = bool(density)
         self.model_id = backbone.model_id
         self.tokens_key = f"patch|{backbone.model_id}"
         self.pixel_level: float | None = None
@@ -111,14 +115,15 @@ class PatchMapper:
     def _state(self) -> tuple:
         return (self.kind, self.radii, self.blur_sigma_518, self.absolute, self.pixel_level,
                 self.image_level, *_search_state(self.search),
-                *(() if self.distance == "cosine" else (self.distance,)))
+                *(() if self.distance == "cosine" else (self.distance,)),
+                *(("density",) if self.density else ()))
 
     def info(self) -> dict[str, Any]:
         """Settings for provenance records."""
         return {"mapper": self.kind, "model_id": self.model_id, **self.backbone.info(),
                 "radii": list(self.radii), "blur_sigma_518": self.blur_sigma_518,
                 "absolute_scale": self.absolute, "search": str(self.search).removeprefix("torch."),
-                "distance": self.distance,
+                "distance": self.distance, "density": self.density,
                 "pixel_level": _round(self.pixel_level),
                 "image_level": _round(self.image_level)}
 
@@ -139,13 +144,15 @@ class PatchMapper:
         return AnomalyResult(anomaly_map=amap, image_score=self.image_score(raw), scale=scale)
 
     def image_score(self, raw: float) -> float:
-        """``raw`` (top-1 % mean distance) -> [0, 1). Uncalibrated (one reference): cosine
-        distances are at most 2 (raw / 2); raw Euclidean ones have no bound (raw / (raw + 1),
-        only an order)."""
+        """``raw`` (top-1 % mean distance) -> [0, 1). Uncalibrated (one reference): plain cosine
+        distances are at most 2 (raw / 2); other scores have no bound (raw / (raw + 1), only an
+        order)."""
         level = self.image_level or 0.0
         if level > 0:
             return float(raw / (raw + level))
-        return float(min(1.0, raw / 2.0)) if self.distance == "cosine" else float(raw / (raw + 1.0))
+        if self.distance == "cosine" and not self.density:
+            return float(min(1.0, raw / 2.0))
+        return float(raw / (raw + 1.0))
 
     def calibrate(self, grids: list[np.ndarray], frames: list[tuple[int, int]], how: str) -> None:
         """Set ``pixel_level``/``image_level`` from the score grids (and model frames) of calibration images:
