@@ -20,15 +20,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from efficientnet_lite0_weights import write_timm_weights
 
 
-def pixel_auroc_ap(backbone, images, masks) -> tuple[float, float]:
-    feats = [backbone.extract(x) for x in images]
-    mapper = MutualMapper(backbone)
+def fitted_auroc_ap(mapper, feats, masks) -> tuple[float, float]:
+    """Fit ``mapper`` on the folder ``feats``; pixel AUROC and AP of its maps against ``masks``."""
     mapper.fit(feats)
     acc = PixelCurveAccumulator()
     for f, gt in zip(feats, masks, strict=True):
         acc.update(mapper.anomaly(f).anomaly_map, gt)
     m = acc.result()
     return m.auroc, m.ap
+
+
+def pixel_auroc_ap(backbone, images, masks) -> tuple[float, float]:
+    return fitted_auroc_ap(MutualMapper(backbone), [backbone.extract(x) for x in images], masks)
 
 
 def test_real_weights_find_real_frays(shared_data, tmp_path):
@@ -62,13 +65,7 @@ def test_the_default_mutual_map_beats_the_plain_baseline_on_the_whole_folder(sha
     feats = [backbone.extract(x) for x in images]
 
     def metrics(**settings):
-        mapper = MutualMapper(backbone, search="float32", **settings)
-        mapper.fit(feats)
-        acc = PixelCurveAccumulator()
-        for f, gt in zip(feats, masks, strict=True):
-            acc.update(mapper.anomaly(f).anomaly_map, gt)
-        m = acc.result()
-        return m.auroc, m.ap
+        return fitted_auroc_ap(MutualMapper(backbone, search="float32", **settings), feats, masks)
 
     default = metrics()
     no_density = metrics(density=False)
