@@ -1,8 +1,9 @@
 """What each part of the mutual map (ALGORITHM.md §1b) does on real defects: the folder's
 nearest-patch distances are computed once per backbone setting, then every variant combines them
 differently (which views, the interval, per-view normalisation, blur), so all rows of one setting
-come from the same features and the same distances. Heatmap predictor, pixel AUROC / AP /
-F1-max / AUPRO over all test images (as ``benchmarks/eval_maps.py``).
+come from the same features and the same distances (the backbone's distance, D38, without the
+density normalisation of D39: ``eval_maps.py`` has those rows). Heatmap predictor, pixel AUROC /
+AP / F1-max / AUPRO over all test images (as ``benchmarks/eval_maps.py``).
 
     OMP_NUM_THREADS=1 python benchmarks/eval_map_variants.py ../shared/data/magnetic_tile \\
         [--weights FILE] [--settings 256:3,4 384:3,4 256:2,3,4 256:4]
