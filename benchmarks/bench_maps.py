@@ -15,6 +15,7 @@ EfficientNet-Lite0 at 256 px):
   ``rss_mb_before_features_<bb>``: the same process before it held them).
 
     OMP_NUM_THREADS=1 python benchmarks/bench_maps.py [--sample 20] [--backbones vitb16,effl0]
+        [--search auto] [--distance auto] [--no-density]
 """
 
 from __future__ import annotations
@@ -55,7 +56,8 @@ def features(bb, n: int) -> tuple[list, float]:
     return out, (time.perf_counter() - t0) * 1e3 / n
 
 
-def scoring_ms(feats, sample: int | None = None, search: str = "auto") -> float:
+def scoring_ms(feats, sample: int | None = None, search: str = "auto", distance: str = "cosine",
+               density: bool = True) -> float:
     """Mean ms per image of the mutual folder pass (over the first ``sample`` images)."""
     import torch
 
@@ -65,7 +67,7 @@ def scoring_ms(feats, sample: int | None = None, search: str = "auto") -> float:
     dtype = search_dtype() if search == "auto" else getattr(torch, search)
     t0 = time.perf_counter()
     done = 0
-    for done in iter_score_folder(feats, search=dtype):
+    for done in iter_score_folder(feats, search=dtype, distance=distance, density=density):
         if sample is not None and done >= sample:
             break
     return (time.perf_counter() - t0) * 1e3 / done
@@ -105,25 +107,32 @@ def main() -> None:
     ap.add_argument("--backbones", default="vitb16,effl0")
     ap.add_argument("--search", default="auto", choices=("auto", "float32", "bfloat16"),
                     help="dtype of the nearest-patch products (default: the mappers' auto)")
+    ap.add_argument("--distance", default="auto", choices=("auto", "cosine", "euclidean"),
+                    help="patch distance (default: the backbone's, D39: Euclidean for Lite0)")
+    ap.add_argument("--no-density", action="store_true", help="plain distances (D40 off)")
     ap.add_argument("--rss-child", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.rss_child:
         rss_child(args.rss_child)
         return
+    from zsas_gui.core.maps.patch_features import preferred_distance
     from zsas_gui.core.maps.references import ReferenceMapper
 
     with open("/proc/loadavg") as f:
         print(f"uptime: {f.read().strip()}")
     for name in args.backbones.split(","):
         bb = make_backbone(name)
+        distance = preferred_distance(bb) if args.distance == "auto" else args.distance
+        print(f"distance_{name}: {distance}")
         feats, forward_ms = features(bb, 50)
         emit(f"forward_ms_per_image_{name}", forward_ms)
-        ms50 = scoring_ms(feats, search=args.search)
+        density = not args.no_density
+        ms50 = scoring_ms(feats, search=args.search, distance=distance, density=density)
         emit(f"mutual_ms_per_image_50_{name}", ms50)
         emit(f"mutual_vs_forward_ratio_{name}", ms50 / forward_ms)
         more, _ = features(bb, 150)
-        emit(f"mutual_ms_per_image_200_{name}", scoring_ms(feats + more, args.sample, args.search))
-        refs = ReferenceMapper(bb, search=args.search)
+        emit(f"mutual_ms_per_image_200_{name}", scoring_ms(feats + more, args.sample, args.search, distance, density))
+        refs = ReferenceMapper(bb, search=args.search, distance=distance, density=density)
         refs.fit(feats[:20])
         t0 = time.perf_counter()
         for f in feats[20:40]:

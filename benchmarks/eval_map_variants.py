@@ -1,8 +1,9 @@
 """What each part of the mutual map (ALGORITHM.md §1b) does on real defects: the folder's
 nearest-patch distances are computed once per backbone setting, then every variant combines them
 differently (which views, the interval, per-view normalisation, blur), so all rows of one setting
-come from the same features and the same distances. Heatmap predictor, pixel AUROC / AP /
-F1-max / AUPRO over all test images (as ``benchmarks/eval_maps.py``).
+come from the same features and the same distances (the backbone's distance, D39, without the
+density normalisation of D40: ``eval_maps.py`` has those rows). Heatmap predictor, pixel AUROC /
+AP / F1-max / AUPRO over all test images (as ``benchmarks/eval_maps.py``).
 
     OMP_NUM_THREADS=1 python benchmarks/eval_map_variants.py ../shared/data/magnetic_tile \\
         [--weights FILE] [--settings 256:3,4 384:3,4 256:2,3,4 256:4]
@@ -37,21 +38,21 @@ VARIANTS = {
 }
 
 
-def folder_distances(feats, search):
+def folder_distances(feats, search, distance):
     """Per image (M, V, P) float32: distance of each patch to its nearest patch in each other
     image, per (depth, r) view (depth-major, radii ``RADII``)."""
     import torch
 
-    from zsas_gui.core.maps.patch_features import aggregated, as_query, best_matches, sim_to_distance
+    from zsas_gui.core.maps.patch_features import aggregated, as_query, best_matches
 
-    views = [aggregated(f, RADII, search) for f in feats]
+    views = [aggregated(f, RADII, search, distance) for f in feats]
     out = []
     with torch.inference_mode():
         for i, own in enumerate(views):
             query = [as_query(v) for v in own]
             rows = [torch.stack([best_matches(q, b, [b.shape[0]])[0][:, 0] for q, b in zip(query, views[j], strict=True)])
                     for j in range(len(views)) if j != i]
-            out.append(sim_to_distance(torch.stack(rows)))
+            out.append(torch.stack(rows))
     return out
 
 
@@ -88,7 +89,7 @@ def main() -> None:
         bb = TimmBackbone("efficientnet_lite0", args.weights, image_size=int(size), depths=depths)
         mapper = MutualMapper(bb)
         feats = [bb.extract(x) for x in images]
-        dists = folder_distances(feats, mapper.search)
+        dists = folder_distances(feats, mapper.search, mapper.distance)
         for name, (pos, radii, fraction, view_norm, blur) in VARIANTS.items():
             if pos is not None and len(depths) == 1:
                 continue

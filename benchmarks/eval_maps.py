@@ -7,7 +7,11 @@ with real EfficientNet-Lite0 weights; the same with a seeded random init; and th
 baseline (one nearest patch: radius 1 only, no interval average). The nearest-patch search runs
 in the dtype the mappers pick by default (``--search auto``: bfloat16 where the hardware
 multiplies it natively); ``*_f32`` variants force float32 to check that the search dtype does not
-change the accuracy.
+change the accuracy. Distances: the backbone's (raw Euclidean for CNN stages, docs/decisions.md
+D39), relative to the local spread of normal patches (D40); ``*_no_density`` variants use the
+distances as they are, ``*_cosine`` variants compare unit-length features without density (the
+default before D39). ``plain`` (one nearest patch, r = 1, no interval) and ``plain_references``
+(r = 1) use no density either.
 
     OMP_NUM_THREADS=1 python benchmarks/eval_maps.py ../shared/data/magnetic_tile [--weights FILE]
         [--size 256] [--depths 3,4] [--square] [--variants mutual,plain,references,random_mutual,...]
@@ -86,11 +90,18 @@ def main() -> None:
     variants = {
         "mutual": ("real", lambda bb: MutualMapper(bb), False),
         "mutual_f32": ("real", lambda bb: MutualMapper(bb, search="float32"), False),
-        "plain": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0), False),
-        "plain_f32": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0, search="float32"), False),
+        "plain": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0, density=False), False),
+        "plain_f32": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0, density=False,
+                                                      search="float32"), False),
+        "mutual_no_density": ("real", lambda bb: MutualMapper(bb, density=False), False),
+        "references_no_density": ("real", lambda bb: ReferenceMapper(bb, density=False), True),
         "references_f32": ("real", lambda bb: ReferenceMapper(bb, search="float32"), True),
         "references": ("real", lambda bb: ReferenceMapper(bb), True),
-        "plain_references": ("real", lambda bb: ReferenceMapper(bb, radii=(1,)), True),
+        "plain_references": ("real", lambda bb: ReferenceMapper(bb, radii=(1,), density=False), True),
+        "plain_cosine": ("real", lambda bb: MutualMapper(bb, radii=(1,), fraction=0.0, distance="cosine",
+                                                         density=False), False),
+        "mutual_cosine": ("real", lambda bb: MutualMapper(bb, distance="cosine", density=False), False),
+        "references_cosine": ("real", lambda bb: ReferenceMapper(bb, distance="cosine", density=False), True),
         "random_mutual": ("random", lambda bb: MutualMapper(bb), False),
         "random_references": ("random", lambda bb: ReferenceMapper(bb), True),
     }

@@ -14,7 +14,7 @@ from zsas_gui.core.maps.anomaly_map import VVAnomalyMapper
 from zsas_gui.core.maps.backbones import TimmBackbone
 from zsas_gui.core.maps.folder_select import make_folder_mapper
 from zsas_gui.core.maps.mutual import MutualMapper, iter_score_folder
-from zsas_gui.core.maps.patch_features import best_matches, search_dtype
+from zsas_gui.core.maps.patch_features import as_bank, as_query, best_matches, search_dtype
 from zsas_gui.core.maps.references import ReferenceMapper
 from zsas_gui.core.maps.text_fusion import FusedTokens, TextFusedMapper
 from zsas_gui.core.types import TextPrompts
@@ -105,7 +105,7 @@ def test_search_dtype_follows_the_hardware_and_bfloat16_changes_little(backbone)
             try:
                 next(gen)
             except StopIteration as done:
-                return done.value
+                return done.value[0]
 
     exact, fast = grids(torch.float32), grids(torch.bfloat16)
     for a, b in zip(exact, fast, strict=True):
@@ -119,14 +119,16 @@ def test_search_dtype_follows_the_hardware_and_bfloat16_changes_little(backbone)
         MutualMapper(backbone, search="float16")
 
 
-def test_best_matches_of_images_of_different_sizes():
+@pytest.mark.parametrize("unit", [True, False])
+def test_best_matches_of_images_of_different_sizes(unit):
     g = torch.Generator().manual_seed(0)
-    q = torch.nn.functional.normalize(torch.randn(5, 8, generator=g), dim=1)
-    bank = torch.nn.functional.normalize(torch.randn(7, 8, generator=g), dim=1)
-    rows, cols = best_matches(q, bank, [3, 4])
-    s = q @ bank.T
-    torch.testing.assert_close(rows, torch.stack([s[:, :3].amax(1), s[:, 3:].amax(1)], dim=1))
-    torch.testing.assert_close(cols, s.amax(0))
+    q, bank = 3 * torch.randn(5, 8, generator=g), 3 * torch.randn(7, 8, generator=g)
+    if unit:
+        q, bank = (torch.nn.functional.normalize(x, dim=1) for x in (q, bank))
+    rows, cols = best_matches(as_query(as_bank(q, torch.float32)), as_bank(bank, torch.float32), [3, 4])
+    d = torch.cdist(q, bank)
+    torch.testing.assert_close(rows, torch.stack([d[:, :3].amin(1), d[:, 3:].amin(1)], dim=1))
+    torch.testing.assert_close(cols, d.amin(0))
 
 
 def test_zsas_eval_fuses_the_references_map_with_the_text_map_on_request(tmp_path, tiny_models):

@@ -149,12 +149,17 @@ class TimmBackbone:
         self.depths = tuple(int(d) for d in depths)
         self.weights_tag = tag
         self.keep_aspect = bool(keep_aspect) and not _is_vit(model)
+        #: CNN stage activations are compared by raw Euclidean distance (PatchCore's measure; on
+        #: the real magnetic-tile defects +0.08 pixel AUROC over cosine, docs/results.md, D39),
+        #: ViT tokens by cosine (:func:`.patch_features.preferred_distance`).
+        self.patch_distance = "cosine" if _is_vit(model) else "euclidean"
         self.model_id = (f"timm:{arch}@{size}{'a' if self.keep_aspect else ''}|{tag}"
                          f"|d{'-'.join(map(str, self.depths))}")
 
     def info(self) -> dict[str, Any]:
         return {"backbone": f"timm:{self.arch}", "weights": self.weights_tag,
                 "image_size": self.image_size, "keep_aspect": self.keep_aspect,
+                "patch_distance": self.patch_distance,
                 "depths": list(self.depths)}
 
     def input_hw(self, hw: tuple[int, int]) -> tuple[int, int]:

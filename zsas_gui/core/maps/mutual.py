@@ -4,8 +4,10 @@ of its folder (after MuSc, ICLR 2024; our own code).
 For patch p of image i and each other image j: ``d_j(p)`` = distance from p's feature to the
 closest patch feature of j, per (depth, r) view. ``score(p)`` = mean of the smallest
 ``fraction`` of ``{d_j(p)}`` over j (an interval average: a defect repeated in a few images still
-scores), averaged over the views. Each image meets at most ``max_others`` others (a seeded
-random subset beyond that). A folder pass computes every pair once and uses it both ways.
+scores), averaged over the views. With ``density`` (the default) each ``d_j(p)`` is first
+divided by the spread of p's nearest patch in j (:mod:`.density`). Each image meets at most
+``max_others`` others (a seeded random subset beyond that). A folder pass computes every pair
+once and uses it both ways.
 
 Re-ranking (optional, ``rerank=True``): each image score is averaged with the scores of its
 ``RERANK_K`` most similar images (global descriptor: mean of the deepest features), weighted by
@@ -23,14 +25,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .density import Spreads, floor_all, relative
 from .folder_select import DEFAULT_MAX_OTHERS
 from .patch_features import (
     DEFAULT_RADII,
     PatchFeatures,
     aggregated,
     as_query,
-    best_matches,
-    sim_to_distance,
+    pair_nearest,
     top_fraction_mean,
 )
 from .patch_mapper import IMAGE_TOP_FRACTION, PatchMapper, check_same_backbone
@@ -61,17 +63,35 @@ def interval_mean(dists: torch.Tensor, fraction: float) -> torch.Tensor:
     return smallest.mean(dim=0).mean(dim=0)
 
 
-def _pair_max_sims(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+Pair = tuple[torch.Tensor, torch.Tensor]     # (V, P) float16 distances, (V, P) int indices
+
+
+def _pair_nearest(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[Pair, Pair]:
     """Views of two images (V tensors each: ``a`` in :func:`.patch_features.as_query` form, ``b``
-    as :func:`.patch_features.aggregated` gives them) -> ((V, P_a) best similarity of a's patches in b,
-    (V, P_b) of b's in a), float32. One product per view and pair: on a CPU this beats stacking
-    several images into one product, which spends its gain on copying them together."""
-    rows, cols = [], []
-    for va, vb in zip(a, b, strict=True):
-        r, c = best_matches(va, vb, [vb.shape[0]])
-        rows.append(r[:, 0])
-        cols.append(c)
-    return torch.stack(rows), torch.stack(cols)
+    as :func:`.patch_features.aggregated` gives them) -> (a's patches in b, b's patches in a):
+    each the (V, P) float16 distance to the nearest patch of the other image and that patch's
+    (V, P) index (int16 when it fits). One product per view and pair: on a CPU this beats
+    stacking several images into one product, which spends its gain on copying them."""
+    rows, cols = zip(*(pair_nearest(va, vb) for va, vb in zip(a, b, strict=True)), strict=True)
+    return _stack(rows, b[0].shape[0]), _stack(cols, a[0].shape[0])
+
+
+def _stack(per_view, n_other: int) -> Pair:
+    dists, index = zip(*per_view, strict=True)
+    small = torch.int16 if n_other <= torch.iinfo(torch.int16).max else torch.int32
+    return torch.stack(dists).to(torch.float16), torch.stack(index).to(small)
+
+
+def _scores(pairs: list[Pair], spreads: list[Spreads] | None, fraction: float,
+            own: int | None = None) -> torch.Tensor:
+    """One image's (V, P) pairs with its M others (and the others' spreads, or None for plain
+    distances; ``own``: this image's folder index, never used in the others' spreads) -> (P,)
+    float32 interval-averaged scores."""
+    if spreads is None:
+        dists = torch.stack([d.float() for d, _ in pairs])
+    else:
+        dists = torch.stack([relative(d, i, s.excluding(own)) for (d, i), s in zip(pairs, spreads, strict=True)])
+    return interval_mean(dists, fraction)
 
 
 class _Views:
@@ -79,8 +99,9 @@ class _Views:
     bytes (oldest first out): the folder pass revisits each image many times."""
 
     def __init__(self, feats: Sequence[PatchFeatures], radii: tuple[int, ...], budget: int = 256 << 20,
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, distance: str = "cosine"):
         self.feats, self.radii, self.budget, self.dtype = feats, radii, budget, dtype
+        self.distance = distance
         self._kept: dict[int, list[torch.Tensor]] = {}
         self._bytes = 0
 
@@ -89,7 +110,7 @@ class _Views:
         if v is not None:
             self._kept[i] = v
         else:
-            v = aggregated(self.feats[i], self.radii, self.dtype)
+            v = aggregated(self.feats[i], self.radii, self.dtype, self.distance)
             size = sum(t.nelement() * t.element_size() for t in v)
             while self._kept and self._bytes + size > self.budget:
                 old = self._kept.pop(next(iter(self._kept)))
@@ -101,11 +122,15 @@ class _Views:
 
 def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = DEFAULT_RADII,
                       fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
-                      seed: int = 0, search: torch.dtype = torch.float32
-                      ) -> Generator[int, None, list[np.ndarray]]:
-    """Mutual scores of every image of a folder. Yields the number of images done so far (a
-    cancellation point); returns one (Gh, Gw) float32 patch score grid per image. ``search``:
-    dtype of the matrix products (:func:`.patch_features.best_matches`)."""
+                      seed: int = 0, search: torch.dtype = torch.float32, distance: str = "cosine",
+                      density: bool = False
+                      ) -> Generator[int, None, tuple[list[np.ndarray], list[Spreads] | None]]:
+    """Mutual scores of every image of a folder. Yields the number of images whose pairs are
+    done (a cancellation point); returns (one (Gh, Gw) float32 patch score grid per image, the
+    images' spreads or None without ``density``). ``search``: dtype of the matrix
+    products (:func:`.patch_features.best_matches`); ``distance``: "cosine" or "euclidean"
+    (:func:`.patch_features.aggregate`); ``density``: divide by the spreads (:mod:`.density`).
+    Holds every pair's (V, P) distances and indices until the end (the spreads need them all)."""
     n = len(feats)
     if n < 2:
         raise ValueError(f"a mutual map needs at least 2 images, got {n}")
@@ -113,34 +138,39 @@ def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = D
         check_same_backbone(f, feats[0], "mutual map")
     others = choose_others(n, max_others, seed)
     wanted = [set(o) for o in others]
-    views = _Views(feats, radii, dtype=search)
-    pending: dict[int, dict[int, torch.Tensor]] = {i: {} for i in range(n)}   # i -> j -> (V, P_i) sims
-    grids = []
+    views = _Views(feats, radii, dtype=search, distance=distance)
+    near: dict[tuple[int, int], Pair] = {}        # (i, j) -> i's patches' nearest in j
     with torch.inference_mode():
         for i in range(n):
-            got = pending.pop(i)
             query = [as_query(v) for v in views[i]]
             for j in others[i]:
-                if j in got:
-                    continue
-                rows, cols = _pair_max_sims(query, views[j])
-                got[j] = rows
-                if j > i and i in wanted[j]:
-                    pending[j][i] = cols.to(torch.float16)
-            sims = torch.stack([got[j].float() for j in others[i]])          # (M, V, P)
-            score = interval_mean(sim_to_distance(sims), fraction)
-            grids.append(score.reshape(feats[i].grid).numpy().astype(np.float32))
+                if (i, j) not in near:
+                    near[i, j], cols = _pair_nearest(query, views[j])
+                    if i in wanted[j]:
+                        near[j, i] = cols
             yield i + 1
-    return grids
+        spreads = None
+        if density:
+            spreads = floor_all([Spreads.from_distances(torch.stack([near[j, k][0] for k in others[j]]), others[j])
+                                 for j in range(n)])
+        grids = []
+        for i in range(n):
+            pairs = [near.pop((i, j)) for j in others[i]]
+            score = _scores(pairs, None if spreads is None else [spreads[j] for j in others[i]], fraction, i)
+            grids.append(score.reshape(feats[i].grid).numpy().astype(np.float32))
+    return grids, spreads
 
 
 def score_against(query: PatchFeatures, others: Sequence[PatchFeatures], radii: tuple[int, ...],
-                  fraction: float, search: torch.dtype = torch.float32) -> np.ndarray:
-    """Mutual scores of one image against ``others`` (it is not one of them): (Gh, Gw) float32."""
+                  fraction: float, search: torch.dtype = torch.float32, distance: str = "cosine",
+                  spreads: Sequence[Spreads] | None = None) -> np.ndarray:
+    """Mutual scores of one image against ``others`` (it is not one of them; ``spreads``: theirs
+    from the folder pass, or None for plain distances): (Gh, Gw) float32."""
     with torch.inference_mode():
-        q = [as_query(v) for v in aggregated(query, radii, search)]
-        sims = torch.stack([_pair_max_sims(q, aggregated(o, radii, search))[0] for o in others])
-        return interval_mean(sim_to_distance(sims), fraction).reshape(query.grid).numpy().astype(np.float32)
+        q = [as_query(v) for v in aggregated(query, radii, search, distance)]
+        pairs = [_pair_nearest(q, aggregated(o, radii, search, distance))[0] for o in others]
+        score = _scores(pairs, None if spreads is None else list(spreads), fraction)
+        return score.reshape(query.grid).numpy().astype(np.float32)
 
 
 def _descriptor(f: PatchFeatures) -> torch.Tensor:
@@ -168,15 +198,19 @@ class MutualMapper(PatchMapper):
     ``fraction``: interval (0 = only the nearest image: the plain baseline); ``max_others``;
     ``seed``: the subset's seed; ``rerank``: re-rank image scores across the folder;
     ``search``: dtype of the nearest-patch products, ``"auto"`` (:func:`.patch_features.search_dtype`),
-    ``"float32"`` or ``"bfloat16"``."""
+    ``"float32"`` or ``"bfloat16"``; ``distance``: ``"auto"`` (the backbone's,
+    :func:`.patch_features.preferred_distance`), ``"cosine"`` or ``"euclidean"``; ``density``:
+    distances relative to the spread of normal patches (:mod:`.density`; the plain baseline
+    turns it off)."""
 
     kind = "mutual"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
                  fraction: float = DEFAULT_FRACTION, max_others: int = DEFAULT_MAX_OTHERS,
                  seed: int = 0, rerank: bool = False, blur_sigma_518: float = 4.0,
-                 absolute: bool = False, search: str = "auto"):
-        super().__init__(backbone, radii, blur_sigma_518, absolute, search)
+                 absolute: bool = False, search: str = "auto", distance: str = "auto",
+                 density: bool = True):
+        super().__init__(backbone, radii, blur_sigma_518, absolute, search, distance, density)
         if not 0.0 <= fraction <= 1.0:
             raise ValueError(f"fraction must be in [0, 1], got {fraction}")
         if max_others < 1:
@@ -185,6 +219,7 @@ class MutualMapper(PatchMapper):
         self.rerank = bool(rerank)
         self.folder: list[PatchFeatures] = []
         self._grids: dict[str, np.ndarray] = {}
+        self._spreads: list[Spreads] | None = None    # per folder image
         self._scores: dict[str, float] = {}     # fingerprint -> re-ranked raw image score
 
     def _state(self) -> tuple:
@@ -201,13 +236,13 @@ class MutualMapper(PatchMapper):
         """Score the whole folder (yields images done: a cancellation point; an abandoned pass
         leaves the mapper as it was) and calibrate on it (median: most images are normal)."""
         feats = list(feats)
-        grids = yield from iter_score_folder(feats, self.radii, self.fraction, self.max_others,
-                                             self.seed, self.search)
+        grids, spreads = yield from iter_score_folder(feats, self.radii, self.fraction, self.max_others,
+                                                      self.seed, self.search, self.distance, self.density)
         frames = [f.frame_hw for f in feats]
         raw = np.array([_raw_score(self.square(g, fr)) for g, fr in zip(grids, frames, strict=True)])
         if self.rerank:
             raw = rerank_scores(raw, feats)
-        self.folder = feats
+        self.folder, self._spreads = feats, spreads
         self._grids = {f.fingerprint: g for f, g in zip(feats, grids, strict=True)}
         self._scores = {f.fingerprint: float(s) for f, s in zip(feats, raw, strict=True)}
         self.calibrate(grids, frames, how="median")
@@ -224,8 +259,9 @@ class MutualMapper(PatchMapper):
         if len(self.folder) > self.max_others:
             rng = np.random.default_rng([self.seed, len(self.folder)])
             idx = sorted(rng.choice(len(self.folder), size=self.max_others, replace=False))
+        spreads = None if self._spreads is None else [self._spreads[i] for i in idx]
         return score_against(tokens, [self.folder[i] for i in idx], self.radii, self.fraction,
-                             self.search)
+                             self.search, self.distance, spreads)
 
     def anomaly(self, tokens: PatchFeatures, prompts=None):
         res = self.result(self.score_grid(tokens), tokens.hw, tokens.frame_hw)

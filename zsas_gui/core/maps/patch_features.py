@@ -97,32 +97,54 @@ class PatchFeatures:
                    input_hw=None if frame is None else (int(frame[0]), int(frame[1])))
 
 
-def aggregate(layer: torch.Tensor, r: int) -> torch.Tensor:
-    """Neighbourhood aggregation of one depth: (C, Gh, Gw) -> (Gh*Gw, C) float32, unit length.
+#: Patch distances (:func:`aggregate`): "cosine" compares unit-length features (their direction
+#: only), "euclidean" the raw activations (direction and strength, PatchCore's measure for CNN
+#: features). :func:`preferred_distance` picks one per backbone (docs/decisions.md D39).
+DISTANCES = ("cosine", "euclidean")
+
+
+def preferred_distance(backbone: Any) -> str:
+    """The distance a backbone's patch features are compared with: its ``patch_distance``
+    attribute (CNN stages: "euclidean"), else "cosine" (ViT tokens)."""
+    return str(getattr(backbone, "patch_distance", "cosine"))
+
+
+def aggregate(layer: torch.Tensor, r: int, distance: str = "cosine") -> torch.Tensor:
+    """Neighbourhood aggregation of one depth: (C, Gh, Gw) -> (Gh*Gw, C) float32.
 
     Each patch becomes the mean of the r x r window of patches around it (edge windows average
-    only the patches inside the grid), then is L2-normalised; r = 1 is the patch itself."""
+    only the patches inside the grid); r = 1 is the patch itself. ``distance="cosine"``: then
+    L2-normalised (unit rows); ``"euclidean"``: kept as it is."""
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     x = layer.float()[None]
     if r > 1:
         x = F.avg_pool2d(x, kernel_size=r, stride=1, padding=r // 2, count_include_pad=False)
     c = x.shape[1]
-    return F.normalize(x[0].reshape(c, -1).T, dim=1)
+    rows = x[0].reshape(c, -1).T
+    return F.normalize(rows, dim=1) if distance == "cosine" else rows.contiguous()
 
 
-def aggregated(feats: PatchFeatures, radii: tuple[int, ...],
-               dtype: torch.dtype = torch.float32) -> list[torch.Tensor]:
-    """Every (depth, r) view of one image, depth-major order: ``len(layers) * len(radii)``
-    tensors of unit rows computed in float32: (P, C_d) float32, or for a bfloat16 search
-    (P, C_d + 1) bfloat16 ``[v, 1]`` (the bank form; :func:`as_query` turns it into a query)."""
-    return [as_bank(aggregate(layer, r), dtype) for layer in feats.layers for r in radii]
+def aggregated(feats: PatchFeatures, radii: tuple[int, ...], dtype: torch.dtype = torch.float32,
+               distance: str = "cosine") -> list[torch.Tensor]:
+    """Every (depth, r) view of one image in the bank form of :func:`as_bank`, depth-major order:
+    ``len(layers) * len(radii)`` tensors (P, C_d + 4) of ``dtype``, computed in float32."""
+    return [as_bank(aggregate(layer, r, distance), dtype) for layer in feats.layers for r in radii]
 
 
 def as_bank(view: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """(P, C) float32 unit rows -> the bank form of a ``dtype`` search: itself for float32,
-    (P, C + 1) bfloat16 ``[v, 1]`` for bfloat16 (see :func:`_similarities`)."""
-    if dtype == torch.float32:
-        return view
-    return torch.cat([view, torch.ones(view.shape[0], 1)], dim=1).to(dtype)
+    """(P, C) float32 feature rows -> the bank form (P, C + 4) ``[v, hi, lo, 1, 1]`` in ``dtype``:
+    ``v`` rounded to ``dtype``, ``hi + lo`` = the squared length of that rounded ``v`` (two
+    ``dtype`` parts, so a bfloat16 search keeps it to 16 bits). With the query form of
+    :func:`as_query` one matrix product gives minus the squared Euclidean distances between the
+    rounded rows (see :func:`_neg_sq_distances`): rounding moves a distance by at most about
+    2^-9 of the rows' length, never by the rounding of their squared lengths."""
+    v = view.to(dtype)
+    sq = v.float().pow(2).sum(dim=1, keepdim=True)
+    hi = sq.to(dtype)
+    lo = (sq - hi.float()).to(dtype)
+    one = torch.ones_like(hi)
+    return torch.cat([v, hi, lo, one, one], dim=1)
 
 
 def search_dtype(device: Any = "cpu") -> torch.dtype:
@@ -139,54 +161,71 @@ def search_dtype(device: Any = "cpu") -> torch.dtype:
     return torch.float32
 
 
-def as_query(view: torch.Tensor) -> torch.Tensor:
-    """A view from :func:`aggregated` in the form that is matched against others: float32 as it
-    is; bfloat16 ``[v, 1]`` becomes ``[v, -1]`` (a copy), so ``query . bank = cos - 1``."""
-    if view.dtype == torch.float32:
-        return view
-    q = view.clone()
-    q[:, -1] = -1.0
+def as_query(bank: torch.Tensor) -> torch.Tensor:
+    """A view in the bank form ``[v, hi, lo, 1, 1]`` -> the query form ``[2v, -1, -1, -hi, -lo]``
+    (a copy, same dtype, exact): ``query . bank = 2 a.b - |b|^2 - |a|^2 = -|a - b|^2``."""
+    q = torch.empty_like(bank)
+    q[:, :-4] = 2 * bank[:, :-4]
+    q[:, -4:-2] = -1.0
+    q[:, -2:] = -bank[:, -4:-2]
     return q
 
 
-def _similarities(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
-    """(P, C') query form x (N, C') bank form -> (P, N) float32 cosine similarities. float32:
-    exact. bfloat16: the product accumulates in float32 but its output is rounded to bfloat16, so
-    it computes ``[q, -1] . [b, 1] = cos - 1`` (close to 0 for close patches, where 8 bits are
-    fine relative to the distance) and adds 1 back in float32."""
-    if query.dtype == torch.float32:
-        return query @ bank.T
-    return (query @ bank.T).float() + 1.0
+def _neg_sq_distances(query: torch.Tensor, bank: torch.Tensor) -> torch.Tensor:
+    """(P, C + 4) query form x (N, C + 4) bank form -> (P, N) float32 minus the squared Euclidean
+    distances. One product, so the result is close to 0 for close patches: a bfloat16 product
+    (float32 accumulation, output rounded to 8 bits) is then fine relative to the distance
+    (docs/decisions.md D35, D39)."""
+    return (query @ bank.T).float()
 
 
 def best_matches(query: torch.Tensor, bank: torch.Tensor, sizes: list[int]
                  ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Best cosine similarities between the rows of ``query`` (P, C', :func:`as_query` form) and
-    of ``bank`` (sum(sizes), C', :func:`aggregated` form), both of one dtype (float32, or bfloat16
-    for a faster search, see :func:`_similarities`); ``bank`` holds the patches of ``len(sizes)`` images, one after the
-    other. Returns ``rows`` (P, len(sizes)): each query row's best similarity in each image, and
-    ``cols`` (sum(sizes),): each bank row's best similarity in ``query``; float32."""
-    s = _similarities(query, bank)                                  # (P, sum sizes)
+    """Nearest-patch distances between the rows of ``query`` (P, C + 4, :func:`as_query` form)
+    and of ``bank`` (sum(sizes), C + 4, :func:`as_bank` form), both of one dtype (float32, or
+    bfloat16 for a faster search); ``bank`` holds the patches of ``len(sizes)`` images, one after
+    the other. Returns ``rows`` (P, len(sizes)): each query row's distance to its nearest patch
+    in each image, and ``cols`` (sum(sizes),): each bank row's distance to its nearest query
+    row; float32 Euclidean distances (of unit rows for the cosine distance)."""
+    s = _neg_sq_distances(query, bank)                              # (P, sum sizes)
     if len(set(sizes)) == 1:
         rows = s.view(s.shape[0], len(sizes), sizes[0]).amax(dim=2)
     else:
         rows = torch.stack([part.amax(dim=1) for part in s.split(sizes, dim=1)], dim=1)
-    return rows, s.amax(dim=0)
+    return to_distance(rows), to_distance(s.amax(dim=0))
 
 
-def nearest_distance(query: torch.Tensor, bank: torch.Tensor, chunk: int = 16384) -> torch.Tensor:
-    """For each row of ``query`` (P, C', :func:`as_query` form) the Euclidean distance to its
-    nearest row of ``bank`` (N, C', :func:`aggregated` form), one dtype (:func:`best_matches`). Returns
-    (P,) float32. Works in chunks of ``chunk`` bank rows (memory P x chunk)."""
-    best = torch.full((query.shape[0],), -2.0)
+def pair_nearest(query: torch.Tensor, bank: torch.Tensor
+                 ) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]:
+    """Nearest patches both ways between two images' views, ``query`` (P, C + 4,
+    :func:`as_query` form) and ``bank`` (N, C + 4, :func:`as_bank` form), one dtype. Returns
+    ``(rows, cols)``: ``rows`` = (distance (P,) float32, index (P,) int64 into ``bank``) of each
+    query row's nearest bank row, ``cols`` = the same (N,) for each bank row in ``query``."""
+    s = _neg_sq_distances(query, bank)
+    rv, ri = s.max(dim=1)
+    cv, ci = s.max(dim=0)
+    return (to_distance(rv), ri), (to_distance(cv), ci)
+
+
+def nearest(query: torch.Tensor, bank: torch.Tensor, chunk: int = 16384) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each row of ``query`` (P, C + 4, :func:`as_query` form) the Euclidean distance to its
+    nearest row of ``bank`` (N, C + 4, :func:`as_bank` form), one dtype (:func:`best_matches`),
+    and that row's index. Returns ((P,) float32, (P,) int64). Works in chunks of ``chunk`` bank
+    rows (memory P x chunk)."""
+    best = torch.full((query.shape[0],), -torch.inf)
+    where = torch.zeros(query.shape[0], dtype=torch.int64)
     for start in range(0, bank.shape[0], chunk):
-        best = torch.maximum(best, _similarities(query, bank[start:start + chunk]).amax(dim=1))
-    return sim_to_distance(best)
+        v, i = _neg_sq_distances(query, bank[start:start + chunk]).max(dim=1)
+        better = v > best
+        best = torch.where(better, v, best)
+        where = torch.where(better, i + start, where)
+    return to_distance(best), where
 
 
-def sim_to_distance(sim: torch.Tensor) -> torch.Tensor:
-    """Cosine similarity of unit vectors -> their Euclidean distance sqrt(2 - 2 cos)."""
-    return (2.0 - 2.0 * sim).clamp_min(0.0).sqrt()
+def to_distance(neg_sq: torch.Tensor) -> torch.Tensor:
+    """Minus squared distances (of :func:`_neg_sq_distances`) -> distances, float32 (rounding
+    can make a tiny square negative: clamped at 0). Unit rows: sqrt(2 - 2 cos), in [0, 2]."""
+    return (-neg_sq.float()).clamp_min(0.0).sqrt()
 
 
 def top_fraction_mean(values: np.ndarray, fraction: float = 0.01) -> float:

@@ -2,7 +2,10 @@
 protocol of :mod:`.anomaly_map` on top of a patch-feature backbone, turning a patch score grid
 into an :class:`AnomalyResult`, and the folder scale (absolute tau, calibrated gate).
 
-Scale: patch scores are Euclidean distances of unit features (0..2), one scale across a folder.
+Scale: patch scores are Euclidean distances between patch features, one scale across a folder:
+of unit features (0..2) for the cosine distance, of raw activations for the Euclidean one; with
+``density`` (the default) divided by the local spread of normal patches (:mod:`.density`: 1 is
+ordinary).
 A mapper calibrates two levels on the images it knows are (mostly) normal: ``pixel_level`` (a
 high quantile of their pixel scores) and ``image_level`` (their image scores). ``image_score``
 is ``raw / (raw + image_level)`` in [0, 1): 0.5 means "as anomalous as the calibration images",
@@ -23,7 +26,14 @@ import torch.nn.functional as F
 
 from ..types import AnomalyResult, TextPrompts
 from .anomaly_map import blur_sigma_px, finish_map
-from .patch_features import DEFAULT_RADII, PatchFeatures, search_dtype, top_fraction_mean
+from .patch_features import (
+    DEFAULT_RADII,
+    DISTANCES,
+    PatchFeatures,
+    preferred_distance,
+    search_dtype,
+    top_fraction_mean,
+)
 
 #: Quantile of a calibration image's pixel scores that defines its pixel level.
 PIXEL_QUANTILE = 0.99
@@ -37,12 +47,16 @@ class PatchMapper:
     neighbourhood sides; ``blur_sigma_518``: Gaussian sigma at 518 scale (as the text map);
     ``absolute``: results carry the folder scale (see the module doc); ``search``: dtype of the
     nearest-patch matrix products, ``"auto"`` (:func:`.patch_features.search_dtype` for the
-    backbone's device), ``"float32"`` or ``"bfloat16"`` (bfloat16 search, float32 values)."""
+    backbone's device), ``"float32"`` or ``"bfloat16"`` (bfloat16 search, float32 values);
+    ``distance``: ``"auto"`` (the backbone's, :func:`.patch_features.preferred_distance`: raw
+    Euclidean for CNN stages, cosine for ViT tokens), ``"cosine"`` or ``"euclidean"``;
+    ``density``: distances relative to the local spread of normal patches (:mod:`.density`)."""
 
     kind = "patch"
 
     def __init__(self, backbone: Any, radii: tuple[int, ...] = DEFAULT_RADII,
-                 blur_sigma_518: float = 4.0, absolute: bool = False, search: str = "auto"):
+                 blur_sigma_518: float = 4.0, absolute: bool = False, search: str = "auto",
+                 distance: str = "auto", density: bool = True):
         if not radii or any(int(r) != r or r < 1 or r % 2 == 0 for r in radii):
             raise ValueError(f"radii must be odd window sides >= 1, got {radii}")
         self.backbone = backbone
@@ -53,6 +67,10 @@ class PatchMapper:
             raise ValueError(f"search must be one of {SEARCH_CHOICES}, got {search!r}")
         self.search = (search_dtype(getattr(backbone, "device", "cpu")) if search == "auto"
                        else getattr(torch, search))
+        self.distance = preferred_distance(backbone) if distance == "auto" else distance
+        if self.distance not in DISTANCES:
+            raise ValueError(f"distance must be 'auto' or one of {DISTANCES}, got {distance!r}")
+        self.density = bool(density)
         self.model_id = backbone.model_id
         self.tokens_key = f"patch|{backbone.model_id}"
         self.pixel_level: float | None = None
@@ -96,13 +114,16 @@ class PatchMapper:
 
     def _state(self) -> tuple:
         return (self.kind, self.radii, self.blur_sigma_518, self.absolute, self.pixel_level,
-                self.image_level, *_search_state(self.search))
+                self.image_level, *_search_state(self.search),
+                *(() if self.distance == "cosine" else (self.distance,)),
+                *(("density",) if self.density else ()))
 
     def info(self) -> dict[str, Any]:
         """Settings for provenance records."""
         return {"mapper": self.kind, "model_id": self.model_id, **self.backbone.info(),
                 "radii": list(self.radii), "blur_sigma_518": self.blur_sigma_518,
                 "absolute_scale": self.absolute, "search": str(self.search).removeprefix("torch."),
+                "distance": self.distance, "density": self.density,
                 "pixel_level": _round(self.pixel_level),
                 "image_level": _round(self.image_level)}
 
@@ -123,8 +144,15 @@ class PatchMapper:
         return AnomalyResult(anomaly_map=amap, image_score=self.image_score(raw), scale=scale)
 
     def image_score(self, raw: float) -> float:
+        """``raw`` (top-1 % mean distance) -> [0, 1). Uncalibrated (one reference): plain cosine
+        distances are at most 2 (raw / 2); other scores have no bound (raw / (raw + 1), only an
+        order)."""
         level = self.image_level or 0.0
-        return float(raw / (raw + level)) if level > 0 else float(min(1.0, raw / 2.0))
+        if level > 0:
+            return float(raw / (raw + level))
+        if self.distance == "cosine" and not self.density:
+            return float(min(1.0, raw / 2.0))
+        return float(raw / (raw + 1.0))
 
     def calibrate(self, grids: list[np.ndarray], frames: list[tuple[int, int]], how: str) -> None:
         """Set ``pixel_level``/``image_level`` from the score grids (and model frames) of calibration images:
