@@ -157,6 +157,20 @@ def test_zsas_eval_with_a_folder_map(tmp_path, tiny_models, kind):
     assert heat["pixel_auroc"] > 0.8
 
 
+def test_patch_distance_and_density_flags_reach_the_mapper(tmp_path, tiny_models):
+    """--patch-distance / --no-density (D39, D40) change the map and are recorded with it."""
+    _, sam = tiny_models
+    root = mvtec_category(tmp_path / "widget")
+    common = ["--map", "mutual", "--backbone", "timm:resnet18", "--backbone-weights", "random",
+              "--sam", str(sam), "--device", "cpu", "--no-plots"]
+    maps = {}
+    for name, flags in {"default": [], "plain": ["--patch-distance", "cosine", "--no-density"]}.items():
+        assert main(["eval", str(root), "-o", str(tmp_path / name), *common, *flags]) == 0
+        maps[name] = json.loads((tmp_path / name / "metrics.json").read_text())["map"]
+    assert (maps["default"]["distance"], maps["default"]["density"]) == ("euclidean", True)
+    assert (maps["plain"]["distance"], maps["plain"]["density"]) == ("cosine", False)
+
+
 def test_zsas_segment_and_explain_with_auto_map(tmp_path, tiny_models):
     _, sam = tiny_models
     paths = write_folder(tmp_path / "in", 4)

@@ -240,6 +240,12 @@ def add_map_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--text-weight", type=float, default=0.0, metavar="W",
                    help="references map: fuse it with the CLIP text map at weight W in (0, 1] "
                         "(each scaled on the good images; default 0 = off; docs/method.md)")
+    g.add_argument("--patch-distance", choices=("auto", "euclidean", "cosine"), default="auto",
+                   help="folder maps: how patch features are compared; auto = the backbone's "
+                        "(Euclidean for CNN stages, cosine for ViT tokens; docs/decisions.md D39)")
+    g.add_argument("--no-density", action="store_true",
+                   help="folder maps: plain nearest-patch distances, not relative to the spread "
+                        "of normal patches (docs/decisions.md D40)")
     g.add_argument("--tau-mode", choices=("relative", "absolute"), default="relative",
                    help="folder maps: relative = tau on each image's min-max map; absolute = tau "
                         "on one folder-wide scale (0.5 = the calibration images' high level)")
@@ -274,7 +280,8 @@ def map_spec_from_args(args: argparse.Namespace, kind: str):
         raise ZsasError(f"--text-weight {text_weight}: give a weight in (0, 1] (0 = no fusion)")
     return MapSpec(kind=kind, backbone=args.backbone, backbone_weights=args.backbone_weights,
                    max_others=args.max_others, absolute=args.tau_mode == "absolute",
-                   text_weight=text_weight)
+                   text_weight=text_weight, distance=getattr(args, "patch_distance", "auto"),
+                   density=not getattr(args, "no_density", False))
 
 
 def build_pipeline(args: argparse.Namespace, n_folder: int, n_references: int, **kwargs):

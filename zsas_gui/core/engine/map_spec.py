@@ -21,7 +21,10 @@ class MapSpec:
     ``clip`` / ``timm:ARCH`` / None (= the CLIP image tower) for the folder maps, with its
     state dict file (``backbone_weights``); max_others: the mutual map's comparison cap;
     absolute: τ on one folder-wide scale instead of per image; text_weight: > 0 fuses a
-    references map with CLIP's text map at that weight (off by default; decisions D36)."""
+    references map with CLIP's text map at that weight (off by default; decisions D36);
+    distance: ``auto`` (the backbone's: Euclidean for CNN stages, cosine for ViT tokens, D39),
+    ``cosine`` or ``euclidean``; density: distances relative to the local spread of normal
+    patches (D40; False = plain nearest-patch distances)."""
 
     kind: str = "text"
     backbone: str | None = None
@@ -29,6 +32,8 @@ class MapSpec:
     max_others: int = DEFAULT_MAX_OTHERS
     absolute: bool = False
     text_weight: float = 0.0
+    distance: str = "auto"
+    density: bool = True
 
     @property
     def is_folder_map(self) -> bool:
@@ -56,5 +61,6 @@ def map_pipeline(spec: MapSpec, clip: str | None, sam: str | None, device: str =
 
         text_mapper = VVAnomalyMapper(clip_b)
     mapper = make_folder_mapper(spec.kind, backbone, spec.max_others, absolute=spec.absolute,
-                                text_mapper=text_mapper, text_weight=spec.text_weight)
+                                text_mapper=text_mapper, text_weight=spec.text_weight,
+                                distance=spec.distance, density=spec.density)
     return Pipeline(clip_b, sam_b, mapper=mapper, **kwargs)

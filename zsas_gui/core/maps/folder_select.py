@@ -37,10 +37,13 @@ def resolve_map_kind(kind: str, n_references: int, n_folder: int) -> str:
 
 def make_folder_mapper(kind: str, backbone: Any, max_others: int = DEFAULT_MAX_OTHERS,
                        absolute: bool = False, seed: int = 0, rerank: bool = False,
-                       text_mapper: Any = None, text_weight: float = 0.0):
+                       text_mapper: Any = None, text_weight: float = 0.0, distance: str = "auto",
+                       density: bool = True):
     """A :class:`.mutual.MutualMapper` or :class:`.references.ReferenceMapper` on ``backbone``
     (not fitted yet). ``text_weight`` > 0 (references only; off by default) fuses the references
-    map with ``text_mapper``'s text map (:class:`.text_fusion.TextFusedMapper`)."""
+    map with ``text_mapper``'s text map (:class:`.text_fusion.TextFusedMapper`). ``distance``
+    (``auto``: the backbone's, decisions D39) and ``density`` (distances relative to the local
+    spread, D40) go to the mapper."""
     from .mutual import MutualMapper
     from .references import ReferenceMapper
 
@@ -48,9 +51,10 @@ def make_folder_mapper(kind: str, backbone: Any, max_others: int = DEFAULT_MAX_O
         raise ValueError(f"text fusion is offered for the references map only, not {kind!r}")
     if kind == "mutual":
         return MutualMapper(backbone, max_others=max_others, seed=seed, rerank=rerank,
-                            absolute=absolute)
+                            absolute=absolute, distance=distance, density=density)
     if kind == "references":
-        mapper = ReferenceMapper(backbone, seed=seed, absolute=absolute)
+        mapper = ReferenceMapper(backbone, seed=seed, absolute=absolute, distance=distance,
+                                 density=density)
         if not text_weight:
             return mapper
         if text_mapper is None:
