@@ -32,8 +32,8 @@ def counted(monkeypatch):
     state["gate"].set()
     made = MapperStore.new_folder_mapper
 
-    def new_folder_mapper(self, pipe, kind):
-        mapper = made(self, pipe, kind)
+    def new_folder_mapper(self, pipe, kind, *args):
+        mapper = made(self, pipe, kind, *args)
         bb = mapper.backbone
         if not getattr(bb, "_counted", False):
             extract = bb.extract

@@ -71,7 +71,7 @@ class Controller(QObject):
         lane.result_ready.connect(self._on_result)
         lane.failed.connect(self._on_failed)
         lane.cancelled.connect(self._on_cancelled)
-        lane.prefetched.connect(self._on_prefetched)
+        lane.prefetched.connect(self.show_score)
         lane.idle.connect(lambda: self.progress.emit("", 0, 0))
         lane.ppg_ready.connect(self.ppg_shown)
 
@@ -239,7 +239,8 @@ class Controller(QObject):
             self.info.emit("computation cancelled (edit, undo or press Regenerate to run it again)")
             self.document_shown.emit()
 
-    def _on_prefetched(self, rel: str, score: float) -> None:
+    def show_score(self, rel: str, score: float) -> None:
+        """``rel``'s image score (computed ahead, or by a folder pass) in the file list."""
         self._scores[rel] = score
         self.image_updated.emit(rel, self.docs.status(rel), score)
 
