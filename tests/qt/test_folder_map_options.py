@@ -91,15 +91,17 @@ def test_a_timm_backbone_with_a_weights_file_builds_the_map_and_is_remembered(
     wait_idle(w2)
 
 
+@pytest.mark.parametrize("name", ["broken.safetensors", "broken.pth"])
 def test_a_bad_weights_file_names_the_file_and_keeps_the_map(make_window, image_folder, cached_pipeline,
-                                                             tmp_path, qtbot, wait_idle):
+                                                             tmp_path, qtbot, wait_idle, name):
+    """Reproduction (.pth): a damaged .pth said only "KeyError: 543911541" (torch's unpickler)."""
     w = make_window(cached_pipeline, image_folder)
     fm = w.folder_map
     with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS):
         _choose(w, "mutual")
     in_use = cached_pipeline.mapper
-    bad = tmp_path / "broken.safetensors"
-    bad.write_bytes(b"this is not a state dict")
+    bad = tmp_path / name
+    bad.write_bytes(b"junk junk")
     with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS) as done:
         _choose_timm(w, "efficientnet_lite0", bad)
     assert done.args[1] is None and str(bad) in done.args[2]

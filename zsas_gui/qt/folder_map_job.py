@@ -72,7 +72,6 @@ class MapperStore:
         """A fresh (unfitted) ``mutual`` or ``references`` mapper on ``backbone`` (``clip``: the
         CLIP tower; ``timm:ARCH`` with the state dict file ``weights``; core's
         ``load_backbone`` parses and loads them: a bad file is its clear error, naming the file)."""
-        from ..core.maps.backbones import load_backbone
         from ..core.maps.folder_select import make_folder_mapper
 
         self.text_mapper(pipe)
@@ -81,9 +80,27 @@ class MapperStore:
         if key not in made:
             device = getattr(pipe.sam, "device", "cpu")
             made.clear()                        # one backbone besides the pipeline's models
-            made[key] = load_backbone(None if backbone == "clip" else backbone, weights or None,
-                                      pipe.clip, device=device)
+            made[key] = load_weighted_backbone(backbone, weights, pipe.clip, device)
         return make_folder_mapper(kind, made[key])
+
+
+def load_weighted_backbone(backbone: str, weights: str, clip, device):
+    """core's ``load_backbone``; a weights file its loader fails on in another way than its own
+    error (a damaged .pth can raise a bare KeyError in torch's unpickler) is a user error naming
+    the file, like the errors core gives."""
+    from ..core.errors import CheckpointError, ZsasError
+    from ..core.maps.backbones import load_backbone
+
+    try:
+        return load_backbone(None if backbone == "clip" else backbone, weights or None, clip, device=device)
+    except ZsasError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any loader failure on the user's file
+        if not weights:
+            raise
+        raise CheckpointError(f"{weights}: cannot load it as the weights of {backbone} "
+                              f"({type(exc).__name__}: {exc}); give a timm state dict "
+                              "(.safetensors, or .pth)") from exc
 
 
 def _file_state(path: str) -> tuple[int, int] | None:
