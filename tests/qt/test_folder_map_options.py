@@ -60,8 +60,8 @@ def _stored(folder):
 
 def test_a_timm_backbone_with_a_weights_file_builds_the_map_and_is_remembered(
         make_window, image_folder, cached_pipeline, lite0_weights, qtbot, wait_idle):
-    from zsas_gui.core.maps.backbones import file_digest
     from zsas_gui.core.engine.pipeline import Pipeline
+    from zsas_gui.core.maps.backbones import file_digest
 
     w = make_window(cached_pipeline, image_folder)
     fm = w.folder_map
@@ -223,3 +223,28 @@ def test_map_options_read_back_what_was_stored_and_ignore_the_rest():
     assert MapOptions.from_stored({"backbone": "resnet", "weights": "/w.pth", "tau_mode": "odd"}) == MapOptions()
     assert MapOptions.from_stored("junk") == MapOptions()
     assert not MapOptions().absolute and MapOptions(tau_mode="gate").absolute
+
+
+def test_back_to_the_text_map_the_list_drops_the_folder_map_scores(
+        make_window, image_folder, cached_pipeline, qtbot, wait_idle):
+    """Reproduction: after going back to the text map, the list kept the mutual map's scores of
+    every image not computed again (two maps' scales ranked together)."""
+    w = make_window(cached_pipeline, image_folder)
+    rels = w.file_list.ordered()
+    _ready(w, qtbot)
+    wait_idle(w)
+    with qtbot.waitSignal(w.folder_map.signals.finished, timeout=STATE_TIMEOUT_MS):
+        _choose(w, "mutual")
+    qtbot.waitUntil(lambda: all(w.file_list.score_of(r) is not None for r in rels), timeout=STATE_TIMEOUT_MS)
+    with qtbot.waitSignal(w.folder_map.signals.finished, timeout=STATE_TIMEOUT_MS) as done:
+        _choose(w, "text")
+    assert done.args[1].get("mapper", "vv") == "vv" and w.folder_map.info is None
+    wait_idle(w)
+    text_mapper, project = cached_pipeline.mapper, w.controller.project
+    prompts = w.controller.doc.state.text_prompts
+    shown = {r: w.file_list.score_of(r) for r in rels}
+    assert shown[w.controller.doc.image_id] is not None       # the current image, computed again
+    for rel, score in shown.items():                           # the text map's score, or none yet
+        if score is not None:
+            tokens = cached_pipeline.image_tokens(None, load_image(project.entry(rel).path))
+            assert score == pytest.approx(text_mapper.anomaly(tokens, prompts).image_score, abs=1e-3), rel

@@ -95,7 +95,7 @@ def load_weighted_backbone(backbone: str, weights: str, clip, device):
         return load_backbone(None if backbone == "clip" else backbone, weights or None, clip, device=device)
     except ZsasError:
         raise
-    except Exception as exc:  # noqa: BLE001 - any loader failure on the user's file
+    except Exception as exc:  # any loader failure on the user's file
         if not weights:
             raise
         raise CheckpointError(f"{weights}: cannot load it as the weights of {backbone} "

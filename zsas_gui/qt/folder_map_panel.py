@@ -39,8 +39,7 @@ from ..core.maps.folder_select import MAP_KINDS, resolve_map_kind
 from ..state.project_defaults import MapOptions
 from .folder_map_job import FolderMapSignals, FolderPass, MapperStore
 from .folder_map_options import MapOptionsForm, registry_weights
-from .lane_jobs import Request
-from .models_state import ModelsState
+from .map_scores import forget_scores, refresh_current, show_scores
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +140,7 @@ class FolderMapControls(QObject):
         self.job: FolderPass | None = None   # the pass under way
         self._serial = 0
         self._good: set[str] = set()
+        self._scored: set[str] = set()       # images whose listed score is the folder map's
         self._note = ""
         self._retry = False                  # the last pass was cancelled or failed
         self.box.chosen.connect(self.choose)
@@ -299,13 +299,9 @@ class FolderMapControls(QObject):
 
     def _on_scored(self, serial: int, scores: dict) -> None:
         """A pass installs its map: every image's score on it, in the list and open documents."""
-        if self.job is None or serial != self.job.serial:
-            return
-        for rel, score in scores.items():
-            doc = self.controller.docs.get(rel)
-            if doc is not None:
-                doc.image_score = score
-            self.controller.show_score(rel, score)
+        if self.job is not None and serial == self.job.serial:
+            show_scores(self.controller, scores)
+            self._scored = set(scores)
 
     def _on_finished(self, serial: int, info, message: str) -> None:
         if self.job is None or serial != self.job.serial:
@@ -316,6 +312,9 @@ class FolderMapControls(QObject):
             left_out = info.get("left_out") or []
             self._note = (f"{len(left_out)} unreadable image(s) left out: "
                           f"{', '.join(Path(p).name for p in left_out[:3])}" if left_out else "")
+            if self.info is None:           # back to the text map: its scores come as images are computed
+                forget_scores(self.controller, self.window.file_list, self._scored)
+                self._scored = set()
             self._show()
             refresh_current(self.controller)
             return
@@ -328,6 +327,8 @@ class FolderMapControls(QObject):
     def _on_models_loaded(self, _info) -> None:
         self._stop_job()
         self.info = None                    # new models start from their text map
+        forget_scores(self.controller, self.window.file_list, self._scored)
+        self._scored = set()
         if self.controller.project is not None:
             self.apply()
 
@@ -368,19 +369,6 @@ class FolderMapControls(QObject):
             self.box.show_in_use(text, offer_rebuild=self._retry and self.controller.project is not None)
         else:
             self.box.in_use.setText(text)
-
-
-def refresh_current(c) -> None:
-    """A new map is in use: the controller's current image gets its map computed again, and its
-    automatic result while it is unreviewed with automatic points (a reviewed mask and
-    hand-placed points stay; a good image is left as it is). Images ahead follow its result."""
-    doc = c.doc
-    if doc is None or c.image is None or not c.can_compute or doc.status == "good":
-        return
-    s = doc.state
-    auto = s.auto and doc.status == "unreviewed" and c.models.state != ModelsState.HEATMAP_ONLY
-    c.lane.submit(Request.make("refine" if auto else "features", doc.image_id, doc.revision, c.image_key,
-                               c.image, s.params, s.text_prompts))
 
 
 def install(window) -> FolderMapControls:
