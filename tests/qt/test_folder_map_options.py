@@ -169,7 +169,14 @@ def test_the_tau_mode_rescales_the_map_in_use_without_fitting_it_again(
     assert w.controller.doc.state.params.gate == 0.5 and w.params_panel.gate_on.isChecked()
     assert w.controller.project_defaults.value[0].gate == 0.5
     wait_idle(w)
-    assert cached_pipeline.mapper.absolute
+    assert cached_pipeline.mapper.absolute and "gate at the calibration level" in fm.box.in_use.text()
+    with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS):
+        _choose(w, "text")                                   # the gate reads folder-map scores only
+    assert w.controller.doc.state.params.gate is None
+    with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS):
+        _choose(w, "mutual")
+    assert w.controller.doc.state.params.gate == 0.5 and cached_pipeline.mapper.absolute
+    wait_idle(w)
     with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS):
         _choose_tau(w, "relative")                           # back: the gate it set is taken back
     assert w.controller.doc.state.params.gate is None and not cached_pipeline.mapper.absolute

@@ -196,6 +196,8 @@ class FolderMapControls(QObject):
                 save_map_source(project, kind)
             except (OSError, ZsasError) as exc:
                 self.window.show_error(f"could not save the heatmap source in {project.store.project_file}: {exc}")
+        if self.options.tau_mode == "gate":            # the gate reads a folder map's score only
+            self._set_gate(None if kind == "text" else 0.5)
         self.apply()
 
     def apply(self) -> None:
@@ -267,10 +269,11 @@ class FolderMapControls(QObject):
 
     def _set_gate(self, gate: float | None) -> None:
         """The gate mode's gate (0.5: the calibration images' level) as a parameter edit of the
-        current image and the project's defaults; leaving the mode takes back only a gate at 0.5."""
+        current image and the project's defaults: set when the gate is off, taken back (None) only
+        while it is still at 0.5 (a gate the user moved stays)."""
         c = self.controller
         params = c.doc.state.params if c.doc is not None else (c.project_defaults.value or (None,))[0]
-        if params is None or (gate is None and params.gate != 0.5):
+        if params is None or params.gate != (0.5 if gate is None else None):
             return
         if c.doc is not None:
             c.set_params(params.replace(gate=gate), "gate")
@@ -353,6 +356,7 @@ class FolderMapControls(QObject):
         pipe = self.lane.pipeline
         if self.info is not None:
             scale = ", τ on the folder scale" if self.info.get("absolute_scale") else ""
+            scale += " + gate at the calibration level" if self.options.tau_mode == "gate" else ""
             return map_source(self.info) + scale
         if pipe is None:
             return "no models loaded"
