@@ -26,14 +26,14 @@ from ..state.project_defaults import TAU_MODES, MapOptions
 
 #: The τ modes as the selector shows them, with what each does (item tooltips).
 TAU_TEXT = {
-    "relative": ("each image's range (relative τ)",
+    "relative": ("each image (relative τ)",
                  ("τ cuts each image's heatmap between its own minimum and maximum (as the text map "
                  "does): every image gets a region, a normal one too")),
-    "absolute": ("the folder scale (absolute τ)",
+    "absolute": ("folder scale (absolute τ)",
                  ("τ cuts every image's heatmap on one scale for the whole folder: 0.5 is the level of "
                  "the images the map was calibrated on (the good images, or the folder's median "
                  "image); a normal image stays below it and gets a small region or none")),
-    "gate": ("folder scale + gate at the good images",
+    "gate": ("folder scale + gate",
              ("absolute τ, and the gate switched on at 0.5: an image whose score is below the good "
              "images' level is predicted normal (no points, empty mask). Leaving this mode switches "
              "the gate off again if it is still at 0.5")),
@@ -108,6 +108,9 @@ class MapOptionsForm(QWidget):
             self.tau_mode.addItem(text, mode)
             self.tau_mode.setItemData(self.tau_mode.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         form.addRow("τ on", self.tau_mode)
+        for combo in (self.backbone, self.tau_mode):       # never wider than the side panel
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(10)
         self.backbone.currentIndexChanged.connect(lambda _i: self._backbone_edited())
         self.arch.editingFinished.connect(self._backbone_edited)
         self.weights.editingFinished.connect(self._backbone_edited)
