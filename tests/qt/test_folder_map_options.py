@@ -12,7 +12,7 @@ import json
 import pytest
 
 from zsas_gui.core.io.imageio import load_image
-from zsas_gui.qt import folder_map_options
+from zsas_gui.qt import folder_map_options, folder_map_panel
 from zsas_gui.state.project_defaults import MapOptions
 
 STATE_TIMEOUT_MS = 300_000     # a guard against a hang only (tests/qt/conftest.py)
@@ -124,19 +124,29 @@ def test_a_timm_backbone_without_weights_asks_for_the_file(make_window, image_fo
     assert cached_pipeline.mapper is in_use
 
 
-def test_a_registry_backbone_needs_no_weights_file(monkeypatch, tmp_path):
+def test_a_registry_backbone_goes_to_core_without_a_weights_file(make_window, image_folder, cached_pipeline,
+                                                                   monkeypatch, qtbot, wait_idle):
+    """A backbone the model registry knows needs no file chosen here: the pass goes to core's
+    ``load_backbone`` (which loads the downloaded file, or says how to download it)."""
     from zsas_gui.core.models import registry
-
-    installed = tmp_path / "dinov2_vits14.safetensors"
-    installed.write_bytes(b"x")
 
     class Spec:
         kind = "backbone"
 
-    monkeypatch.setattr(registry, "find_spec", lambda name: Spec() if name == "timm:vit_small_patch14_dinov2" else None)
-    monkeypatch.setattr(registry, "installed_path", lambda spec: installed)
-    assert folder_map_options.registry_weights("vit_small_patch14_dinov2") == str(installed)
-    assert folder_map_options.registry_weights("efficientnet_lite0") == ""
+    with monkeypatch.context() as m:
+        m.setattr(registry, "find_spec", lambda name: Spec() if name == "efficientnet_lite0" else None)
+        assert folder_map_options.registry_knows("efficientnet_lite0")
+        assert not folder_map_options.registry_knows("resnet18")
+    monkeypatch.setattr(folder_map_panel, "registry_knows", lambda arch: arch == "efficientnet_lite0")
+    w = make_window(cached_pipeline, image_folder)
+    fm = w.folder_map
+    with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS):
+        _choose(w, "mutual")
+    with qtbot.waitSignal(fm.signals.finished, timeout=STATE_TIMEOUT_MS) as done:
+        _choose_timm(w, "efficientnet_lite0", "")
+    assert done.args[1] is None and "efficientnet_lite0" in done.args[2]      # core's own answer
+    assert "choose the weights file" not in fm.box.in_use.text()
+    wait_idle(w)
 
 
 def test_the_tau_mode_rescales_the_map_in_use_without_fitting_it_again(

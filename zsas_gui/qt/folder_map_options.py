@@ -44,19 +44,14 @@ BACKBONE_TIP = ("Where the folder maps' patch features come from: the loaded CLI
                 "dict (.safetensors, or .pth)")
 
 
-def registry_weights(arch: str) -> str:
-    """An installed registry file for the timm model ``arch`` (``timm:ARCH`` or ``ARCH`` as the
-    registry name), or "" when the registry has none installed. The hook for backbone download
-    entries: a registered, downloaded backbone needs no weights file chosen by hand."""
+def registry_knows(arch: str) -> bool:
+    """True when the model registry has a download entry for the timm model ``arch`` (its name or
+    timm name): core's ``load_backbone`` then loads the downloaded file without a weights file
+    chosen here, or says how to download it (Models → Manage, or ``zsas models download``)."""
     from ..core.models import registry
 
-    for name in (f"timm:{arch}", arch):
-        spec = registry.find_spec(name)
-        if spec is not None and spec.kind not in ("clip", "sam"):
-            path = registry.installed_path(spec)
-            if path.is_file():
-                return str(path)
-    return ""
+    spec = registry.find_spec(arch)
+    return spec is not None and spec.kind not in ("clip", "sam")
 
 
 class MapOptionsForm(QWidget):

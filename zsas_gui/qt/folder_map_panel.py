@@ -38,7 +38,7 @@ from ..core.export.common import in_good_folder
 from ..core.maps.folder_select import MAP_KINDS, resolve_map_kind
 from ..state.project_defaults import MapOptions
 from .folder_map_job import FolderMapSignals, FolderPass, MapperStore
-from .folder_map_options import MapOptionsForm, registry_weights
+from .folder_map_options import MapOptionsForm, registry_knows
 from .map_scores import forget_scores, refresh_current, show_scores
 
 log = logging.getLogger(__name__)
@@ -218,28 +218,23 @@ class FolderMapControls(QObject):
             self._stop_job()
             self._show()
             return
-        weights = self.weights()
-        if kind != "text" and self.options.backbone != "clip" and not weights:
+        o = self.options
+        if kind != "text" and o.backbone != "clip" and not o.weights and not registry_knows(o.backbone[5:]):
             self._stop_job()
             self._note = (f"choose the weights file of {self.options.backbone} (a timm state dict, "
                           ".safetensors or .pth) — the heatmap stays as it is")
             self._show()
             return
-        self._start(kind, paths, weights)
+        self._start(kind, paths)
         if kind != "text":
             self.box.show_progress("features", 0, len(paths))
 
-    def weights(self) -> str:
-        """The timm backbone's weights file: the one chosen, else an installed registry file."""
-        o = self.options
-        return o.weights or (registry_weights(o.backbone[5:]) if o.backbone.startswith("timm:") else "")
-
-    def _start(self, kind: str, paths: list[str], weights: str = "") -> None:
+    def _start(self, kind: str, paths: list[str]) -> None:
         self._stop_job()
         self._serial += 1
         names = {str(e.path): e.rel for e in self.controller.project.images}
         self.job = FolderPass(self._serial, kind, paths, self.signals, self.store, names=names,
-                              backbone=self.options.backbone, weights=weights,
+                              backbone=self.options.backbone, weights=self.options.weights,
                               absolute=self.options.absolute)
         self.lane.run_folder_pass(self.job)
         self._show()
