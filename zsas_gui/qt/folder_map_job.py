@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 class FolderMapSignals(QObject):
     """Signals of the passes (emitted on the worker, delivered queued on the GUI thread)."""
 
-    progress = Signal(int, str, int, int)      # pass serial, stage ("features"/"scoring"), done, total
+    progress = Signal(int, str, int, int)      # pass serial, stage (features/scoring/ranking), done, total
     scored = Signal(int, object)               # pass serial, {image id: score on the installed map}
     finished = Signal(int, object, str)        # pass serial, mapper info (None: not installed), message
 
