@@ -3,11 +3,13 @@
 - ``main.png``: the main window with a result, the review progress ("2 / 3 reviewed …") and the
   File menu open on Export…;
 - ``export.png``: File → Export… after an MVTec export of the reviewed images;
-- ``map_source.png``: the "heatmap from" selector open over a copy of part of
+- ``map_source.png``: the "heatmap from" selector over a copy of part of
   ``../shared/data/magnetic_tile`` (4 test images, 2 good ones) with the map of "this folder"
-  in use, and the method panel naming it.
+  in use on the backbone chosen below it (a timm efficientnet_lite0 with ``--lite0-weights
+  FILE``, else the CLIP tower), τ on the folder scale, and the method panel naming the map.
 
     python tools/screenshot.py [--out-dir resources/screenshots] [--image carpet.png]
+        [--lite0-weights FILE]   # benchmarks/efficientnet_lite0_weights.py FILE makes it
 
 Re-runs itself under ``xvfb-run`` when no display is set (Debian: xvfb, libxcb-icccm4,
 libxcb-keysyms1, libxcb-cursor0). The demo folder is copied to a temporary folder first (the app
@@ -35,6 +37,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--size", default="1600x1000", help="window size WxH")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for each result")
     p.add_argument("--tiles", default=str(SHARED / "magnetic_tile"), help="MVTec-layout folder for map_source.png")
+    p.add_argument("--lite0-weights", default=None, metavar="FILE",
+                   help="timm efficientnet_lite0 state dict: map_source.png shows the map on it")
     return p.parse_args()
 
 
@@ -105,16 +109,22 @@ def shoot_map_source(args: argparse.Namespace, work: Path, out_dir: Path) -> Non
     window.actions["toggle_method"].setChecked(True)
     rel = "test/crack/000.png"
     window.file_list.select(rel)
+    form = fm.box.options
+    form.tau_mode.setCurrentIndex(form.tau_mode.findData("absolute"))
+    if args.lite0_weights:
+        form.arch.setText("efficientnet_lite0")
+        form.weights.setText(str(Path(args.lite0_weights).resolve()))
+        form.backbone.setCurrentIndex(form.backbone.findData("timm"))
     fm.box.combo.setCurrentIndex(fm.box.combo.findData("mutual"))
+    backbone = "timm:efficientnet_lite0" if args.lite0_weights else "clip:"
     wait_until(app, lambda: fm.job is None and fm.info is not None and ctrl.doc is not None
-               and ctrl.doc.image_id == rel and "this folder" in window.method_panel.source.text()
+               and fm.info["backbone"].startswith(backbone) and ctrl.doc.image_id == rel
+               and "this folder" in window.method_panel.source.text()
                and not ctrl.doc.needs_refine, args.timeout, "the folder map and its result")
     settle(app, window, args.timeout)
     window.canvas.fit()
-    fm.box.combo.showPopup()
     pump(app)
     _save(grab(window), out_dir / "map_source.png")
-    fm.box.combo.hidePopup()
     window.close()
 
 

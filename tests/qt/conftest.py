@@ -150,3 +150,48 @@ def dialog(qtbot, tmp_path, monkeypatch):
     yield d
     d.shutdown()
     d.close()
+
+
+@pytest.fixture
+def cached_pipeline(tiny_bundles, tmp_path):
+    """A pipeline over the tiny random models with a disk cache in the test's folder."""
+    from zsas_gui.core.engine.cache import DiskCache
+    from zsas_gui.core.engine.pipeline import Pipeline
+
+    clip, sam = tiny_bundles
+    return Pipeline(clip, sam, disk_cache=DiskCache(tmp_path / "features"))
+
+
+@pytest.fixture
+def counted(monkeypatch):
+    """Folder-map backbones whose ``extract`` calls are counted and can be held at a gate
+    (``gate.clear()``: the next extract waits until ``gate.set()``; ``started`` is set when one waits)."""
+    import threading
+
+    from zsas_gui.core.io.imageio import content_hash
+    from zsas_gui.qt.folder_map_job import MapperStore
+
+    state = {"calls": 0, "images": [], "gate": threading.Event(), "started": threading.Event()}
+    state["gate"].set()
+    made = MapperStore.new_folder_mapper
+
+    def new_folder_mapper(self, pipe, kind, *args):
+        mapper = made(self, pipe, kind, *args)
+        bb = mapper.backbone
+        if not getattr(bb, "_counted", False):
+            extract = bb.extract
+
+            def held(image):
+                state["calls"] += 1
+                state["images"].append(content_hash(image))
+                if not state["gate"].is_set():
+                    state["started"].set()
+                    state["gate"].wait()
+                return extract(image)
+
+            bb.extract, bb._counted = held, True
+        return mapper
+
+    monkeypatch.setattr(MapperStore, "new_folder_mapper", new_folder_mapper)
+    yield state
+    state["gate"].set()

@@ -5,8 +5,6 @@ feature budget of a pass (D34). Real lane threads over the tiny random models.""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from zsas_gui.core.engine.cache import DiskCache
@@ -16,42 +14,6 @@ from zsas_gui.qt import folder_map_job
 from zsas_gui.qt.folder_map_job import MapperStore, drawn_subset
 
 STATE_TIMEOUT_MS = 300_000     # a guard against a hang only (tests/qt/conftest.py)
-
-
-@pytest.fixture
-def cached_pipeline(tiny_bundles, tmp_path):
-    clip, sam = tiny_bundles
-    return Pipeline(clip, sam, disk_cache=DiskCache(tmp_path / "features"))
-
-
-@pytest.fixture
-def counted(monkeypatch):
-    """Folder-map backbones whose ``extract`` calls are counted and can be held at a gate
-    (``gate.clear()``: the next extract waits until ``gate.set()``; ``started`` is set when one waits)."""
-    state = {"calls": 0, "images": [], "gate": threading.Event(), "started": threading.Event()}
-    state["gate"].set()
-    made = MapperStore.new_folder_mapper
-
-    def new_folder_mapper(self, pipe, kind):
-        mapper = made(self, pipe, kind)
-        bb = mapper.backbone
-        if not getattr(bb, "_counted", False):
-            extract = bb.extract
-
-            def held(image):
-                state["calls"] += 1
-                state["images"].append(content_hash(image))
-                if not state["gate"].is_set():
-                    state["started"].set()
-                    state["gate"].wait()
-                return extract(image)
-
-            bb.extract, bb._counted = held, True
-        return mapper
-
-    monkeypatch.setattr(MapperStore, "new_folder_mapper", new_folder_mapper)
-    yield state
-    state["gate"].set()
 
 
 def _choose(w, kind):

@@ -71,7 +71,7 @@ class Controller(QObject):
         lane.result_ready.connect(self._on_result)
         lane.failed.connect(self._on_failed)
         lane.cancelled.connect(self._on_cancelled)
-        lane.prefetched.connect(self._on_prefetched)
+        lane.prefetched.connect(self.show_score)
         lane.idle.connect(lambda: self.progress.emit("", 0, 0))
         lane.ppg_ready.connect(self.ppg_shown)
 
@@ -146,8 +146,7 @@ class Controller(QObject):
         return self.models.state.can_compute
 
     def submit_now(self, kind: str | None = "refine") -> bool:
-        """Send the current document to the lane now (``kind`` None: whatever it needs).
-        Returns False when there is nothing to send it to."""
+        """Send the current document to the lane now (``kind`` None: what it needs); False: no lane."""
         self._refine.reset()
         self._user_cancel = False
         doc = self.doc
@@ -239,8 +238,11 @@ class Controller(QObject):
             self.info.emit("computation cancelled (edit, undo or press Regenerate to run it again)")
             self.document_shown.emit()
 
-    def _on_prefetched(self, rel: str, score: float) -> None:
-        self._scores[rel] = score
+    def show_score(self, rel: str, score: float | None) -> None:
+        """``rel``'s image score for the file list (None: the map that gave it is not in use)."""
+        self._scores.pop(rel, None)
+        if score is not None:
+            self._scores[rel] = score
         self.image_updated.emit(rel, self.docs.status(rel), score)
 
     def _prefetch_next(self) -> None:

@@ -8,7 +8,10 @@ use is named below the choice, and stays what it was until a pass finishes (a ca
 failed pass says so). Marking an image good (or taking the mark back) while the references map
 is in use (or ``auto`` turns to it) fits it again on the new set of good images; when a map is
 installed, the current image's map and automatic result are computed again (images computed
-ahead are keyed by the map's state, ahead.py).
+ahead are keyed by the map's state, ahead.py), and the file list shows every image's score on it.
+Below the choice, the folder maps' options (folder_map_options.py: the backbone and the τ mode),
+project defaults too: a new backbone builds the map again; a new τ mode re-scales the map in use
+(the gate mode also sets the gate parameter, as the params panel would).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ from ..core.errors import ZsasError
 from ..core.explain.explain import map_source
 from ..core.export.common import in_good_folder
 from ..core.maps.folder_select import MAP_KINDS, resolve_map_kind
+from ..state.project_defaults import MapOptions
 from .folder_map_job import FolderMapSignals, FolderPass, MapperStore
-from .lane_jobs import Request
-from .models_state import ModelsState
+from .folder_map_options import MapOptionsForm, registry_knows
+from .map_scores import forget_scores, refresh_current, show_scores
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +81,8 @@ class HeatmapSourceBox(QGroupBox):
             self.combo.addItem(choice_text(kind, 0, 0), kind)
         self.combo.currentIndexChanged.connect(lambda i: self.chosen.emit(self.combo.itemData(i)))
         lay.addWidget(self.combo)
+        self.options = MapOptionsForm()
+        lay.addWidget(self.options)
         self.in_use = QLabel("")
         self.in_use.setObjectName("map_in_use")
         self.in_use.setWordWrap(True)
@@ -129,16 +135,20 @@ class FolderMapControls(QObject):
         self.signals = FolderMapSignals(self)
         self.store = MapperStore()
         self.kind = "text"                   # the user's choice
+        self.options = MapOptions()          # its backbone and τ mode
         self.info: dict | None = None        # the installed map's info (None: the models' text map)
         self.job: FolderPass | None = None   # the pass under way
         self._serial = 0
         self._good: set[str] = set()
+        self._scored: set[str] = set()       # images whose listed score is the folder map's
         self._note = ""
         self._retry = False                  # the last pass was cancelled or failed
         self.box.chosen.connect(self.choose)
         self.box.rebuild.connect(self.apply)
         self.box.cancel.connect(self.cancel)
         self.signals.progress.connect(self._on_progress)
+        self.signals.scored.connect(self._on_scored)
+        self.box.options.changed.connect(self._options_changed)
         self.signals.finished.connect(self._on_finished)
         self.lane.models_loaded.connect(self._on_models_loaded)
         self.controller.image_updated.connect(self._on_image_updated)
@@ -167,9 +177,11 @@ class FolderMapControls(QObject):
     # -- gestures ----------------------------------------------------------------------------
     def folder_opened(self) -> None:
         """A folder was opened: its stored choice, its good images; build its map."""
-        from ..state.project_defaults import load_map_source
+        from ..state.project_defaults import load_map_options, load_map_source
 
         self.kind = load_map_source(self.controller.project)
+        self.options = load_map_options(self.controller.project)
+        self.box.options.show_options(self.options)
         self._good = self._good_now()
         self.apply()
 
@@ -184,6 +196,8 @@ class FolderMapControls(QObject):
                 save_map_source(project, kind)
             except (OSError, ZsasError) as exc:
                 self.window.show_error(f"could not save the heatmap source in {project.store.project_file}: {exc}")
+        if self.options.tau_mode == "gate":            # the gate reads a folder map's score only
+            self._set_gate(None if kind == "text" else 0.5)
         self.apply()
 
     def apply(self) -> None:
@@ -204,14 +218,62 @@ class FolderMapControls(QObject):
             self._stop_job()
             self._show()
             return
+        o = self.options
+        if kind != "text" and o.backbone != "clip" and not o.weights and not registry_knows(o.backbone[5:]):
+            self._stop_job()
+            self._note = (f"choose the weights file of {self.options.backbone} (a timm state dict, "
+                          ".safetensors or .pth) — the heatmap stays as it is")
+            self._show()
+            return
+        self._start(kind, paths)
+        if kind != "text":
+            self.box.show_progress("features", 0, len(paths))
+
+    def _start(self, kind: str, paths: list[str]) -> None:
         self._stop_job()
         self._serial += 1
         names = {str(e.path): e.rel for e in self.controller.project.images}
-        self.job = FolderPass(self._serial, kind, paths, self.signals, self.store, names=names)
+        self.job = FolderPass(self._serial, kind, paths, self.signals, self.store, names=names,
+                              backbone=self.options.backbone, weights=self.options.weights,
+                              absolute=self.options.absolute)
         self.lane.run_folder_pass(self.job)
         self._show()
-        if kind != "text":
-            self.box.show_progress("features", 0, len(paths))
+
+    def _options_changed(self, options: MapOptions, what: str) -> None:
+        """The user changed the backbone (build the map again) or the τ mode (re-scale it)."""
+        from ..state.project_defaults import save_map_options
+
+        old, self.options = self.options, options
+        project = self.controller.project
+        if project is None:
+            return
+        try:
+            save_map_options(project, options)
+        except (OSError, ZsasError) as exc:
+            self.window.show_error(f"could not save the heatmap options in {project.store.project_file}: {exc}")
+        if what == "backbone":
+            self.apply()
+            return
+        if (old.tau_mode == "gate") != (options.tau_mode == "gate"):
+            self._set_gate(0.5 if options.tau_mode == "gate" else None)
+        if self.job is not None:
+            self.job.absolute = options.absolute           # the pass under way installs with it
+        elif self.info is not None and self.lane.has_pipeline:
+            self._note, self._retry = "", False
+            self._start("rescale", [])
+
+    def _set_gate(self, gate: float | None) -> None:
+        """The gate mode's gate (0.5: the calibration images' level) as a parameter edit of the
+        current image and the project's defaults: set when the gate is off, taken back (None) only
+        while it is still at 0.5 (a gate the user moved stays)."""
+        c = self.controller
+        params = c.doc.state.params if c.doc is not None else (c.project_defaults.value or (None,))[0]
+        if params is None or params.gate != (0.5 if gate is None else None):
+            return
+        if c.doc is not None:
+            c.set_params(params.replace(gate=gate), "gate")
+        else:
+            c.project_defaults.remember(params.replace(gate=gate), c.project_defaults.value[1])
 
     def cancel(self) -> None:
         """Stop the pass under way: the map in use stays."""
@@ -233,15 +295,24 @@ class FolderMapControls(QObject):
         if self.job is not None and serial == self.job.serial:
             self.box.show_progress(stage, done, total)
 
+    def _on_scored(self, serial: int, scores: dict) -> None:
+        """A pass installs its map: every image's score on it, in the list and open documents."""
+        if self.job is not None and serial == self.job.serial:
+            show_scores(self.controller, scores)
+            self._scored = set(scores)
+
     def _on_finished(self, serial: int, info, message: str) -> None:
         if self.job is None or serial != self.job.serial:
             return                          # a pass replaced meanwhile
         kind, self.job = self.job.kind, None
         if info is not None:
-            self.info = None if kind == "text" else info
+            self.info = info if info.get("mapper") in ("mutual", "references") else None
             left_out = info.get("left_out") or []
             self._note = (f"{len(left_out)} unreadable image(s) left out: "
                           f"{', '.join(Path(p).name for p in left_out[:3])}" if left_out else "")
+            if self.info is None:           # back to the text map: its scores come as images are computed
+                forget_scores(self.controller, self.window.file_list, self._scored)
+                self._scored = set()
             self._show()
             refresh_current(self.controller)
             return
@@ -254,6 +325,8 @@ class FolderMapControls(QObject):
     def _on_models_loaded(self, _info) -> None:
         self._stop_job()
         self.info = None                    # new models start from their text map
+        forget_scores(self.controller, self.window.file_list, self._scored)
+        self._scored = set()
         if self.controller.project is not None:
             self.apply()
 
@@ -277,7 +350,9 @@ class FolderMapControls(QObject):
     def in_use_text(self) -> str:
         pipe = self.lane.pipeline
         if self.info is not None:
-            return map_source(self.info)
+            scale = ", τ on the folder scale" if self.info.get("absolute_scale") else ""
+            scale += " + gate at the calibration level" if self.options.tau_mode == "gate" else ""
+            return map_source(self.info) + scale
         if pipe is None:
             return "no models loaded"
         return map_source({"mapper": "vv", "model_id": pipe.clip.model_id if pipe.clip else "CLIP"})
@@ -285,6 +360,7 @@ class FolderMapControls(QObject):
     def _show(self) -> None:
         n_folder = len(self.folder_paths())
         self.box.show_choice(self.kind, n_folder, len(self._good))
+        self.box.options.set_folder_map(self.kind != "text")
         text = f"in use: {self.in_use_text()}"
         if self._note:
             text += f"\n{self._note}"
@@ -292,19 +368,6 @@ class FolderMapControls(QObject):
             self.box.show_in_use(text, offer_rebuild=self._retry and self.controller.project is not None)
         else:
             self.box.in_use.setText(text)
-
-
-def refresh_current(c) -> None:
-    """A new map is in use: the controller's current image gets its map computed again, and its
-    automatic result while it is unreviewed with automatic points (a reviewed mask and
-    hand-placed points stay; a good image is left as it is). Images ahead follow its result."""
-    doc = c.doc
-    if doc is None or c.image is None or not c.can_compute or doc.status == "good":
-        return
-    s = doc.state
-    auto = s.auto and doc.status == "unreviewed" and c.models.state != ModelsState.HEATMAP_ONLY
-    c.lane.submit(Request.make("refine" if auto else "features", doc.image_id, doc.revision, c.image_key,
-                               c.image, s.params, s.text_prompts))
 
 
 def install(window) -> FolderMapControls:

@@ -114,6 +114,12 @@ class FileList(QTreeWidget):
         if status is not None and status != old_status:
             self.status_changed.emit(rel)
 
+    def clear_score(self, rel: str) -> None:
+        """No score shown for ``rel`` (sorted last by score)."""
+        item = self._items.get(rel)
+        if item is not None:
+            self._style(item, item.data(COL_STATUS, Qt.ItemDataRole.UserRole), None)
+
     def status_of(self, rel: str) -> str:
         return self._items[rel].data(COL_STATUS, Qt.ItemDataRole.UserRole)
 
