@@ -242,3 +242,15 @@ def test_a_small_sam_declaring_a_huge_architecture_is_refused_before_building(mo
         load_sam(str(path), device="cpu")
     assert built == []
 
+
+
+@pytest.mark.parametrize("junk", [b"junk junk", b"\x80\x02junk"])
+def test_junk_bytes_in_a_pth_name_the_file(tmp_path, junk):
+    """Reproduction (the app's re-check): junk bytes in a .pth raised a bare ``KeyError: 543911541``
+    (or ``struct.error``) from torch's legacy reader, a message without the file's name."""
+    from zsas_gui.core.models.loading import load_state_dict
+
+    bad = tmp_path / "junk.pth"
+    bad.write_bytes(junk)
+    with pytest.raises(CheckpointError, match="junk.pth: cannot read checkpoint"):
+        load_state_dict(bad)

@@ -61,6 +61,7 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
 def load_state_dict(path: Path) -> dict[str, Any]:
     """Read a state dict from ``.safetensors`` or a ``torch.save`` file, never running pickled code."""
     import pickle
+    import struct
     import zipfile
 
     import torch
@@ -81,7 +82,8 @@ def load_state_dict(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"{path}: refused to load: the file contains objects other than tensors "
             f"(a pickle that could run code). Use an official checkpoint or a .safetensors file.") from exc
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
+            KeyError, IndexError, struct.error) as exc:   # junk bytes: torch's legacy reader
         raise CheckpointError(f"{path}: cannot read checkpoint, the file is truncated or corrupt "
                               f"({type(exc).__name__}: {str(exc)[:200]}); download it again") from exc
     if isinstance(sd, dict) and "state_dict" in sd and isinstance(sd["state_dict"], dict):
