@@ -66,20 +66,21 @@ def interval_mean(dists: torch.Tensor, fraction: float) -> torch.Tensor:
 Pair = tuple[torch.Tensor, torch.Tensor]     # (V, P) float16 distances, (V, P) int indices
 
 
-def _pair_nearest(a: list[torch.Tensor], b: list[torch.Tensor]) -> tuple[Pair, Pair]:
+def _pair_nearest(a: list[torch.Tensor], b: list[torch.Tensor], with_index: bool = True) -> tuple[Pair, Pair]:
     """Views of two images (V tensors each: ``a`` in :func:`.patch_features.as_query` form, ``b``
     as :func:`.patch_features.aggregated` gives them) -> (a's patches in b, b's patches in a):
     each the (V, P) float16 distance to the nearest patch of the other image and that patch's
-    (V, P) index (int16 when it fits). One product per view and pair: on a CPU this beats
+    (V, P) index (int16 when it fits; None without ``with_index``). One product per view and pair: on a CPU this beats
     stacking several images into one product, which spends its gain on copying them."""
-    rows, cols = zip(*(pair_nearest(va, vb) for va, vb in zip(a, b, strict=True)), strict=True)
+    rows, cols = zip(*(pair_nearest(va, vb, with_index) for va, vb in zip(a, b, strict=True)), strict=True)
     return _stack(rows, b[0].shape[0]), _stack(cols, a[0].shape[0])
 
 
 def _stack(per_view, n_other: int) -> Pair:
     dists, index = zip(*per_view, strict=True)
     small = torch.int16 if n_other <= torch.iinfo(torch.int16).max else torch.int32
-    return torch.stack(dists).to(torch.float16), torch.stack(index).to(small)
+    stacked = None if index[0] is None else torch.stack(index).to(small)
+    return torch.stack(dists).to(torch.float16), stacked
 
 
 def _scores(pairs: list[Pair], spreads: list[Spreads] | None, fraction: float,
@@ -145,7 +146,7 @@ def iter_score_folder(feats: Sequence[PatchFeatures], radii: tuple[int, ...] = D
             query = [as_query(v) for v in views[i]]
             for j in others[i]:
                 if (i, j) not in near:
-                    near[i, j], cols = _pair_nearest(query, views[j])
+                    near[i, j], cols = _pair_nearest(query, views[j], density)
                     if i in wanted[j]:
                         near[j, i] = cols
             yield i + 1
@@ -168,7 +169,8 @@ def score_against(query: PatchFeatures, others: Sequence[PatchFeatures], radii: 
     from the folder pass, or None for plain distances): (Gh, Gw) float32."""
     with torch.inference_mode():
         q = [as_query(v) for v in aggregated(query, radii, search, distance)]
-        pairs = [_pair_nearest(q, aggregated(o, radii, search, distance))[0] for o in others]
+        pairs = [_pair_nearest(q, aggregated(o, radii, search, distance), spreads is not None)[0]
+                 for o in others]
         score = _scores(pairs, None if spreads is None else list(spreads), fraction)
         return score.reshape(query.grid).numpy().astype(np.float32)
 
