@@ -13,13 +13,12 @@ import threading
 import time
 
 import pytest
+from test_onnx_subprocess import GUARD_S, _gone, _wait_for
 
 from zsas_gui.core.sam import onnx_cache, onnx_decoder, onnx_subprocess, staging
 from zsas_gui.core.sam.decoder_core import DecoderCore
 
 pytestmark = pytest.mark.skipif(staging.fcntl is None, reason="owner locks need fcntl (POSIX)")
-
-GUARD_S = 300      # a guard against a hang, never the expected time
 
 #: a process that exports the tiny SAM's decoder graphs into CACHE (argv: sam dir, cache dir);
 #: prints "child PID" when its export child runs, "exported" when it ran an export, "done" at the end
@@ -72,21 +71,6 @@ def _read_until(proc: subprocess.Popen, prefix: str) -> str:
         if line.startswith(prefix):
             return line
     pytest.fail(f"no line starting with {prefix!r}; output:\n{''.join(proc.seen)}")
-
-
-def _gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status", encoding="utf-8") as fh:
-            return any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
-    except FileNotFoundError:
-        return True
-
-
-def _wait_for(cond, what: str):
-    deadline = time.monotonic() + GUARD_S
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def _leftovers(cache, tmp):
