@@ -182,3 +182,32 @@ def test_waiting_for_another_process_stops_when_exports_are_cancelled(tiny_bundl
     assert errors and "cancelled while another process exported" in errors[0]
     assert list(cache.iterdir()) == []               # nothing written, the lock file removed
     onnx_cache.clear_memory()
+
+
+def test_a_test_models_graphs_exported_by_one_process_serve_the_next(tiny_models, tmp_path, monkeypatch):
+    """Every CLI run and every Ray actor with the tiny models exported their graphs again (5-20 s
+    each): random-weight test models skipped the disk cache. A model read from a file, test
+    model or not, is now cached under its weights' key (D38)."""
+    from PIL import Image
+    from synthetic import blob_image
+
+    from zsas_gui.core.models.loading import load_sam
+    from zsas_gui.core.sam.backends import Sam1Backend
+
+    monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models"))
+    (tmp_path / "in").mkdir()
+    Image.fromarray(blob_image((64, 80), [(30, 30)])).save(tmp_path / "in" / "a.png")
+    clip, sam_dir = tiny_models
+    subprocess.run([sys.executable, "-m", "zsas_gui.cli", "segment", str(tmp_path / "in"), "-o", str(tmp_path / "out"),
+                    "--clip", str(clip), "--sam", str(sam_dir), "--device", "cpu"], check=True, capture_output=True,
+                   timeout=GUARD_S, env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)})
+    assert len(list((tmp_path / "models" / "decoders").iterdir())) == 2      # the encoder's and the decoder's
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("exported again")
+
+    monkeypatch.setattr(onnx_subprocess, "export_in_subprocess", no_export)
+    onnx_cache.clear_memory()                                                # as a new process
+    backend = Sam1Backend(load_sam(str(sam_dir), device="cpu"))
+    assert backend.image_encoder() is not None and backend.decoder_name == "onnx"
+    onnx_cache.clear_memory()
