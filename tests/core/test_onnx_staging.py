@@ -211,3 +211,21 @@ def test_a_test_models_graphs_exported_by_one_process_serve_the_next(tiny_models
     backend = Sam1Backend(load_sam(str(sam_dir), device="cpu"))
     assert backend.image_encoder() is not None and backend.decoder_name == "onnx"
     onnx_cache.clear_memory()
+
+
+def test_a_file_system_without_flock_still_caches_the_graphs(tiny_bundles, tmp_path, monkeypatch):
+    """Some network file systems refuse flock (ENOLCK): the export then runs unguarded, its
+    staging folder falls back to the age rule, and the graphs are still cached."""
+    import errno
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    sam = tiny_bundles[1]
+    core = DecoderCore(sam.model).eval()
+    monkeypatch.setattr(staging.fcntl, "flock", no_flock)
+    onnx_cache.clear_memory()
+    graphs = onnx_decoder.load_decoder_graphs(core, sam.model, "m", tmp_path / "cache", threads=1)
+    assert onnx_decoder.verify(graphs, core) <= onnx_decoder.EXPORT_TOLERANCE
+    assert [p.name for p in (tmp_path / "cache").iterdir()] == [graphs_key(sam, core)]
+    onnx_cache.clear_memory()

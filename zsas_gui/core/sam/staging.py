@@ -62,14 +62,27 @@ def owned_folder(parent: str | Path, prefix: str) -> Iterator[OwnedFolder]:
     fd = -1
     try:
         if fcntl is not None:
-            fd = os.open(path / OWNER_FILE, os.O_CREAT | os.O_RDWR, 0o644)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-            os.write(fd, f"pid {os.getpid()}\n".encode())      # for people; the lock decides
+            fd = _owner_lock(path / OWNER_FILE)
         yield OwnedFolder(path, fd)
     finally:
         shutil.rmtree(path, ignore_errors=True)
         if fd >= 0:
             os.close(fd)
+
+
+def _owner_lock(owner: Path) -> int:
+    """``owner`` created and locked (shared) by this process; -1 (no file: the age rule
+    applies) on a file system without flock (some network ones)."""
+    fd = os.open(owner, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+    except OSError as exc:
+        log.info("no owner lock in %s (%s)", owner.parent, exc)
+        os.close(fd)
+        owner.unlink(missing_ok=True)
+        return -1
+    os.write(fd, f"pid {os.getpid()}\n".encode())      # for people; the lock decides
+    return fd
 
 
 def remove_stale(parent: str | Path, prefix: str) -> int:
@@ -153,6 +166,11 @@ def _lock_fd(lock: Path, cancelled: Callable[[], bool]) -> int:
                     if cancelled():
                         raise Cancelled(f"stopped waiting for {lock}") from None
                     time.sleep(POLL_S)
+                except OSError as exc:          # a file system without flock (some network ones)
+                    log.info("no lock %s (%s): working unguarded", lock, exc)
+                    os.close(fd)
+                    lock.unlink(missing_ok=True)   # nobody can lock it there
+                    return -1
             try:
                 if os.stat(lock).st_ino == os.fstat(fd).st_ino:
                     return fd                  # the file at the path: the lock counts
