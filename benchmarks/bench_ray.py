@@ -4,7 +4,7 @@
 
 Prints (``name: value``):
 
-- ``ray_init_s``: ``ray.init(num_cpus=2)`` of a local runtime (paid once per command);
+- ``ray_init_s``: starting a local runtime with ``num_cpus=2`` as ``--ray`` does (paid once per command);
 - ``local_images_per_s`` / ``ray_images_per_s`` / ``ray_vs_local_ratio``: full-size random-weight
   models (CLIP ViT-B-16@224 + MobileSAM, the fast preset's architectures; the per-image work
   dominates) on 768x1024 images: the local command with 2 torch threads against ``--ray`` with
@@ -122,6 +122,7 @@ def main() -> None:
     import torch
 
     from zsas_gui.core.models.testmodels import make_test_models
+    from zsas_gui.scale.runtime import start_local
 
     with tempfile.TemporaryDirectory(prefix="bench-ray-") as tmp:
         work = Path(tmp)
@@ -133,7 +134,8 @@ def main() -> None:
         full, tiny = ["--clip", str(clip), "--sam", str(sam)], ["--clip", str(tiny_clip), "--sam", str(tiny_sam)]
 
         t0 = time.perf_counter()
-        ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
+        # as `--ray` without an address starts it (D43: the workers at this process's priority)
+        start_local(ray, num_cpus=2, include_dashboard=False, logging_level=logging.WARNING, log_to_driver=False)
         emit("ray_init_s", time.perf_counter() - t0)
         try:
             torch.set_num_threads(2)     # warm-up: the ONNX graphs exported once, cached on disk for all

@@ -12,6 +12,17 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def session_models_dir(tmp_path_factory):
+    """$ZSAS_MODELS_DIR for the whole session: nothing a test writes (the decoder graphs exported
+    for the tiny models, ...) lands in the user's model cache; CLI children and Ray workers
+    inherit it and share those graphs. Tests that need an empty one set their own."""
+    folder = tmp_path_factory.mktemp("models-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("ZSAS_MODELS_DIR", str(folder))
+        yield folder
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> tuple[Path, Path]:
     """(tiny-clip folder, tiny-sam folder), written once per test session."""

@@ -214,7 +214,7 @@ def test_fallbacks_are_logged(tiny_bundles, monkeypatch, caplog):
     assert engine.backend == "fast" and "onnxruntime" in caplog.text
     monkeypatch.undo()
 
-    def broken_export(*args):
+    def broken_export(*args, **kwargs):
         raise onnx_subprocess.ExportFailed("the ONNX export process failed (exit 1): exporter exploded")
 
     onnx_cache.clear_memory()
@@ -248,9 +248,9 @@ def test_onnx_export_cache_is_verified(tiny_bundles, tmp_path, monkeypatch):
     exports = []
     real_export = onnx_subprocess.export_in_subprocess
 
-    def counting_export(*args):
+    def counting_export(*args, **kwargs):
         exports.append(1)
-        return real_export(*args)
+        return real_export(*args, **kwargs)
 
     monkeypatch.setattr(onnx_subprocess, "export_in_subprocess", counting_export)
 

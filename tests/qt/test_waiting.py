@@ -39,12 +39,14 @@ def test_a_text_prompt_change_shows_progress_until_the_new_heatmap(make_window, 
     assert not w.canvas_overlay.isVisible()
 
 
-def test_closing_the_window_during_the_warm_up_stops_the_onnx_export_child(make_window, tiny_pipeline, qtbot):
+def test_closing_the_window_during_the_warm_up_stops_the_onnx_export_child(make_window, tiny_pipeline, qtbot,
+                                                                          tmp_path, monkeypatch):
     """The decoder's ONNX export runs in a child process while the lane warms up; closing the
     window kills it (no process left behind) and the lane falls back and ends."""
 
     from zsas_gui.core.sam import onnx_cache, onnx_subprocess
 
+    monkeypatch.setenv("ZSAS_MODELS_DIR", str(tmp_path / "models"))   # no cached graphs
     onnx_cache.clear_memory()                       # the warm-up exports again
     w = make_window(tiny_pipeline)
     qtbot.waitUntil(lambda: bool(onnx_subprocess.export_pids()), timeout=STATE_TIMEOUT_MS)

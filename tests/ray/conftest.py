@@ -13,11 +13,19 @@ from pathlib import Path
 import pytest
 from ray_helpers import REPO
 
+#: pytest's per-test hang guard here (pyproject's is 600 s, a wall-clock limit): a test starts
+#: Ray actors that each load the models; with both cores busy (two `yes`) and another session's
+#: Ray runtime beside it these tests took 163-241 s each before D42/D43, and a run with one more
+#: runtime failed 2 of 5 after 21 minutes, the timing of two 600 s guards. Ray Data itself gives
+#: up after 30 minutes without progress.
+HANG_GUARD_S = 1800
+
 
 def pytest_collection_modifyitems(items):
     for item in items:
         if Path(str(item.fspath)).parent == Path(__file__).parent:
             item.add_marker(pytest.mark.ray)
+            item.add_marker(pytest.mark.timeout(HANG_GUARD_S))
 
 
 @pytest.fixture(scope="session")

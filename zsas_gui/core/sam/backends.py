@@ -179,9 +179,11 @@ class Sam1Backend(CachedArrays):
         self._encoder_built = False
 
     def _cache_dir(self):
+        """Where exported graphs are kept: the models folder's cache for any model read from a
+        file (test models too: the key holds the weights), none for one built in memory."""
         from .fast_decoder import default_cache_dir
 
-        return None if self.sam.info.get("random_test_model") else default_cache_dir()
+        return default_cache_dir() if self.sam.info.get("sha256") else None
 
     def image_encoder(self):
         """The onnxruntime image encoder, or None for SAM's own (chosen on first use)."""

@@ -12,7 +12,10 @@ or that onnxruntime cannot load, is deleted and exported again, never used.
 A fresh export runs in a child process (:mod:`.onnx_subprocess`: torch's exporter holds the GIL
 for long stretches; the caller only waits), which writes the graphs into a staging folder
 beside the cache and verifies them there (``verify_fn``); the folder is then renamed into place,
-so a cache folder is complete or absent. Weights as external data keep the GIL short while a
+so a cache folder is complete or absent. Staging folders are owned (:mod:`.staging`): those of a
+process killed with SIGKILL are removed by the next load from the same cache. One process at a
+time exports a key (``.<key>.lock`` beside the graphs): Ray actors and CLI runs that start
+together wait for the first export and read it. Weights as external data keep the GIL short while a
 session is created too: onnxruntime parses the small graph file holding the GIL (a 24 MB
 graph with its weights inside held it ~40 ms) and reads the weights while initialising, without
 it. Sessions are kept per process (one export per model and thread count).
@@ -27,18 +30,22 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import numpy as np
 
 from ..io.atomic import atomic_write_json
 from ..models.download import file_digest
+from .staging import Cancelled, exclusive, owned_folder, remove_stale
 
 log = logging.getLogger(__name__)
 
 #: cache layout version, part of every key
 LAYOUT = 2
+#: the staging folders an export writes into beside the cache (or in the temp folder)
+STAGING_PREFIX = ".onnx-export-"
 #: tensors above this many bytes go to the external data file
 EXTERNAL_MIN_BYTES = 1024
 
@@ -99,48 +106,76 @@ def load_or_export(key: str, cache_dir: Path | None, export_fn: Callable[..., di
     check out, else ``export_fn(*args)`` checked by ``verify_fn(OrtGraphs, *args)`` (which raises
     on a mismatch) in a child process, and saved to ``cache_dir`` when given. ``export_fn`` and
     ``verify_fn`` are module-level functions (the child imports them); ``args`` torch modules.
+    One process at a time exports a key into ``cache_dir``; the others wait and read its graphs.
     Raises :class:`.onnx_subprocess.ExportFailed` when the export fails or is cancelled."""
     with _memory_lock:
         hit = _memory.get((key, threads))
         if hit is not None:
             return hit
         folder = cache_dir / key if cache_dir is not None else None
-        graphs = read_graphs(folder) if folder is not None else None
-        ort_graphs = None
-        if graphs is not None:
-            try:
-                ort_graphs = OrtGraphs(graphs, threads)
-            except Exception as exc:  # noqa: BLE001 - any unloadable cached graph is exported again
-                log.warning("cached ONNX graphs in %s unusable (%s); exporting again", folder, exc)
-                shutil.rmtree(folder, ignore_errors=True)
+        if cache_dir is not None:
+            remove_stale(cache_dir, STAGING_PREFIX)       # left by exports killed with SIGKILL
+        ort_graphs = _from_disk(folder, threads)
         if ort_graphs is None:
-            ort_graphs = _export(folder, export_fn, verify_fn, args, threads)
+            with _one_export_at_a_time(cache_dir, key):
+                ort_graphs = _from_disk(folder, threads) or _export(folder, export_fn, verify_fn, args, threads)
         _memory[(key, threads)] = ort_graphs
         return ort_graphs
 
 
+def _from_disk(folder: Path | None, threads: int) -> OrtGraphs | None:
+    """Sessions over the verified graphs in ``folder``, or None (an unusable folder is deleted)."""
+    graphs = read_graphs(folder) if folder is not None else None
+    if graphs is None:
+        return None
+    try:
+        return OrtGraphs(graphs, threads)
+    except Exception as exc:  # noqa: BLE001 - any unloadable cached graph is exported again
+        log.warning("cached ONNX graphs in %s unusable (%s); exporting again", folder, exc)
+        shutil.rmtree(folder, ignore_errors=True)
+        return None
+
+
+@contextmanager
+def _one_export_at_a_time(cache_dir: Path | None, key: str) -> Iterator[None]:
+    """Across processes, one export of ``key`` into ``cache_dir`` at a time (:func:`.staging.exclusive`,
+    ``cache_dir/.<key>.lock``); a waiter stops when :func:`.onnx_subprocess.cancel_exports` is called."""
+    from .onnx_subprocess import ExportFailed, cancel_count
+
+    if cache_dir is None:
+        yield
+        return
+    start = cancel_count()
+    try:
+        with exclusive(cache_dir / f".{key}.lock", lambda: cancel_count() != start):
+            yield
+    except Cancelled as exc:
+        raise ExportFailed(f"cancelled while another process exported the same graphs ({exc})") from None
+
+
 def _export(folder: Path | None, export_fn, verify_fn, args: tuple, threads: int) -> OrtGraphs:
-    """Export in a child into a staging folder (beside ``folder`` when it can be written, else
-    in the temp folder), then rename it to ``folder``; the staging folder never outlives this."""
+    """Export in a child into an owned staging folder (:mod:`.staging`) beside ``folder`` when it
+    can be written, else in the temp folder, then rename it to ``folder``; the staging folder
+    never outlives this process (nor, when the process is killed, the next export)."""
     from .onnx_subprocess import ExportFailed, export_in_subprocess
 
-    staging = parent = None
-    if folder is not None:
-        try:
-            folder.parent.mkdir(parents=True, exist_ok=True)
-            staging = Path(tempfile.mkdtemp(prefix=".onnx-export-", dir=folder.parent))
-            parent = folder.parent
-        except OSError as exc:     # a cache that cannot be written only costs the export time
-            log.info("ONNX graphs not cached in %s: %s", folder.parent, exc)
-    if staging is None:
-        staging = Path(tempfile.mkdtemp(prefix=".onnx-export-"))
-    try:
-        out = staging / "graphs"
-        export_in_subprocess(export_fn, verify_fn, args, threads, out)
+    with ExitStack() as stack:
+        staging = None
+        if folder is not None:
+            try:
+                folder.parent.mkdir(parents=True, exist_ok=True)
+                staging = stack.enter_context(owned_folder(folder.parent, STAGING_PREFIX))
+            except OSError as exc:     # a cache that cannot be written only costs the export time
+                log.info("ONNX graphs not cached in %s: %s", folder.parent, exc)
+        if staging is None:
+            remove_stale(tempfile.gettempdir(), STAGING_PREFIX)
+            staging = stack.enter_context(owned_folder(tempfile.gettempdir(), STAGING_PREFIX))
+        out = staging.path / "graphs"
+        export_in_subprocess(export_fn, verify_fn, args, threads, out, hold=(staging,))
         graphs = read_graphs(out)
         if graphs is None:
             raise ExportFailed("the ONNX export process wrote no usable graphs")
-        if parent is not None:
+        if folder is not None and staging.path.parent == folder.parent:
             shutil.rmtree(folder, ignore_errors=True)          # a corrupt or unloadable one
             try:
                 os.replace(out, folder)
@@ -148,8 +183,6 @@ def _export(folder: Path | None, export_fn, verify_fn, args: tuple, threads: int
             except OSError as exc:
                 log.info("ONNX graphs not cached in %s: %s", folder, exc)
         return OrtGraphs(graphs, threads)          # (on Linux a session keeps a removed file's data)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def read_graphs(folder: Path) -> dict[str, Path] | None:

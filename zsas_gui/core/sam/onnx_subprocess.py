@@ -17,7 +17,9 @@ models warmed up (docs/app.md, "Model warm-up"). Here the exporting thread only 
 3. verifies what it wrote: ``verify_fn(OrtGraphs(OUT), *args)`` raises on a mismatch.
 
 A crashed, failed or killed child raises :class:`ExportFailed` with its last error line (callers
-fall back to the torch decoder) and its OUT is removed. The child inherits the scheduling priority
+fall back to the torch decoder) and its OUT is removed. The job folder in the temp folder is
+owned (:mod:`.staging`) by the parent and the child: when both were killed, the next export
+removes it. The child inherits the scheduling priority
 of the thread that starts it (the app's lane runs at nice +5, ``qt/lane.py``), exits when its
 parent goes away (its stdin closes), and is killed when the waiting thread is interrupted or
 :func:`cancel_exports` is called.
@@ -31,11 +33,17 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+from .staging import OwnedFolder, owned_folder, remove_stale
+
+#: the job folders in the temp folder (torch.save of the modules, the child's stderr)
+WORK_PREFIX = "zsas-onnx-export-"
 
 _running: set[subprocess.Popen] = set()
 _running_lock = threading.Lock()
+_cancels = 0
 
 
 class ExportFailed(RuntimeError):
@@ -43,32 +51,43 @@ class ExportFailed(RuntimeError):
 
 
 def export_in_subprocess(export_fn: Callable[..., dict[str, bytes]], verify_fn: Callable[..., object],
-                         args: tuple, threads: int, out: Path) -> None:
+                         args: tuple, threads: int, out: Path, hold: Sequence[OwnedFolder] = ()) -> None:
     """``export_fn(*args)`` verified by ``verify_fn(OrtGraphs, *args)``, run in a child process
-    that writes the graphs into the new folder ``out`` (:func:`.onnx_cache.write_graphs`).
-    Raises :class:`ExportFailed` (then ``out`` is removed)."""
+    that writes the graphs into the new folder ``out`` (:func:`.onnx_cache.write_graphs`). The
+    child keeps the owner locks of its job folder and of ``hold`` (:mod:`.staging`): those folders
+    stay owned while it runs, even after its parent is killed. Raises :class:`ExportFailed` (then
+    ``out`` is removed)."""
     import torch
 
-    work = Path(tempfile.mkdtemp(prefix="zsas-onnx-export-"))
-    try:
-        job, err_path = work / "job.pt", work / "stderr.txt"
+    tmp = tempfile.gettempdir()
+    remove_stale(tmp, WORK_PREFIX)                    # job folders of killed parents
+    with owned_folder(tmp, WORK_PREFIX) as work:
+        job, err_path = work.path / "job.pt", work.path / "stderr.txt"
         torch.save({"export": export_fn, "verify": verify_fn, "args": tuple(args),
                     "threads": max(1, int(threads))}, job)
+        locks = [f.fd for f in (work, *hold) if f.fd >= 0]
         with open(err_path, "wb") as err:
-            rc = _run_child([sys.executable, "-m", __name__, str(job), str(out)], err)
+            rc = _run_child([sys.executable, "-m", __name__, str(job), str(out)], err, locks)
         if rc != 0:
             shutil.rmtree(out, ignore_errors=True)
             raise ExportFailed(_failure_message(rc, err_path))
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def cancel_exports() -> int:
-    """Kill every export child of this process (their callers raise :class:`ExportFailed`).
-    Returns how many were killed (those still running)."""
+    """Kill every export child of this process (their callers raise :class:`ExportFailed`) and
+    stop those waiting for another process's export (:func:`cancel_count`). Returns how many
+    children were killed (those still running)."""
+    global _cancels
     with _running_lock:
+        _cancels += 1
         procs = list(_running)
     return sum(_kill(proc) for proc in procs)
+
+
+def cancel_count() -> int:
+    """How many times :func:`cancel_exports` was called: a waiter that sees it change gives up."""
+    with _running_lock:
+        return _cancels
 
 
 def export_pids() -> list[int]:
@@ -77,11 +96,12 @@ def export_pids() -> list[int]:
         return [proc.pid for proc in _running]
 
 
-def _run_child(cmd: list[str], err) -> int:
+def _run_child(cmd: list[str], err, locks: list[int]) -> int:
     env = dict(os.environ)
     # the child imports what the parent imports (a source checkout, a benchmark's sys.path)
     env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env)
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, env=env,
+                            pass_fds=locks)
     with _running_lock:
         _running.add(proc)
     try:
