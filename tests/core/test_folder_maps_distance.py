@@ -104,3 +104,23 @@ def test_an_uncalibrated_euclidean_image_score_stays_below_one_and_keeps_the_ord
     assert m.image_level is None
     low, high = m.image_score(3.0), m.image_score(30.0)
     assert 0.0 < low < high < 1.0
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_pair_nearest_matches_torch_max_both_ways_ties_to_the_first(dtype):
+    """pair_nearest takes values with amax and indices with numpy's argmax (speed); both must be
+    torch.max's, ties (duplicated bank rows) going to the first index."""
+    from zsas_gui.core.maps.patch_features import as_bank, as_query, pair_nearest
+
+    g = torch.Generator().manual_seed(3)
+    rows = torch.randn(30, 16, generator=g)
+    bank_rows = torch.cat([torch.randn(10, 16, generator=g), rows[:5], rows[:5]])   # duplicates
+    q, b = as_query(as_bank(rows, dtype)), as_bank(bank_rows, dtype)
+    (rd, ri), (cd, ci) = pair_nearest(q, b)
+    s = (q @ b.T).float()
+    assert torch.equal(ri, s.max(dim=1).indices) and torch.equal(ci, s.max(dim=0).indices)
+    assert torch.equal(ri[:5], torch.arange(10, 15))       # the first of the two duplicates
+    torch.testing.assert_close(rd, (-s.amax(dim=1)).clamp_min(0).sqrt())
+    torch.testing.assert_close(cd, (-s.amax(dim=0)).clamp_min(0).sqrt())
+    (_, none_r), (_, none_c) = pair_nearest(q, b, with_index=False)
+    assert none_r is None and none_c is None

@@ -208,6 +208,8 @@ def pair_nearest(query: torch.Tensor, bank: torch.Tensor, with_index: bool = Tru
     rows, cols = to_distance(s.amax(dim=1)), to_distance(s.amax(dim=0))
     if not with_index:
         return (rows, None), (cols, None)
+    if s.device.type != "cpu":                 # (the folder maps search on the CPU today)
+        return (rows, s.argmax(dim=1)), (cols, s.argmax(dim=0))
     a = s.numpy()
     return (rows, torch.from_numpy(a.argmax(axis=1))), (cols, torch.from_numpy(a.argmax(axis=0)))
 
