@@ -50,6 +50,8 @@ def test_real_weights_find_real_frays(shared_data, tmp_path):
     assert real[1] > random[1] + 0.25
 
 
+@pytest.mark.timeout(1800)   # hang guard: its four folder passes over 50 real images took 300-600 s
+# with both cores busy (two `yes`), near pyproject's 600 s limit
 def test_the_default_mutual_map_beats_the_plain_baseline_on_the_whole_folder(shared_data, tmp_path):
     """All 50 test images (5 defect classes and good ones), real weights, float32 search: the
     default mutual map (raw Euclidean distance, D39, relative to the spread of normal patches,
