@@ -204,3 +204,14 @@ def test_the_only_reference_inside_the_folder_fails_alone_with_a_clear_message(t
     assert "3/4 images segmented" in captured.out
     assert "good/000.png" in captured.err and "only good reference" in captured.err
     assert sorted(p.name for p in (out / "records").rglob("*.json")) == ["000.json", "001.json", "002.json"]
+
+
+def test_a_state_dict_of_other_shapes_is_a_clear_error_naming_the_file(tmp_path):
+    """Reproduction: parameters with timm's names but other shapes (another variant's weights)
+    raised torch's bare RuntimeError (a traceback in the CLI)."""
+    sd = TimmBackbone("resnet18", "random", image_size=64).model.state_dict()
+    sd["conv1.weight"] = torch.zeros(8, 3, 7, 7)
+    bad = tmp_path / "other_shapes.pth"
+    torch.save(sd, bad)
+    with pytest.raises(CheckpointError, match="other_shapes.pth: parameters of another shape"):
+        TimmBackbone("resnet18", str(bad), image_size=64)

@@ -212,7 +212,12 @@ def _load_timm_weights(model: Any, path: Path) -> None:
     if _is_vit(model):
         from timm.models.vision_transformer import checkpoint_filter_fn
         sd = checkpoint_filter_fn(sd, model)
-    result = model.load_state_dict(sd, strict=False)
+    try:
+        result = model.load_state_dict(sd, strict=False)
+    except RuntimeError as exc:              # same names, other shapes: another variant's weights
+        raise CheckpointError(f"{path}: parameters of another shape than timm's "
+                              f"{type(model).__name__} ({str(exc)[:300]}); give this model's own "
+                              "state dict") from exc
     missing = [k for k in result.missing_keys if not k.startswith(_HEAD_PREFIXES)]
     unexpected = [k for k in result.unexpected_keys if not k.startswith(_HEAD_PREFIXES)]
     if missing or unexpected:
